@@ -1,0 +1,1 @@
+"""classifiers for workbench."""

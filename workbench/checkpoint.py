@@ -1,0 +1,60 @@
+"""One checkpoint format: written atomically, read with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.errors import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+def save(state: dict[str, Any], path: Path) -> Path:
+    """Write to a temp file in the same folder, fsync, then rename over ``path``: a crash or
+    ``kill -9`` at any moment leaves either the old checkpoint or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format_version": FORMAT_VERSION, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    return path
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint; a missing, truncated or foreign file is a clear CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means the file is bad
+        raise CheckpointError(
+            f"the checkpoint {path} is corrupt or truncated and cannot be read "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+            "Delete it to start over, or restore it from a copy."
+        ) from None
+    if not isinstance(state, dict) or "format_version" not in state:
+        raise CheckpointError(f"{path} is not a workbench checkpoint.")
+    if state["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer workbench (format {state['format_version']}); "
+            "upgrade workbench to read it."
+        )
+    return state

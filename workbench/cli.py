@@ -1,0 +1,275 @@
+"""``workbench list | describe | run | resume | eval | sample | compare | export | sweep``.
+
+Start-up is kept light: ``--help``, ``list`` and ``describe`` import neither torch nor wandb
+nor any plugin module. Bad input is one paragraph on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench import registry
+from workbench.errors import UserError
+
+EPILOG = """examples:
+  workbench list
+  workbench describe dqn-pong
+  workbench run dqn-pong lr=1e-4 total_steps=2e6 --name my-run
+  workbench resume runs/dqn-pong/my-run
+  workbench eval runs/dqn-pong/my-run --episodes 10 --video
+  workbench sample runs/dcgan-mnist/<run> --n 64
+  workbench compare --group dqn-cartpole --metric eval/return --out curves.png
+"""
+
+
+def _add_wandb(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wandb", choices=("online", "offline", "disabled"), default=None,
+                   help="W&B mode (default: online if logged in, else offline)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Train RL agents, generators and classifiers with one loop and many plugins.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="plugins and presets, with their kind and description")
+    p.add_argument("--check", action="store_true", help="also import every plugin to find broken ones (slow)")
+
+    p = sub.add_parser("describe", help="every config field of a plugin or preset")
+    p.add_argument("name")
+
+    p = sub.add_parser("run", help="start a run: workbench run NAME [key=value ...]",
+                       description="Start a run of a plugin or preset. Overrides are key=value "
+                       "(dotted keys for nested configs: optim.lr=3e-4).")
+    p.add_argument("name", help="plugin or preset")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--name", dest="run_name", default=None, help="run name (default: time + seed)")
+    p.add_argument("--tag", action="append", default=[], help="W&B tag (repeatable)")
+    p.add_argument("--project", default="workbench", help="W&B project (default: workbench)")
+    _add_wandb(p)
+
+    p = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. total_steps=2e6")
+    _add_wandb(p)
+
+    p = sub.add_parser("eval", help="evaluate a run's last checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--episodes", type=int, default=None, help="episodes (agents)")
+    p.add_argument("--video", action="store_true", default=None, help="record a video (agents)")
+
+    p = sub.add_parser("sample", help="generate from a run's last checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--n", type=int, default=None, help="number of samples (images)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", type=Path, default=None, help="output file (or DIR/ for single images)")
+    p.add_argument("--prompt", default=None, help="text prompt (sequence models)")
+    p.add_argument("--tokens", type=int, default=None, help="tokens to generate (sequence models)")
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-k", dest="top_k", type=int, default=None)
+    p.add_argument("--top-p", dest="top_p", type=float, default=None)
+
+    p = sub.add_parser("compare", help="table and curves across runs")
+    p.add_argument("run_dirs", nargs="*")
+    p.add_argument("--group", default=None, help="all runs of a preset (runs/<group>/*)")
+    p.add_argument("--metric", default=None, help="metric to plot and rank by (default: first eval/ metric)")
+    p.add_argument("--out", type=Path, default=None, help="PNG of the curves")
+
+    # issue-7 verbs register themselves here when their modules exist
+    for extra in ("workbench.export", "workbench.sweep"):
+        try:
+            __import__(extra)
+            sys.modules[extra].add_parser(sub)  # type: ignore[attr-defined]
+        except ModuleNotFoundError:
+            pass
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    registry.load_all()
+    rows = []
+    broken = dict(registry.BROKEN)
+    for spec in sorted(registry.PLUGINS.values(), key=lambda s: s.name):
+        problem = registry.check_importable(spec)
+        if problem is None and args.check:
+            try:
+                registry.load_plugin_class(spec)
+            except UserError as e:
+                problem = str(e)
+        if problem:
+            broken[spec.name] = problem
+        rows.append((spec.name, spec.kind, "plugin", spec.description))
+    for preset in sorted(registry.PRESETS.values(), key=lambda s: s.name):
+        base = registry.PLUGINS.get(preset.plugin)
+        kind = base.kind if base else "?"
+        rows.append((preset.name, kind, f"preset of {preset.plugin}", preset.description))
+    if rows:
+        w0 = max(len(r[0]) for r in rows)
+        w2 = max(len(r[2]) for r in rows)
+        print(f"{'NAME':<{w0}}  {'KIND':<10} {'WHAT':<{w2}}  DESCRIPTION")
+        for name, kind, what, desc in rows:
+            mark = "  [broken]" if name in broken else ""
+            print(f"{name:<{w0}}  {kind:<10} {what:<{w2}}  {desc}{mark}")
+    else:
+        print("no plugins registered")
+    if broken:
+        print("\nbroken (they cannot run until fixed):")
+        for name, err in broken.items():
+            print(f"  {name}: {err}")
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from workbench.config import build_config, iter_fields, type_name
+
+    spec, preset = registry.resolve(args.name)
+    cfg_cls = registry.load_config_class(spec)
+    values = build_config(cfg_cls, dict(preset.overrides) if preset else {})
+    head = f"{args.name}: {'preset of ' + spec.name if preset else 'plugin'} ({spec.kind})"
+    print(head)
+    desc = preset.description if preset else spec.description
+    if desc:
+        print(f"  {desc}")
+    if preset and preset.overrides:
+        print("  overrides: " + " ".join(f"{k}={v}" for k, v in preset.overrides.items()))
+    print()
+    fields = list(iter_fields(cfg_cls))
+    wk = max(len(f.path) for f in fields)
+    wt = min(max(len(type_name(f.type)) for f in fields), 28)
+    for f in fields:
+        value = values
+        for part in f.path.split("."):
+            value = getattr(value, part)
+        shown = _show(value)
+        print(f"{f.path:<{wk}}  {type_name(f.type):<{wt}}  {shown:<12}  {f.doc}")
+    return 0
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    if isinstance(v, float):
+        return f"{v:g}"
+    return repr(v) if isinstance(v, str) and not v else str(v)
+
+
+def _launch(args: argparse.Namespace) -> Any:
+    from workbench.loop import Launch
+
+    return Launch(wandb_mode=args.wandb, tags=tuple(getattr(args, "tag", ()) or ()),
+                  project=getattr(args, "project", "workbench"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from workbench.config import parse_overrides
+    from workbench.loop import start
+
+    overrides = parse_overrides(args.overrides)
+    code, run = start(args.name, overrides, run_name=args.run_name, launch=_launch(args))
+    print(f"run directory: {run.path}", file=sys.stderr)
+    return code
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from workbench.config import parse_overrides
+    from workbench.loop import resume
+
+    code, _ = resume(args.run_dir, parse_overrides(args.overrides), launch=_launch(args))
+    return code
+
+
+def _call_with_options(fn: Any, what: str, *fixed: Any, **options: Any) -> Any:
+    given = {k: v for k, v in options.items() if v is not None}
+    params = inspect.signature(fn).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = [k for k in given if k not in params]
+        if unknown:
+            allowed = [f"--{k.replace('_', '-')}" for k in params if k not in ("self", "step", "out")]
+            raise UserError(f"{what} does not take {', '.join('--' + k.replace('_', '-') for k in unknown)}; "
+                            f"it takes: {', '.join(allowed) or 'no options'}.")
+    return fn(*fixed, **given)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from workbench.loop import load_for_inference
+
+    plugin, run, step = load_for_inference(args.run_dir)
+    try:
+        report = _call_with_options(plugin.eval_report, "eval for this plugin", step,
+                                    episodes=args.episodes, video=args.video)
+    finally:
+        plugin.close()
+    print(f"{run.path} at step {step:,}")
+    print(report)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from workbench.loop import load_for_inference
+
+    plugin, run, step = load_for_inference(args.run_dir)
+    try:
+        result = _call_with_options(
+            plugin.sample, "sample for this plugin", args.out, n=args.n, seed=args.seed,
+            prompt=args.prompt, tokens=args.tokens, temperature=args.temperature,
+            top_k=args.top_k, top_p=args.top_p,
+        )
+    finally:
+        plugin.close()
+    print(result)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench.compare import compare
+
+    print(compare(args.run_dirs, group=args.group, metric=args.metric, out=args.out))
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "resume": cmd_resume,
+            "eval": cmd_eval, "sample": cmd_sample, "compare": cmd_compare}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # overrides may come after options: `run NAME --name x lr=1e-3`
+    stray = [a for a in extra if a.startswith("-") or "=" not in a]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = list(args.overrides) + extra
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="workbench: %(levelname)s: %(message)s")
+    if not args.command:
+        parser.print_help()
+        return 0
+    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    try:
+        return int(handler(args) or 0)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

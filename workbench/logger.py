@@ -1,0 +1,218 @@
+"""One logger: a local ``metrics.jsonl`` that is always complete, mirrored to W&B when it works.
+
+W&B runs ``online`` when the user is logged in, ``offline`` otherwise, or ``disabled``. Any W&B
+failure (no network, bad key, full disk) becomes one warning; training goes on and the local
+files are complete either way. Media go to ``media/`` on disk and to W&B.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import netrc
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench import media
+
+log = logging.getLogger("workbench")
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def default_wandb_mode() -> str:
+    """online if the user is logged in (API key in the environment or ~/.netrc), else offline."""
+    env = os.environ.get("WANDB_MODE")
+    if env in ("online", "offline", "disabled"):
+        return env
+    if env == "dryrun":
+        return "offline"
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        rc = netrc.netrc()
+        host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("//")[-1]
+        if rc.authenticators(host):
+            return "online"
+    except (OSError, netrc.NetrcParseError):
+        pass
+    return "offline"
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)  # JSON has no NaN/inf; keep it readable
+    return v
+
+
+class Logger:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        wandb_mode: str = "disabled",
+        project: str = "workbench",
+        group: str | None = None,
+        job_type: str | None = None,
+        name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        tags: list[str] | None = None,
+        run_id: str | None = None,
+        time_offset: float = 0.0,
+        enabled: bool = True,
+        metrics: bool = True,
+    ) -> None:
+        self.run_dir = run_dir
+        self.media_dir = run_dir / "media"
+        self.enabled = enabled  # False on DDP ranks other than 0
+        self.t0 = time.time() - time_offset
+        self._wandb: Any = None
+        self._wandb_run: Any = None
+        # metrics=False: media only (workbench eval / sample write no metric lines)
+        self._jsonl = open(run_dir / "metrics.jsonl", "a", buffering=1) if enabled and metrics else None  # noqa: SIM115
+        if enabled and wandb_mode != "disabled":
+            self._start_wandb(wandb_mode, project, group, job_type, name, config, tags, run_id)
+
+    # ------------------------------------------------------------------ W&B plumbing
+    def _start_wandb(self, mode: str, project: str, group: str | None, job_type: str | None,
+                     name: str | None, config: Mapping[str, Any] | None,
+                     tags: list[str] | None, run_id: str | None) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import wandb
+
+            os.environ.setdefault("WANDB_SILENT", "true")
+            self._wandb = wandb
+            self._wandb_run = wandb.init(
+                project=project,
+                group=group,
+                job_type=job_type,
+                name=name,
+                config=dict(config or {}),
+                tags=tags or None,
+                id=run_id,
+                resume="allow" if run_id else None,
+                dir=str(self.run_dir),
+                mode=mode,
+                reinit="create_new",
+                settings=wandb.Settings(init_timeout=90, console="off", silent=True),
+            )
+            # every chart's x-axis is the workbench step, also after an offline resume
+            self._wandb_run.define_metric("step")
+            self._wandb_run.define_metric("*", step_metric="step")
+        except Exception as e:  # noqa: BLE001 - the logger never kills a run
+            self._wandb_failed("start", e)
+
+    def _wandb_failed(self, what: str, e: BaseException) -> None:
+        log.warning(
+            "W&B %s failed (%s: %s); W&B logging is off for this run, metrics.jsonl stays complete",
+            what, type(e).__name__, str(e).split("\n")[0],
+        )
+        self._wandb_run = None
+
+    def _wandb_log(self, data: Mapping[str, Any]) -> None:
+        if self._wandb_run is None:
+            return
+        try:
+            self._wandb_run.log(dict(data))
+        except Exception as e:  # noqa: BLE001
+            self._wandb_failed("log", e)
+
+    @property
+    def wandb_active(self) -> bool:
+        return self._wandb_run is not None
+
+    # ------------------------------------------------------------------ metrics
+    def elapsed(self) -> float:
+        return time.time() - self.t0
+
+    def log(self, metrics: Mapping[str, Any], step: int) -> None:
+        if self._jsonl is None:
+            return
+        clean = {k: float(v) if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) else v
+                 for k, v in metrics.items()}
+        record = {"step": int(step), "time": round(self.elapsed(), 3), **clean}
+        self._jsonl.write(json.dumps({k: _json_value(v) for k, v in record.items()}) + "\n")
+        self._wandb_log(record)
+
+    # ------------------------------------------------------------------ media
+    def _media_path(self, key: str, step: int, suffix: str) -> Path:
+        return self.media_dir / f"{key.replace('/', '_')}_{step:09d}{suffix}"
+
+    def log_image(self, key: str, image: Any, step: int, caption: str | None = None) -> Path | None:
+        """An HWC/CHW image or a B,C,H,W batch (shown as a grid)."""
+        if not self.enabled:
+            return None
+        arr = np.asarray(image.detach().float().cpu()) if hasattr(image, "detach") else np.asarray(image)
+        if arr.ndim == 4:
+            arr = media.image_grid(arr)
+        path = media.save_png(arr, self._media_path(key, step, ".png"))
+        if self._wandb_run is not None:
+            self._media(key, step, lambda w: w.Image(str(path), caption=caption))
+        return path
+
+    def log_video(self, key: str, frames: np.ndarray, step: int, fps: int = 30) -> Path | None:
+        """T,H,W,C uint8 frames -> GIF on disk and a W&B video."""
+        if not self.enabled:
+            return None
+        path = media.save_gif(frames, self._media_path(key, step, ".gif"), fps=fps)
+        if self._wandb_run is not None:
+            self._media(key, step, lambda w: w.Video(str(path), format="gif"))
+        return path
+
+    def log_audio(self, key: str, samples: np.ndarray, sample_rate: int, step: int) -> Path | None:
+        if not self.enabled:
+            return None
+        path = media.save_wav(samples, self._media_path(key, step, ".wav"), sample_rate)
+        if self._wandb_run is not None:
+            self._media(key, step, lambda w: w.Audio(str(path), sample_rate=sample_rate))
+        return path
+
+    def log_text(self, key: str, text: str, step: int) -> Path | None:
+        if not self.enabled:
+            return None
+        path = self._media_path(key, step, ".txt")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if self._wandb_run is not None:
+            self._media(key, step, lambda w: w.Html(f"<pre>{_escape(text)}</pre>"))
+        return path
+
+    def log_file(self, name: str, data: bytes, step: int) -> Path | None:
+        """Any other artifact (a MIDI file, say) under media/."""
+        if not self.enabled:
+            return None
+        stem, dot, suffix = name.rpartition(".")
+        path = self._media_path(stem or name, step, f".{suffix}" if dot else "")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    def _media(self, key: str, step: int, make: Any) -> None:
+        try:
+            self._wandb_log({"step": int(step), key: make(self._wandb)})
+        except Exception as e:  # noqa: BLE001
+            log.warning("W&B media %s failed (%s); the file is in media/", key, e)
+
+    # ------------------------------------------------------------------ end
+    def close(self, exit_code: int = 0) -> None:
+        if self._jsonl is not None:
+            self._jsonl.close()
+            self._jsonl = None
+        if self._wandb_run is not None:
+            try:
+                self._wandb_run.finish(exit_code=exit_code)
+            except Exception as e:  # noqa: BLE001
+                log.warning("W&B finish failed (%s); metrics.jsonl is complete", e)
+            self._wandb_run = None
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

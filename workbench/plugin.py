@@ -1,0 +1,112 @@
+"""The contract a plugin signs with the loop.
+
+The loop owns time (steps, cadence, precision, compilation, logging, checkpoints, signals,
+progress); the plugin owns the math. A plugin::
+
+    class MyModel(Plugin):
+        kind = "generator"                # agent | generator | classifier
+        Config = MyConfig                 # a dataclass subclassing workbench.config.RunConfig
+
+        def __init__(self, cfg, ctx): ...          # build nets, optimizers, data, envs
+        def train_step(self, step): ...            # one unit of learning -> {"train/loss": t}
+        def evaluate(self, step): ...              # every eval_every -> {"eval/...": x}; media via ctx
+        def state_dict(self): ...                  # tensors, numbers, strings, lists, dicts
+        def load_state_dict(self, state): ...
+
+``train_step`` advances the run by ``steps_per_call`` steps (an agent with N vector envs
+advances N env steps per call). Metric values may be floats or 0-d tensors: the loop averages
+them over the log window and only syncs at log time. A plugin never opens W&B, parses arguments,
+or writes checkpoints itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # keep this module free of torch at import time
+    import torch
+
+    from workbench.logger import Logger
+    from workbench.runtime import Precision
+
+
+@dataclass
+class Context:
+    """What the loop hands a plugin: device, precision policy, logger, run directory, seed."""
+
+    device: torch.device
+    precision: Precision
+    logger: Logger
+    run_dir: Path
+    seed: int
+    compile_enabled: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def media_dir(self) -> Path:
+        return self.run_dir / "media"
+
+    def autocast(self) -> Any:
+        return self.precision.autocast()
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        return self.precision.grad_scaler()
+
+    def compile(self, fn: Callable[..., Any], name: str = "module", **kwargs: Any) -> Callable[..., Any]:
+        """``torch.compile`` when ``compile=true`` (eager fallback on failure), else ``fn``.
+        Keep the original module for ``state_dict``; call the returned object for speed."""
+        from workbench.runtime import maybe_compile
+
+        return maybe_compile(fn, self.compile_enabled, name, **kwargs)
+
+
+class Plugin:
+    """Base class; see the module docstring for the contract."""
+
+    kind: ClassVar[str] = "generator"
+    Config: ClassVar[type]
+    steps_per_call: int = 1
+
+    def __init__(self, cfg: Any, ctx: Context) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+
+    def train_step(self, step: int) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def evaluate(self, step: int) -> Mapping[str, float]:
+        return {}
+
+    def finish(self, step: int) -> Mapping[str, float]:
+        """Called once when the run reaches total_steps (final reports, confusion matrices)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def eval_report(self, step: int, **options: Any) -> str:
+        """``workbench eval RUN_DIR``: a human-readable report (default: the evaluate() metrics)."""
+        metrics = self.evaluate(step, **options) if options else self.evaluate(step)
+        return "\n".join(f"{k:<32} {v:.6g}" for k, v in sorted(metrics.items()))
+
+    def sample(self, out: Path | None, **options: Any) -> str:
+        """``workbench sample RUN_DIR``: write samples; return what was written (or the text)."""
+        from workbench.errors import UserError
+
+        raise UserError(f"plugin {type(self).__name__} does not support `workbench sample`.")
+
+    def export_module(self) -> tuple[torch.nn.Module, torch.Tensor]:
+        """(the network to export, an example input) for ``workbench export``."""
+        from workbench.errors import UserError
+
+        raise UserError(f"plugin {type(self).__name__} does not support `workbench export`.")
+
+    def close(self) -> None:
+        """Release environments, worker threads, files."""

@@ -1,0 +1,246 @@
+"""Names -> plugins and presets, found without importing any plugin module.
+
+A plugin is registered by strings (gymnasium style), so that ``workbench list`` and
+``workbench describe`` never import torch::
+
+    from workbench.registry import register, register_preset
+
+    register("linreg", entry_point="workbench.toy:LinearRegression",
+             config="workbench.toy_config:LinRegConfig", kind="generator",
+             description="least-squares line fit on synthetic data")
+    register_preset("linreg-fast", "linreg", "shorter run", total_steps=200)
+
+``config`` names a light module (no torch import) that holds the plugin's Config dataclass; when
+it is omitted, ``describe`` imports the plugin module itself.
+
+Where registrations come from, in order:
+1. the built-in registration modules of this repo (``_BUILTIN`` below);
+2. the entry-point group ``workbench.plugins`` of installed packages: each entry point names a
+   light module (or a function) that calls ``register`` when imported (or called);
+3. modules named in the environment variable ``WORKBENCH_PLUGINS`` (comma-separated).
+
+A source that fails to load is recorded in :data:`BROKEN` and shown by ``workbench list``;
+it never breaks the command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.errors import UserError, nearest
+
+KINDS = ("agent", "generator", "classifier")
+ENTRY_POINT_GROUP = "workbench.plugins"
+
+# Registration modules of the plugins that ship in this repo; each is light (strings only).
+_BUILTIN = (
+    "workbench.toy_config",
+    "agents.plugins",
+    "classifiers.plugins",
+    "generators.plugins",
+)
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    name: str
+    entry_point: str  # "package.module:Class"
+    kind: str
+    config: str | None = None  # "package.module:ConfigClass" (light); None = the class's .Config
+    description: str = ""
+    source: str = "builtin"
+    smoke: Mapping[str, Any] = field(default_factory=dict)  # overrides for a seconds-long run
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    name: str
+    plugin: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    source: str = "builtin"
+    smoke: Mapping[str, Any] = field(default_factory=dict)
+
+
+PLUGINS: dict[str, PluginSpec] = {}
+PRESETS: dict[str, PresetSpec] = {}
+BROKEN: dict[str, str] = {}  # registration source or plugin name -> error text
+_current_source = "register"
+_loaded = False
+
+
+def register(
+    name: str,
+    entry_point: str,
+    kind: str,
+    config: str | None = None,
+    description: str = "",
+    smoke: Mapping[str, Any] | None = None,
+) -> None:
+    """Register a plugin by its import strings (no import happens here). ``smoke`` holds the
+    overrides that make a run of it take seconds; the test suite runs every plugin and preset
+    with them (timm-style), so a new plugin is tested the day it is registered."""
+    if kind not in KINDS:
+        raise UserError(f"plugin '{name}' has kind {kind!r}; allowed kinds: {', '.join(KINDS)}.")
+    if ":" not in entry_point:
+        raise UserError(
+            f"plugin '{name}' has entry_point {entry_point!r}; write it as 'package.module:Class'."
+        )
+    if name in PRESETS:
+        raise UserError(f"plugin '{name}' has the same name as a preset; pick another name.")
+    PLUGINS[name] = PluginSpec(name, entry_point, kind, config, description, _current_source,
+                               dict(smoke or {}))
+
+
+def register_preset(name: str, plugin: str, description: str = "",
+                    smoke: Mapping[str, Any] | None = None, **overrides: Any) -> None:
+    """Register a named set of overrides of ``plugin`` (keys as on the command line;
+    write dotted keys through ``**{"optim.lr": 1e-4}``). ``smoke``: extra overrides on top of
+    the plugin's own smoke overrides for a seconds-long test run of this preset."""
+    if name in PLUGINS:
+        raise UserError(f"preset '{name}' has the same name as a plugin; pick another name.")
+    PRESETS[name] = PresetSpec(name, plugin, dict(overrides), description, _current_source,
+                               dict(smoke or {}))
+
+
+def plugin(name: str, kind: str, description: str = "") -> Callable[[type], type]:
+    """Class decorator for code that is imported anyway (a notebook, a test, a script that then
+    calls ``workbench.cli.main``): registers the class under ``name``."""
+
+    def wrap(cls: type) -> type:
+        register(
+            name,
+            f"{cls.__module__}:{cls.__qualname__}",
+            kind,
+            description=description or (cls.__doc__ or "").strip().split("\n")[0],
+        )
+        return cls
+
+    return wrap
+
+
+def _import_source(label: str, target: str) -> None:
+    global _current_source
+    _current_source = label
+    try:
+        module_name, _, attr = target.partition(":")
+        module = importlib.import_module(module_name)
+        if attr:
+            fn = getattr(module, attr)
+            if callable(fn):
+                fn()
+    except ModuleNotFoundError as e:
+        if label == "builtin" and e.name == target.partition(":")[0]:
+            return  # an optional part of this repo that is not there: nothing to list
+        BROKEN[target] = f"{type(e).__name__}: {e}"
+    except Exception as e:  # noqa: BLE001 - any failure is reported, never raised
+        BROKEN[target] = f"{type(e).__name__}: {e}"
+    finally:
+        _current_source = "register"
+
+
+def load_all() -> None:
+    """Import every registration source once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _BUILTIN:
+        _import_source("builtin", module)
+    from importlib.metadata import entry_points
+
+    try:
+        eps = entry_points(group=ENTRY_POINT_GROUP)
+    except Exception as e:  # noqa: BLE001
+        BROKEN[ENTRY_POINT_GROUP] = f"{type(e).__name__}: {e}"
+        eps = []
+    for ep in eps:
+        dist = getattr(getattr(ep, "dist", None), "name", None) or ep.name
+        _import_source(f"entry point of {dist}", ep.value)
+    for module in filter(None, os.environ.get("WORKBENCH_PLUGINS", "").split(",")):
+        _import_source("WORKBENCH_PLUGINS", module.strip())
+
+
+def reset() -> None:
+    """Forget everything (tests)."""
+    global _loaded
+    PLUGINS.clear()
+    PRESETS.clear()
+    BROKEN.clear()
+    _loaded = False
+
+
+def all_names() -> list[str]:
+    load_all()
+    return sorted([*PLUGINS, *PRESETS])
+
+
+def resolve(name: str) -> tuple[PluginSpec, PresetSpec | None]:
+    """A plugin or preset name -> (plugin spec, preset spec or None)."""
+    load_all()
+    if name in PRESETS:
+        preset = PRESETS[name]
+        if preset.plugin not in PLUGINS:
+            raise UserError(
+                f"preset '{name}' is built on plugin '{preset.plugin}', which is not registered"
+                f"{_broken_hint()}."
+            )
+        return PLUGINS[preset.plugin], preset
+    if name in PLUGINS:
+        return PLUGINS[name], None
+    names = all_names()
+    raise UserError(
+        f"unknown plugin or preset '{name}'.{nearest(name, names)} "
+        f"Known names: {', '.join(names) or '(none)'}. `workbench list` shows them all"
+        f"{_broken_hint()}."
+    )
+
+
+def _broken_hint() -> str:
+    return "; some plugin sources failed to load (see `workbench list`)" if BROKEN else ""
+
+
+def import_object(target: str, what: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(
+            f"{what} could not be imported from '{module_name}': {type(e).__name__}: {e}"
+        ) from e
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UserError(f"{what}: module '{module_name}' has no attribute '{attr}'.") from None
+    return obj
+
+
+def load_plugin_class(spec: PluginSpec) -> type:
+    return import_object(spec.entry_point, f"plugin '{spec.name}'")
+
+
+def load_config_class(spec: PluginSpec) -> type:
+    if spec.config:
+        return import_object(spec.config, f"the config of plugin '{spec.name}'")
+    cls = load_plugin_class(spec)
+    config = getattr(cls, "Config", None)
+    if config is None:
+        raise UserError(f"plugin '{spec.name}' ({spec.entry_point}) has no Config class.")
+    return config
+
+
+def check_importable(spec: PluginSpec) -> str | None:
+    """Without executing it: is the plugin's module there at all? (None = looks fine)."""
+    module_name = spec.entry_point.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module_name)
+    except Exception as e:  # noqa: BLE001 - a broken parent package
+        return f"{type(e).__name__}: {e}"
+    return None if found else f"module '{module_name}' not found"

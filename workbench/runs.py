@@ -1,0 +1,174 @@
+"""Run directories: ``runs/<preset-or-plugin>/<run-name>/`` and how to find them again.
+
+A run directory holds everything needed to resume or compare it::
+
+    run.json          plugin, preset, name, W&B id, status, last step (updated as it runs)
+    config.yaml       the fully resolved config
+    metrics.jsonl     one JSON object per log event (step, time, train/..., eval/..., perf/...)
+    checkpoints/      latest.pt (atomic)
+    media/            images, videos, audio, text samples
+    wandb/            W&B's own files
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import UserError
+
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT = "checkpoints/latest.pt"
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("WORKBENCH_RUNS", "runs"))
+
+
+def new_run_id() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+@dataclass
+class RunInfo:
+    plugin: str
+    preset: str | None
+    name: str
+    group: str
+    wandb_id: str
+    created: float
+    status: str = "created"  # created | running | finished | interrupted | failed
+    step: int = 0
+    tags: list[str] | None = None
+    project: str = "workbench"
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    # paths
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    # creation
+    @classmethod
+    def create(cls, group: str, name: str | None, info: dict[str, Any], config: dict[str, Any],
+               root: Path | None = None) -> RunDir:
+        root = root or runs_root()
+        if name is None:
+            name = time.strftime("%Y%m%d-%H%M%S") + f"-s{config.get('seed', 0)}"
+            base, n = name, 1
+            while (root / group / name).exists():
+                n += 1
+                name = f"{base}-{n}"
+        path = root / group / name
+        if path.exists() and any(path.iterdir()):
+            raise UserError(
+                f"the run directory {path} already exists; pick another --name, or continue it "
+                f"with `workbench resume {path}`."
+            )
+        for sub in ("checkpoints", "media"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        run.write_info(RunInfo(name=name, group=group, **info))
+        run.write_config(config)
+        return run
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        import yaml
+
+        _atomic_write(self.config_file, yaml.safe_dump(config, sort_keys=False))
+
+    def read_config(self) -> dict[str, Any]:
+        import yaml
+
+        try:
+            data = yaml.safe_load(self.config_file.read_text())
+        except FileNotFoundError:
+            raise UserError(f"{self.path} has no {CONFIG_FILE}; is it a workbench run directory?") from None
+        except yaml.YAMLError as e:
+            raise UserError(f"{self.config_file} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{self.config_file} does not hold a config mapping.")
+        return data
+
+    def read_info(self) -> RunInfo:
+        try:
+            data = json.loads((self.path / RUN_FILE).read_text())
+            return RunInfo(**data)
+        except FileNotFoundError:
+            raise UserError(
+                f"{self.path} is not a workbench run directory (no {RUN_FILE}); "
+                "run directories live under runs/<preset>/<run-name>/."
+            ) from None
+        except (json.JSONDecodeError, TypeError) as e:
+            raise UserError(f"{self.path / RUN_FILE} is damaged: {e}") from None
+
+    def write_info(self, info: RunInfo) -> None:
+        _atomic_write(self.path / RUN_FILE, json.dumps(asdict(info), indent=2))
+
+    def update_info(self, **changes: Any) -> None:
+        info = self.read_info()
+        for k, v in changes.items():
+            setattr(info, k, v)
+        self.write_info(info)
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics.exists():
+            return []
+        out = []
+        for line in self.metrics.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by kill -9
+        return out
+
+    def truncate_metrics_after(self, step: int) -> None:
+        """On resume from a checkpoint at ``step``, drop log lines the crash made obsolete, so
+        the curve continues instead of repeating steps."""
+        if not self.metrics.exists():
+            return
+        keep = [json.dumps(r) for r in self.read_metrics() if r.get("step", 0) <= step]
+        _atomic_write(self.metrics, "".join(line + "\n" for line in keep))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def find_runs(root: Path | None = None, group: str | None = None) -> Iterator[RunDir]:
+    root = root or runs_root()
+    pattern = f"{group}/*/{RUN_FILE}" if group else f"*/*/{RUN_FILE}"
+    for f in sorted(root.glob(pattern)):
+        yield RunDir(f.parent)
+
+
+def open_run(path: str | Path) -> RunDir:
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise UserError(f"no run directory at {run.path}.")
+    run.read_info()  # validates
+    return run

@@ -1,0 +1,171 @@
+"""Device, precision, compilation and seeding: each switched on in exactly one place."""
+
+from __future__ import annotations
+
+import logging
+import random
+import warnings
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger("workbench")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda, then mps, then cpu. An unavailable explicit device is a clear error."""
+    from workbench.errors import ConfigError
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} was asked for, but CUDA is not available here; use device=cpu or auto.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device={name}: only {torch.cuda.device_count()} CUDA device(s) here.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device=mps was asked for, but MPS is not available here; use device=cpu or auto.")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes in every plugin: let cuDNN pick
+    return device
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The mixed-precision policy of a run. ``autocast()`` wraps forward passes and losses;
+    ``grad_scaler()`` gives each optimizer its own scaler (enabled only for fp16 on CUDA)."""
+
+    name: str  # fp32 | bf16 | fp16
+    device_type: str
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.name]
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        return torch.autocast(
+            device_type=self.device_type, dtype=self.dtype, enabled=self.name != "fp32"
+        )
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
+        enabled = self.name == "fp16" and self.device_type == "cuda"
+        return torch.amp.GradScaler("cuda" if enabled else "cpu", enabled=enabled)
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    if name == "auto":
+        if device.type == "cuda":
+            name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        elif device.type == "cpu":
+            name = "bf16"
+        else:  # mps: autocast support varies by macOS version; stay exact
+            name = "fp32"
+    if name == "fp16" and device.type == "cpu":
+        log.warning("precision=fp16 on CPU runs without loss scaling; bf16 is the safer choice")
+    return Precision(name, device.type)
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    parameters: Iterable[torch.nn.Parameter] | None = None,
+    max_grad_norm: float | None = None,
+) -> torch.Tensor | None:
+    """backward, (unscale), optional grad-norm clip, step, scaler update. Returns the grad norm."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    norm = None
+    if max_grad_norm is not None and max_grad_norm > 0:
+        scaler.unscale_(optimizer)
+        params = (
+            parameters
+            if parameters is not None
+            else [p for g in optimizer.param_groups for p in g["params"]]
+        )
+        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    return norm
+
+
+class CompiledWithFallback:
+    """``torch.compile(fn)`` that falls back to eager, with one warning, if compiling or running
+    the compiled graph fails (compilation is lazy: errors surface at the first call)."""
+
+    def __init__(self, fn: Callable[..., Any], name: str, **compile_kwargs: Any) -> None:
+        self.eager = fn
+        self.name = name
+        self.compiled: Callable[..., Any] | None = None
+        try:
+            self.compiled = torch.compile(fn, **compile_kwargs)
+        except Exception as e:  # noqa: BLE001
+            self._fail(e)
+
+    def _fail(self, e: BaseException) -> None:
+        log.warning("torch.compile of %s failed (%s: %s); running it eagerly", self.name, type(e).__name__, str(e).split("\n")[0])
+        self.compiled = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001
+                self._fail(e)
+        return self.eager(*args, **kwargs)
+
+
+def maybe_compile(fn: Callable[..., Any], enabled: bool, name: str, **kwargs: Any) -> Callable[..., Any]:
+    if not enabled:
+        return fn
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CompiledWithFallback(fn, name, **kwargs)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Global RNG states in a form ``torch.load(weights_only=True)`` accepts."""
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def numpy_rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """A NumPy Generator's state as plain ints/strs (weights_only-safe)."""
+    return rng.bit_generator.state
+
+
+def set_numpy_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    rng.bit_generator.state = state

@@ -1,0 +1,80 @@
+"""The toy plugin: the whole contract in one screen. Least squares, y = x @ w + noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from workbench.plugin import Context, Plugin
+from workbench.runtime import optimizer_step
+from workbench.toy_config import LinRegConfig
+
+
+class LinearRegression(Plugin):
+    kind = "generator"
+    Config = LinRegConfig
+
+    def __init__(self, cfg: LinRegConfig, ctx: Context) -> None:
+        super().__init__(cfg, ctx)
+        # the problem is a function of the seed only; the batches come from their own generator
+        problem = torch.Generator().manual_seed(cfg.seed)
+        self.true_w = torch.randn(cfg.features, 1, generator=problem)
+        self.eval_x = torch.randn(1024, cfg.features, generator=problem)
+        self.eval_y = self.eval_x @ self.true_w
+        self.batches = torch.Generator().manual_seed(cfg.seed + 1)
+        self.model = nn.Linear(cfg.features, 1).to(ctx.device)
+        self.forward = ctx.compile(self.model, "linreg")
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum)
+        self.scaler = ctx.grad_scaler()
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        cfg = self.cfg
+        x = torch.randn(cfg.batch_size, cfg.features, generator=self.batches)
+        y = x @ self.true_w + cfg.noise * torch.randn(cfg.batch_size, 1, generator=self.batches)
+        x, y = x.to(self.ctx.device), y.to(self.ctx.device)
+        with self.ctx.autocast():
+            loss = nn.functional.mse_loss(self.forward(x).float(), y)
+        if 0 <= cfg.nan_at_step <= step:
+            loss = loss * float("nan")
+        optimizer_step(loss, self.opt, self.scaler)
+        if cfg.sleep_per_step:
+            import time
+
+            time.sleep(cfg.sleep_per_step)
+        return {"train/loss": loss.detach()}
+
+    @torch.no_grad()
+    def evaluate(self, step: int) -> dict[str, float]:
+        pred = self.model(self.eval_x.to(self.ctx.device)).float().cpu()
+        w = self.model.weight.detach().float().cpu().T
+        # a picture of learned vs true weights, so the media path is exercised too
+        self.ctx.logger.log_image("eval/weights", torch.cat([w, self.true_w], 1).T.unsqueeze(0), step)
+        return {"eval/mse": nn.functional.mse_loss(pred, self.eval_y).item(),
+                "eval/weight_error": (w - self.true_w).norm().item()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                "scaler": self.scaler.state_dict(), "batches": self.batches.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.batches.set_state(state["batches"])
+
+    @torch.no_grad()
+    def sample(self, out: Path | None, n: int = 8, seed: int = 0, **_: Any) -> str:
+        x = torch.randn(n, self.cfg.features, generator=torch.Generator().manual_seed(seed))
+        y = self.model(x.to(self.ctx.device)).float().cpu().squeeze(1)
+        text = "\n".join(f"{v:.5f}" for v in y.tolist())
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text + "\n")
+            return f"wrote {n} predictions to {out}"
+        return text
+
+    def export_module(self) -> tuple[nn.Module, torch.Tensor]:
+        return self.model, torch.randn(4, self.cfg.features)

@@ -1,0 +1,52 @@
+"""The built-in toy plugin's config and registration: a least-squares line fit on synthetic data.
+
+It exists so that the core (config, loop, checkpoints, resume, logging, CLI) is tested without
+the big plugins; it is also the smallest example of a plugin (see workbench/toy.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workbench.config import RunConfig
+from workbench.registry import register, register_preset
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 0.05
+    """SGD learning rate"""
+    momentum: float = 0.9
+    """SGD momentum"""
+
+
+@dataclass
+class LinRegConfig(RunConfig):
+    total_steps: int = 400
+    log_every: int = 50
+    eval_every: int = 200
+    checkpoint_every: int = 100
+    features: int = 8
+    """input dimension of the synthetic regression problem"""
+    batch_size: int = 64
+    """examples per step"""
+    noise: float = 0.1
+    """standard deviation of the label noise"""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """optimizer settings"""
+    nan_at_step: int = -1
+    """make the loss NaN from this step on (exercises the loop's non-finite guard); -1 = never"""
+    sleep_per_step: float = 0.0
+    """seconds to sleep in each step (lets tests interrupt a run midway)"""
+
+
+register(
+    "linreg",
+    entry_point="workbench.toy:LinearRegression",
+    config="workbench.toy_config:LinRegConfig",
+    kind="generator",
+    description="toy: fit a linear map to synthetic data (tests and the plugin tutorial)",
+    smoke={"total_steps": 20, "log_every": 5, "eval_every": 10, "checkpoint_every": 10},
+)
+register_preset("linreg-quick", "linreg", "toy: 100 steps, for smoke tests", total_steps=100,
+                eval_every=50, checkpoint_every=50, log_every=10)
