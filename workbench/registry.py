@@ -42,7 +42,8 @@ _BUILTIN = (
     "workbench.toy_config",
     "agents.plugins",
     "classifiers.plugins",
-    "generators.plugins",
+    "generators.image_plugins",
+    "generators.sequence_plugins",
 )
 
 
