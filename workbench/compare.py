@@ -1,0 +1,332 @@
+"""``workbench compare``: a table and a plot of one metric across run directories.
+
+Reads only what every run directory has (``run.json``, ``config.yaml``, ``metrics.jsonl``), so
+it works on runs of any plugin, finished or not, with W&B on or off::
+
+    workbench compare runs/dqn-cartpole/a runs/dqn-cartpole/b
+    workbench compare --group dqn-cartpole --where optim.lr=1e-4 --metric eval/return --out c.png
+
+The table shows, per run, the config keys whose values differ between the runs, and the final
+and best value of the metric; runs are ranked by the final value. Runs whose configs differ
+only in ``seed`` are also summarised together (mean, min, max over seeds), and the PNG draws
+them as one mean curve with a min-max band. This module imports neither torch nor wandb;
+matplotlib is imported only when a PNG is asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import UserError
+from workbench.runs import RunDir, find_runs, open_run, runs_root
+
+# names that mean "lower is better" (anything else is maximised: returns, accuracy, ...)
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "fd", "fid", "perplexity", "nll", "bpc", "regret")
+_SEED_KEYS = ("seed",)
+
+
+@dataclass
+class RunData:
+    run: RunDir
+    label: str
+    info: Any
+    config: dict[str, Any]
+    curve: list[tuple[float, float]] = field(default_factory=list)  # (x, value), sorted by x
+    final: float = math.nan
+    best: float = math.nan
+
+
+# --------------------------------------------------------------------------- selecting runs
+
+
+def _expand(path: Path) -> list[RunDir]:
+    """A run directory, or a folder of them (``runs/dqn-pong``), or the runs root itself."""
+    if (path / "run.json").is_file():
+        return [open_run(path)]
+    if path.is_dir():
+        found = list(find_runs(path.parent, path.name)) or list(find_runs(path))
+        if found:
+            return found
+    raise UserError(f"no workbench run directory at {path} (a run directory holds run.json).")
+
+
+def select_runs(paths: Sequence[str | Path], group: str | None = None, tags: Iterable[str] = (),
+                where: Iterable[str] = (), root: Path | None = None) -> list[RunDir]:
+    root = root or runs_root()
+    runs: list[RunDir] = []
+    for p in paths:
+        runs.extend(_expand(Path(p)))
+    if group:
+        found = list(find_runs(root, group))
+        if not found:
+            groups = sorted({r.path.parent.name for r in find_runs(root)})
+            raise UserError(
+                f"no runs in group '{group}' under {root}. Groups there: {', '.join(groups) or '(none)'}."
+            )
+        runs.extend(found)
+    if not paths and not group:
+        raise UserError("give run directories (workbench compare runs/P/a runs/P/b) or --group PRESET.")
+    unique = list({r.path.resolve(): r for r in runs}.values())
+    tags = list(tags)
+    if tags:
+        unique = [r for r in unique if set(tags) <= set(r.read_info().tags or ())]
+    for cond in where:
+        key, sep, value = cond.partition("=")
+        if not sep:
+            raise UserError(f"--where takes key=value (e.g. optim.lr=1e-4); got {cond!r}.")
+        unique = [r for r in unique if _matches(_flat_config(r).get(key.strip(), _MISSING), value.strip())]
+    if not unique:
+        what = [f"tag {t}" for t in tags] + [f"where {w}" for w in where]
+        raise UserError(f"no run matches {' and '.join(what)} among the runs selected.")
+    return unique
+
+
+_MISSING = object()
+
+
+def _matches(actual: Any, wanted: str) -> bool:
+    if actual is _MISSING:
+        return False
+    if isinstance(actual, bool):
+        return str(actual).lower() == wanted.lower()
+    if isinstance(actual, (int, float)):
+        try:
+            return math.isclose(float(actual), float(wanted), rel_tol=1e-9)
+        except ValueError:
+            return False
+    if isinstance(actual, list):
+        return ",".join(map(str, actual)) == wanted.strip("[]() ").replace(" ", "")
+    return str(actual) == wanted
+
+
+def _flat_config(run: RunDir) -> dict[str, Any]:
+    from workbench.config import flatten
+
+    return flatten(run.read_config())
+
+
+# --------------------------------------------------------------------------- reading metrics
+
+
+def lower_is_better(metric: str) -> bool:
+    leaf = metric.rsplit("/", 1)[-1].lower()
+    return any(word in leaf.split("_") or leaf.startswith(word) for word in _LOWER_IS_BETTER)
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def load(runs: Sequence[RunDir], metric: str | None, x: str = "step",
+         goal: str = "auto") -> tuple[list[RunData], str, bool]:
+    """Each run's curve of ``metric`` (default: the first eval/ metric any run logged)."""
+    if x not in ("step", "time"):
+        raise UserError(f"--x must be step or time; got {x!r}.")
+    records = {r.path: r.read_metrics() for r in runs}
+    logged = sorted({k for recs in records.values() for rec in recs for k in rec} - {"step", "time"})
+    if metric is None:
+        metric = next((k for k in logged if k.startswith("eval/")), None) or next(
+            (k for k in logged if k.startswith("train/")), None)
+        if metric is None:
+            raise UserError("none of the selected runs has logged a metric yet (metrics.jsonl is empty).")
+    elif metric not in logged:
+        from workbench.errors import nearest
+
+        raise UserError(
+            f"no selected run logged '{metric}'.{nearest(metric, logged)} "
+            f"Metrics there are: {', '.join(logged) or '(none)'}."
+        )
+    lower = lower_is_better(metric) if goal == "auto" else goal == "min"
+    labels = _labels(runs)
+    data = []
+    for r in runs:
+        points = [(float(rec[x]), v) for rec in records[r.path]
+                  if x in rec and (v := _number(rec.get(metric))) is not None]
+        points.sort(key=lambda p: p[0])
+        d = RunData(r, labels[r.path], r.read_info(), _flat_config(r), points)
+        if points:
+            d.final = points[-1][1]
+            d.best = (min if lower else max)(v for _, v in points)
+        data.append(d)
+    return data, metric, lower
+
+
+def _labels(runs: Sequence[RunDir]) -> dict[Path, str]:
+    """group/name, or just name when every run is in the same group."""
+    groups = {r.path.parent.name for r in runs}
+    return {r.path: r.path.name if len(groups) == 1 else f"{r.path.parent.name}/{r.path.name}" for r in runs}
+
+
+def differing_keys(data: Sequence[RunData]) -> list[str]:
+    keys = sorted({k for d in data for k in d.config})
+    return [k for k in keys if len({repr(d.config.get(k)) for d in data}) > 1]
+
+
+def seed_groups(data: Sequence[RunData], keys: Sequence[str]) -> dict[tuple, list[RunData]]:
+    """Runs whose differing config keys agree except for the seed."""
+    shared = [k for k in keys if k not in _SEED_KEYS]
+    groups: dict[tuple, list[RunData]] = {}
+    for d in data:
+        groups.setdefault(tuple((k, repr(d.config.get(k))) for k in shared), []).append(d)
+    return groups
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.4g}"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, list):
+        return ",".join(map(str, v))
+    return "-" if v is None else str(v)
+
+
+def _rank_key(lower: bool) -> Any:
+    def key(d: RunData) -> tuple[bool, float]:
+        if math.isnan(d.final):
+            return True, 0.0
+        return False, d.final if lower else -d.final
+
+    return key
+
+
+def run_rows(data: Sequence[RunData], keys: Sequence[str], lower: bool) -> tuple[list[str], list[list[str]]]:
+    header = ["rank", "run", "status", "step", *keys, "final", "best"]
+    rows = []
+    for i, d in enumerate(sorted(data, key=_rank_key(lower)), 1):
+        rows.append([str(i), d.label, d.info.status, f"{d.info.step}",
+                     *(_fmt(d.config.get(k)) for k in keys), _fmt(d.final), _fmt(d.best)])
+    return header, rows
+
+
+def seed_rows(groups: dict[tuple, list[RunData]], lower: bool) -> tuple[list[str], list[list[str]]]:
+    header = ["config", "seeds", "final mean", "final min", "final max", "best mean"]
+    rows = []
+    for key, members in groups.items():
+        finals = [d.final for d in members if not math.isnan(d.final)]
+        bests = [d.best for d in members if not math.isnan(d.best)]
+        mean = sum(finals) / len(finals) if finals else math.nan
+        rows.append([" ".join(f"{k}={v.strip(chr(39))}" for k, v in key) or "(all)", str(len(members)),
+                     _fmt(mean), _fmt(min(finals) if finals else math.nan),
+                     _fmt(max(finals) if finals else math.nan),
+                     _fmt(sum(bests) / len(bests) if bests else math.nan)])
+    rows.sort(key=lambda r: (r[2] == "-", float(r[2]) * (1 if lower else -1) if r[2] != "-" else 0))
+    return header, rows
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    esc = [[c.replace("|", "\\|") for c in r] for r in [header, *rows]]
+    out = ["| " + " | ".join(esc[0]) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in esc[1:]]
+    return "\n".join(out)
+
+
+def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def band(curves: Sequence[Sequence[tuple[float, float]]]) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Mean, min and max of several curves on a shared x grid: the union of their x values
+    inside the range they all cover, each curve linearly interpolated onto it (exact when the
+    runs logged at the same steps)."""
+    import numpy as np
+
+    curves = [c for c in curves if c]
+    lo = max(c[0][0] for c in curves)
+    hi = min(c[-1][0] for c in curves)
+    grid = np.array(sorted({x for c in curves for x, _ in c if lo <= x <= hi}))
+    if grid.size == 0:  # no overlap (e.g. wall time of very different runs): keep the first
+        grid = np.array([x for x, _ in curves[0]])
+    ys = np.stack([np.interp(grid, [x for x, _ in c], [y for _, y in c]) for c in curves])
+    return grid.tolist(), ys.mean(0).tolist(), ys.min(0).tolist(), ys.max(0).tolist()
+
+
+def plot(groups: dict[tuple, list[RunData]], metric: str, x: str, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for key, members in groups.items():
+        curves = [d.curve for d in members if d.curve]
+        if not curves:
+            continue
+        label = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key)
+        if len(curves) == 1:
+            xs, ys = zip(*curves[0], strict=True)
+            ax.plot(xs, ys, label=label or members[0].label)
+        else:
+            grid, mean, lo, hi = band(curves)
+            (line,) = ax.plot(grid, mean, label=f"{label or 'mean'} ({len(curves)} seeds)")
+            ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("step" if x == "step" else "wall time (s)")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def compare(paths: Sequence[str | Path], group: str | None = None, metric: str | None = None,
+            out: Path | None = None, tags: Iterable[str] = (), where: Iterable[str] = (),
+            x: str = "step", csv_out: Path | None = None, markdown_out: Path | None = None,
+            goal: str = "auto", root: Path | None = None) -> str:
+    """The report ``workbench compare`` prints; writes the PNG / CSV / Markdown asked for."""
+    runs = select_runs(paths, group, tags, where, root)
+    data, metric, lower = load(runs, metric, x, goal)
+    keys = differing_keys(data)
+    header, rows = run_rows(data, keys, lower)
+    groups = seed_groups(data, keys)
+    direction = "lower" if lower else "higher"
+    parts = [f"{len(data)} runs, ranked by final {metric} ({direction} is better)", "",
+             text_table(header, rows)]
+    seeded = any(len(m) > 1 for m in groups.values())
+    if seeded:
+        s_header, s_rows = seed_rows(groups, lower)
+        parts += ["", "across seeds:", text_table(s_header, s_rows)]
+    if csv_out:
+        Path(csv_out).write_text(csv_text(header, rows))
+        parts.append(f"\nwrote {csv_out}")
+    if markdown_out:
+        text = markdown_table(header, rows)
+        if seeded:
+            text += "\n\n" + markdown_table(*seed_rows(groups, lower))
+        Path(markdown_out).write_text(text + "\n")
+        parts.append(f"wrote {markdown_out}" if csv_out else f"\nwrote {markdown_out}")
+    if out:
+        plot(groups, metric, x, Path(out))
+        parts.append(f"wrote {out}" if (csv_out or markdown_out) else f"\nwrote {out}")
+    return "\n".join(parts)
