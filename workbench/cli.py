@@ -79,11 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", dest="top_k", type=int, default=None)
     p.add_argument("--top-p", dest="top_p", type=float, default=None)
 
-    p = sub.add_parser("compare", help="table and curves across runs")
-    p.add_argument("run_dirs", nargs="*")
+    p = sub.add_parser("compare", help="table and curves across runs",
+                       description="Config differences and final/best metric per run, ranked; "
+                       "seeds of the same config summarised together; optional PNG/CSV/Markdown.")
+    p.add_argument("run_dirs", nargs="*", help="run directories (or folders of them)")
     p.add_argument("--group", default=None, help="all runs of a preset (runs/<group>/*)")
+    p.add_argument("--tag", action="append", default=[], help="only runs with this tag (repeatable)")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="only runs whose config has this value, e.g. optim.lr=1e-4 (repeatable)")
     p.add_argument("--metric", default=None, help="metric to plot and rank by (default: first eval/ metric)")
+    p.add_argument("--goal", choices=("auto", "min", "max"), default="auto",
+                   help="is lower or higher better (auto: lower for loss/error/mse/fd names)")
+    p.add_argument("--x", choices=("step", "time"), default="step", help="x-axis of the curves")
     p.add_argument("--out", type=Path, default=None, help="PNG of the curves")
+    p.add_argument("--csv", type=Path, default=None, help="write the run table as CSV")
+    p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
     # issue-7 verbs register themselves here when their modules exist
     for extra in ("workbench.export", "workbench.sweep"):
@@ -238,7 +248,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from workbench.compare import compare
 
-    print(compare(args.run_dirs, group=args.group, metric=args.metric, out=args.out))
+    print(compare(args.run_dirs, group=args.group, metric=args.metric, out=args.out, tags=args.tag,
+                  where=args.where, x=args.x, csv_out=args.csv, markdown_out=args.markdown,
+                  goal=args.goal))
     return 0
 
 
