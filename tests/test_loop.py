@@ -1,0 +1,177 @@
+"""The common loop: signals, resume after a kill, the non-finite guard, corrupt checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import REPO, cli, read_metrics
+
+from workbench import checkpoint
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "workbench", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def _ckpt_step(run: Path) -> int:
+    return int(checkpoint.load(run / "checkpoints" / "latest.pt")["step"])
+
+
+SLOW = ["total_steps=400", "checkpoint_every=50", "log_every=10", "eval_every=200", "sleep_per_step=0.01"]
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_writes_a_checkpoint_and_exits_cleanly(runs_root, sig, code):
+    run = runs_root / "linreg" / "sig"
+    proc = _spawn("run", "linreg", "--name", "sig", *SLOW)
+    _wait_for(lambda: (run / "metrics.jsonl").exists() and len(read_metrics(run)) >= 3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    step = _ckpt_step(run)
+    assert 0 < step < 400  # saved where it stopped, not at a checkpoint_every boundary only
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert "workbench resume" in err
+
+
+def test_resume_after_kill_continues_the_curve_exactly(runs_root):
+    # the reference: the same run, never interrupted
+    assert cli("run", "linreg", "--name", "straight", *SLOW[:-1]).returncode == 0
+    straight = read_metrics(runs_root / "linreg" / "straight")
+
+    run = runs_root / "linreg" / "killed"
+    proc = _spawn("run", "linreg", "--name", "killed", *SLOW)
+    _wait_for(lambda: (run / "checkpoints" / "latest.pt").exists() and _ckpt_step(run) >= 100)
+    _wait_for(lambda: read_metrics(run)[-1]["step"] > _ckpt_step(run))  # work past the checkpoint
+    proc.kill()  # kill -9: no handler runs
+    proc.wait(timeout=30)
+    at_kill = _ckpt_step(run)
+
+    r = cli("resume", str(run), "sleep_per_step=0")
+    assert r.returncode == 0, r.stderr
+    rows = read_metrics(run)
+    steps = [x["step"] for x in rows if "train/loss" in x]
+    assert steps == sorted(set(steps)) and steps[-1] == 400  # no repeated or missing log steps
+    assert steps == [x["step"] for x in straight if "train/loss" in x]
+    # same seeds, same batches, restored optimizer and RNG: the resumed curve is the same curve
+    for a, b in zip((x for x in rows if "train/loss" in x), (x for x in straight if "train/loss" in x)):
+        if a["step"] > at_kill:
+            assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-4, abs=1e-6)
+    times = [x["time"] for x in rows]
+    assert times == sorted(times)  # wall time continues from the checkpoint, not from 0
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+
+def test_resume_extends_a_finished_run_with_more_total_steps(runs_root):
+    assert cli("run", "linreg-quick", "--name", "r").returncode == 0
+    run = runs_root / "linreg-quick" / "r"
+    r = cli("resume", str(run))
+    assert r.returncode == 0 and "already at step 100" in r.stdout
+    assert cli("resume", str(run), "total_steps=150").returncode == 0
+    assert _ckpt_step(run) == 150
+    assert read_metrics(run)[-1]["step"] == 150
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(runs_root):
+    r = cli("run", "linreg", "--name", "nan", "total_steps=200", "checkpoint_every=20",
+            "log_every=10", "nan_at_step=45")
+    assert r.returncode == 3
+    assert "non-finite train/loss" in r.stderr and "Traceback" not in r.stderr
+    run = runs_root / "linreg" / "nan"
+    state = checkpoint.load(run / "checkpoints" / "latest.pt")
+    assert state["step"] == 40
+    weights = state["state"]["model"]["weight"]
+    assert torch.isfinite(weights).all()
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+
+def test_truncated_checkpoint_is_a_clear_error_naming_the_file(runs_root):
+    assert cli("run", "linreg-quick", "--name", "c", "total_steps=60").returncode == 0
+    ckpt = runs_root / "linreg-quick" / "c" / "checkpoints" / "latest.pt"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    r = cli("resume", str(ckpt.parents[1]), "total_steps=100")
+    assert r.returncode == 2 and str(ckpt) in r.stderr and "corrupt or truncated" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_resume_refuses_a_checkpoint_of_another_plugin_or_config_shape(runs_root, tmp_path):
+    assert cli("run", "linreg-quick", "--name", "m", "total_steps=60").returncode == 0
+    ckpt = runs_root / "linreg-quick" / "m" / "checkpoints" / "latest.pt"
+    state = torch.load(ckpt, weights_only=True)
+    state["plugin"] = "dqn"
+    checkpoint.save({k: v for k, v in state.items() if k != "format_version"}, ckpt)
+    r = cli("resume", str(ckpt.parents[1]), "total_steps=100")
+    assert r.returncode == 2 and "belongs to plugin 'dqn'" in r.stderr
+    state["plugin"] = "linreg"
+    del state["config"]["optim"]["momentum"]
+    checkpoint.save({k: v for k, v in state.items() if k != "format_version"}, ckpt)
+    r = cli("resume", str(ckpt.parents[1]), "total_steps=100")
+    assert r.returncode == 2 and "config shape" in r.stderr and "optim.momentum" in r.stderr
+
+
+def test_checkpoint_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "latest.pt"
+    checkpoint.save({"step": 1}, path)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        checkpoint.save({"step": 2}, path)
+    assert checkpoint.load(path)["step"] == 1  # the old checkpoint survives intact
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]  # no temp file left behind
+
+
+def test_compile_true_runs_and_a_failing_compile_falls_back_to_eager(runs_root, monkeypatch, caplog):
+    from workbench.runtime import maybe_compile
+
+    def broken_compile(fn, **kw):
+        def call(*a, **k):
+            raise RuntimeError("inductor exploded")
+        return call
+
+    with monkeypatch.context() as m:
+        m.setattr(torch, "compile", broken_compile)
+        f = maybe_compile(lambda x: x * 2, True, "double")
+        with caplog.at_level("WARNING", logger="workbench"):
+            assert f(torch.ones(2)).tolist() == [2.0, 2.0]
+            assert f(torch.ones(2)).tolist() == [2.0, 2.0]
+    assert sum("torch.compile of double failed" in msg for msg in caplog.messages) == 1
+    if os.environ.get("WORKBENCH_SKIP_COMPILE"):
+        return
+    r = cli("run", "linreg-quick", "--name", "compiled", "compile=true", "total_steps=30",
+            env={"WANDB_MODE": "disabled"})
+    assert r.returncode == 0, r.stderr
+    assert read_metrics(runs_root / "linreg-quick" / "compiled")[-1]["step"] == 30
+
+
+def test_precision_auto_is_bf16_autocast_on_cpu_and_fp16_scaler_only_on_cuda():
+    from workbench.runtime import resolve_precision
+
+    p = resolve_precision("auto", torch.device("cpu"))
+    assert p.name == "bf16"
+    with p.autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    assert not p.grad_scaler().is_enabled()
+    with resolve_precision("fp32", torch.device("cpu")).autocast():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
