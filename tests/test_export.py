@@ -1,0 +1,58 @@
+"""`workbench export`: the exported file, loaded back, computes what the eager module computes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.cli import main
+from workbench.export import _prepare, load_and_run
+from workbench.loop import load_for_inference
+from workbench.runs import find_runs
+
+SMOKE = ["total_steps=20", "log_every=10", "eval_every=0", "checkpoint_every=0", "precision=fp32"]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORKBENCH_RUNS", str(root))
+    mp.setenv("WANDB_MODE", "disabled")
+    try:
+        assert main(["run", "linreg", *SMOKE, "--wandb", "disabled"]) == 0
+    finally:
+        mp.undo()
+    return next(find_runs(root)).path
+
+
+def _eager_and_batch(run: Path) -> tuple[torch.nn.Module, torch.Tensor]:
+    plugin, _, _ = load_for_inference(run)
+    module, example = _prepare(*plugin.export_module())
+    return module, torch.randn(5, example[0].shape[1])
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_round_trip_matches_the_eager_module(toy_run, tmp_path, fmt, capsys):
+    out = tmp_path / f"model.{fmt}"
+    assert main(["export", str(toy_run), "--format", fmt, "--out", str(out)]) == 0
+    assert "max |export - eager|" in capsys.readouterr().out
+    module, batch = _eager_and_batch(toy_run)
+    with torch.no_grad():
+        expected = module(batch)
+    got = load_and_run(out, fmt, (batch,))  # batch of 5: the batch dimension is dynamic
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    # and the export is of the trained weights, not a fresh model
+    assert not torch.allclose(module.weight, torch.nn.Linear(8, 1).weight)
+
+
+def test_export_default_path_is_inside_the_run(toy_run):
+    assert main(["export", str(toy_run), "--no-check"]) == 0
+    assert (toy_run / "export" / "linear.pt").is_file()
+
+
+def test_export_of_a_missing_run_is_a_user_error(tmp_path):
+    assert main(["export", str(tmp_path / "nope"), "--format", "onnx"]) == 2
