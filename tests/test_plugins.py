@@ -1,0 +1,134 @@
+"""Plugins from the user's own package: entry points, WORKBENCH_PLUGINS, broken plugins."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+from helpers import cli, read_metrics
+
+PLUGIN = '''
+"""A third-party plugin: a learnable constant, fitted to 3.0."""
+import torch
+from workbench.plugin import Plugin
+from {pkg}.config import ConstConfig
+
+
+class Const(Plugin):
+    kind = "generator"
+    Config = ConstConfig
+
+    def __init__(self, cfg, ctx):
+        super().__init__(cfg, ctx)
+        self.c = torch.zeros(1, requires_grad=True)
+        self.opt = torch.optim.SGD([self.c], lr=cfg.lr)
+
+    def train_step(self, step):
+        loss = (self.c - self.cfg.target).pow(2).sum()
+        self.opt.zero_grad(); loss.backward(); self.opt.step()
+        return {{"train/loss": loss.detach()}}
+
+    def evaluate(self, step):
+        return {{"eval/value": self.c.item()}}
+
+    def state_dict(self):
+        return {{"c": self.c.detach().clone(), "opt": self.opt.state_dict()}}
+
+    def load_state_dict(self, state):
+        with torch.no_grad():
+            self.c.copy_(state["c"])
+        self.opt.load_state_dict(state["opt"])
+'''
+
+CONFIG = '''
+from dataclasses import dataclass
+from workbench.config import RunConfig
+
+
+@dataclass
+class ConstConfig(RunConfig):
+    total_steps: int = 60
+    log_every: int = 10
+    eval_every: int = 30
+    checkpoint_every: int = 30
+    lr: float = 0.1
+    """step size"""
+    target: float = 3.0
+    """the value to learn"""
+'''
+
+REGISTER = '''
+from workbench.registry import register, register_preset
+
+register("{name}", entry_point="{pkg}.model:Const", config="{pkg}.config:ConstConfig",
+         kind="generator", description="learn a constant")
+register_preset("{name}-five", "{name}", "learn 5", target=5.0)
+'''
+
+
+def make_package(root: Path, pkg: str, name: str, entry_point: bool = True) -> Path:
+    (root / pkg).mkdir(parents=True)
+    (root / pkg / "__init__.py").write_text("")
+    (root / pkg / "model.py").write_text(PLUGIN.format(pkg=pkg))
+    (root / pkg / "config.py").write_text(CONFIG)
+    (root / pkg / "plugins.py").write_text(REGISTER.format(pkg=pkg, name=name))
+    if entry_point:  # what `pip install` of a package with [project.entry-points] leaves behind
+        dist = root / f"{pkg}-0.1.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {pkg}\nVersion: 0.1\n")
+        (dist / "entry_points.txt").write_text(f"[workbench.plugins]\n{pkg} = {pkg}.plugins\n")
+    return root
+
+
+def _env(root: Path, **extra: str) -> dict:
+    return {"PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]), **extra}
+
+
+def test_a_third_party_package_is_found_by_its_entry_point_and_runs(tmp_path, runs_root):
+    root = make_package(tmp_path / "site", "wbt_const", "const")
+    env = _env(root)
+    listing = cli("list", env=env).stdout
+    assert any(x.startswith("const ") and "learn a constant" in x for x in listing.splitlines())
+    assert "const-five" in listing
+    assert "step size" in cli("describe", "const", env=env).stdout
+    r = cli("run", "const-five", "--name", "tp", env=env)
+    assert r.returncode == 0, r.stderr
+    rows = read_metrics(runs_root / "const-five" / "tp")
+    assert abs(rows[-1]["eval/value"] - 5.0) < 0.01
+
+
+def test_workbench_plugins_env_var_loads_a_registration_module(tmp_path):
+    root = make_package(tmp_path / "src", "wbt_env", "envconst", entry_point=False)
+    assert "envconst" not in cli("list", env=_env(root)).stdout
+    assert "envconst" in cli("list", env=_env(root, WORKBENCH_PLUGINS="wbt_env.plugins")).stdout
+
+
+def test_a_broken_plugin_is_listed_as_broken_and_does_not_break_the_command(tmp_path):
+    root = make_package(tmp_path / "site", "wbt_bad", "badconst")
+    # a registration module that fails to import, and a plugin module that is missing
+    bad = tmp_path / "site" / "wbt_worse"
+    bad.mkdir()
+    (bad / "__init__.py").write_text("")
+    (bad / "plugins.py").write_text("import a_module_that_does_not_exist\n")
+    dist = tmp_path / "site" / "wbt_worse-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wbt_worse\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[workbench.plugins]\nworse = wbt_worse.plugins\n")
+    (root / "wbt_bad" / "model.py").unlink()
+    r = cli("list", env=_env(root))
+    assert r.returncode == 0
+    assert "a_module_that_does_not_exist" in r.stdout
+    assert any(x.startswith("badconst ") and "[broken]" in x for x in r.stdout.splitlines())
+    assert "linreg" in r.stdout  # everything else still listed
+    r = cli("run", "badconst", env=_env(root))
+    assert r.returncode == 2 and "could not be imported" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_readme_recipe_registers_a_plugin_in_under_25_lines():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("<!-- plugin-recipe -->")
+    end = readme.index("<!-- /plugin-recipe -->")
+    recipe = [x for x in readme[start:end].splitlines()[1:] if x.strip() and not x.startswith("```")]
+    assert 5 < len(recipe) <= 25
+    assert "register(" in textwrap.dedent("\n".join(recipe)) and "workbench.plugins" in "\n".join(recipe)
