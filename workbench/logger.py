@@ -45,6 +45,15 @@ def default_wandb_mode() -> str:
     return "offline"
 
 
+def _number(v: Any) -> Any:
+    """Floats for numbers, 0-d tensors and NumPy scalars; anything else as it is."""
+    if isinstance(v, (bool, str)):
+        return v
+    if hasattr(v, "item") and getattr(v, "ndim", 0) == 0:
+        v = v.item()
+    return float(v) if isinstance(v, (int, float)) else v
+
+
 def _json_value(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)  # JSON has no NaN/inf; keep it readable
@@ -136,8 +145,7 @@ class Logger:
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
         if self._jsonl is None:
             return
-        clean = {k: float(v) if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) else v
-                 for k, v in metrics.items()}
+        clean = {k: _number(v) for k, v in metrics.items()}
         record = {"step": int(step), "time": round(self.elapsed(), 3), **clean}
         self._jsonl.write(json.dumps({k: _json_value(v) for k, v in record.items()}) + "\n")
         self._wandb_log(record)
