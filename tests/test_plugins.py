@@ -132,3 +132,23 @@ def test_readme_recipe_registers_a_plugin_in_under_25_lines():
     recipe = [x for x in readme[start:end].splitlines()[1:] if x.strip() and not x.startswith("```")]
     assert 5 < len(recipe) <= 25
     assert "register(" in textwrap.dedent("\n".join(recipe)) and "workbench.plugins" in "\n".join(recipe)
+
+
+def test_bad_input_found_by_the_plugin_itself_leaves_no_run_directory(tmp_path, runs_root):
+    pkg = tmp_path / "src" / "wbt_data"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model.py").write_text(
+        "from workbench.plugin import Plugin\nfrom workbench.errors import UserError\n"
+        "from wbt_data.config import ConstConfig\n"
+        "class NeedsData(Plugin):\n    Config = ConstConfig\n"
+        "    def __init__(self, cfg, ctx):\n"
+        "        raise UserError('data.path /nope does not exist; give a folder of images')\n")
+    (pkg / "config.py").write_text(CONFIG)
+    (pkg / "plugins.py").write_text(
+        "from workbench.registry import register\n"
+        "register('needs-data', entry_point='wbt_data.model:NeedsData', "
+        "config='wbt_data.config:ConstConfig', kind='generator')\n")
+    r = cli("run", "needs-data", env=_env(tmp_path / "src", WORKBENCH_PLUGINS="wbt_data.plugins"))
+    assert r.returncode == 2 and "/nope does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert not (runs_root / "needs-data").exists()
