@@ -63,6 +63,32 @@ class Context:
 
         return maybe_compile(fn, self.compile_enabled, name, **kwargs)
 
+    # ---- multi-process (torchrun) helpers; all are no-ops in a single process.
+    # See workbench/distributed.py for the recipe a plugin follows to opt in.
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0 (the only rank that logs, writes media and checkpoints)."""
+        return self.rank == 0
+
+    def ddp(self, module: torch.nn.Module, **kwargs: Any) -> torch.nn.Module:
+        """``DistributedDataParallel(module)`` under torchrun, else ``module``. Keep the bare
+        module for ``state_dict`` and export; train through the returned one."""
+        from workbench.distributed import wrap
+
+        return wrap(module, self.device, **kwargs)
+
+    def local_batch(self, global_batch: int) -> int:
+        """This rank's share of a global batch size (configs give the global batch)."""
+        from workbench.distributed import local_batch
+
+        return local_batch(global_batch)
+
+    def sampler(self, dataset: Any, shuffle: bool = True, drop_last: bool = False) -> Any:
+        """A DistributedSampler (disjoint shard per rank) under torchrun, else None."""
+        from workbench.distributed import sampler
+
+        return sampler(dataset, shuffle=shuffle, seed=self.seed, drop_last=drop_last)
+
 
 class Plugin:
     """Base class; see the module docstring for the contract."""
