@@ -119,14 +119,16 @@ def prepare(name: str, overrides: Mapping[str, Any]) -> tuple[registry.PluginSpe
 def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
           launch: Launch | None = None, root: Path | None = None) -> tuple[int, RunDir]:
     launch = launch or Launch()
-    spec, cfg, plugin_cls, group = prepare(name, overrides)
+    spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
     preset = name if name != spec.name else None
-    info = dict(plugin=spec.name, preset=preset, wandb_id=new_run_id(), created=time.time(),
+    # a W&B sweep agent chooses the run id; otherwise a fresh one
+    info = dict(plugin=spec.name, preset=preset,
+                wandb_id=os.environ.get("WANDB_RUN_ID") or new_run_id(), created=time.time(),
                 tags=list(launch.tags), project=launch.project)
-    if _rank() != 0:  # DDP: rank 0 owns the directory; the others train alongside it
-        raise UserError("internal: start() on a non-zero rank")
-    run = RunDir.create(group, run_name, info, to_dict(cfg), root=root)
-    return train(run, plugin_cls, cfg, spec, launch, state=None), run
+    with _distributed(cfg.device):
+        # DDP: rank 0 creates the directory and broadcasts its path; the others train alongside
+        run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root).path))
+        return train(run, plugin_cls, cfg, spec, launch, state=None), run
 
 
 def load_run(path: str | Path, overrides: Mapping[str, Any] | None = None
@@ -166,6 +168,12 @@ def resume(path: str | Path, overrides: Mapping[str, Any], launch: Launch | None
            ) -> tuple[int, RunDir]:
     launch = launch or Launch()
     run, info, spec, cfg, plugin_cls = load_run(path, overrides)
+    with _distributed(cfg.device):
+        return _resume(run, info, spec, cfg, plugin_cls, launch)
+
+
+def _resume(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any, plugin_cls: type,
+            launch: Launch) -> tuple[int, RunDir]:
     state = None
     if run.checkpoint.exists():
         state = checkpoint.load(run.checkpoint)
@@ -176,8 +184,9 @@ def resume(path: str | Path, overrides: Mapping[str, Any], launch: Launch | None
             return EXIT_OK, run
     else:
         print(f"{run.path} has no checkpoint yet: starting it again from step 0.")
-    run.truncate_metrics_after(state["step"] if state else 0)
-    run.write_config(to_dict(cfg))
+    if _rank() == 0:
+        run.truncate_metrics_after(state["step"] if state else 0)
+        run.write_config(to_dict(cfg))
     launch.tags = tuple(info.tags or ()) or launch.tags
     launch.project = info.project
     return train(run, plugin_cls, cfg, spec, launch, state=state), run
@@ -190,6 +199,10 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
     from workbench.runtime import resolve_device, resolve_precision, seed_everything
 
     device = resolve_device(cfg.device)
+    if _world() > 1:  # torchrun: each rank on its own GPU
+        from workbench.distributed import device_for_rank
+
+        device = device_for_rank(device)
     precision = resolve_precision(cfg.precision, device)
     seed_everything(cfg.seed)
     ctx = Context(device=device, precision=precision, logger=logger, run_dir=run.path,
@@ -216,6 +229,37 @@ def _rank() -> int:
 
 def _world() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _distributed(device: str) -> Any:
+    """The torchrun process group for the length of a run (see workbench/distributed.py)."""
+    if _world() <= 1:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from workbench.distributed import session
+
+    return session(device)
+
+
+def _on_rank0(fn: Any) -> Any:
+    """``fn()`` on rank 0, its result on every rank; a UserError there is raised everywhere
+    (so no rank waits forever for a directory that was refused)."""
+    if _world() <= 1:
+        return fn()
+    from workbench.distributed import broadcast_object
+
+    result: Any = None
+    error: str | None = None
+    if _rank() == 0:
+        try:
+            result = fn()
+        except UserError as e:
+            error = str(e)
+    result, error = broadcast_object((result, error))
+    if error is not None:
+        raise UserError(error)
+    return result
 
 
 # --------------------------------------------------------------------------- the loop
