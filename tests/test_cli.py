@@ -106,3 +106,27 @@ def test_sample_and_eval_read_the_last_checkpoint(runs_root):
 def test_missing_run_directory_is_a_clear_error(tmp_path):
     r = cli("resume", str(tmp_path / "nope"))
     assert r.returncode == 2 and "no run directory" in r.stderr
+
+
+def test_progress_is_a_live_bar_on_a_terminal(runs_root):
+    import os
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI with a terminal on stdout/stderr
+        os.execv(sys.executable, [sys.executable, "-m", "workbench", "run", "linreg-quick",
+                                  "sleep_per_step=0.005"])
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    _, status = os.waitpid(pid, 0)
+    out = b"".join(chunks).decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    assert "\r" in out and "100/100" in out and "step/s" in out  # tqdm redraws one line
+    assert "[linreg-quick/" not in out  # not the plain-line format

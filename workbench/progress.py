@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -35,8 +36,16 @@ class Progress:
         if enabled and self.stream.isatty():
             from tqdm import tqdm
 
+            try:
+                size = os.get_terminal_size(self.stream.fileno())
+                sized = size.columns > 0 and size.lines > 0
+            except (OSError, ValueError, AttributeError):
+                sized = False
+            # a pty without a window size (`script`, some CI runners) reports 0x0, and tqdm
+            # then draws nothing at all: give it a size
             self._bar = tqdm(total=total, initial=initial, desc=label, unit="step",
-                             dynamic_ncols=True, file=self.stream, smoothing=0.05)
+                             dynamic_ncols=sized, ncols=None if sized else 120,
+                             nrows=None if sized else 24, file=self.stream, smoothing=0.05)
 
     def update(self, step: int) -> None:
         if self._bar is not None and step != self.step:
