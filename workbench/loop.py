@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 import time
 from collections.abc import Mapping
@@ -128,7 +130,15 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
     with _distributed(cfg.device):
         # DDP: rank 0 creates the directory and broadcasts its path; the others train alongside
         run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root).path))
-        return train(run, plugin_cls, cfg, spec, launch, state=None), run
+        try:
+            return train(run, plugin_cls, cfg, spec, launch, state=None), run
+        except UserError:
+            # bad input found by the plugin itself (a missing data path, say): leave nothing behind
+            if _rank() == 0 and not run.checkpoint.exists():
+                shutil.rmtree(run.path, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    run.path.parent.rmdir()  # only if it is now empty
+            raise
 
 
 def load_run(path: str | Path, overrides: Mapping[str, Any] | None = None
