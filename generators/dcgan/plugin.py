@@ -1,0 +1,169 @@
+"""DCGAN on the common loop (Radford, Metz and Chintala 2015).
+
+One ``train_step`` is one iteration of Algorithm 1 of Goodfellow et al. (2014) with the
+non-saturating generator loss: a discriminator step on a real and a generated batch, then a
+generator step. Each network has its own Adam optimizer and its own gradient scaler (a scaler's
+scale follows one loss; sharing one between two losses would let one network's overflow skip
+the other's steps). Every ``eval_every`` steps: a grid from a fixed noise batch (comparable over
+time) and ``eval/fd``, the Frechet distance on digit-classifier features (generators.metrics).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from classifiers.data import load_images, to_float
+from generators.dcgan.config import DCGANConfig
+from generators.dcgan.model import Discriminator, Generator, dcgan_init
+from workbench.errors import UserError
+from workbench.plugin import Context, Plugin
+from workbench.runtime import optimizer_step
+
+
+def load_split(cfg: DCGANConfig, split: str) -> torch.Tensor:
+    """A split of the configured image source as uint8 N,C,S,S (classifiers.data does the work)."""
+    data = load_images(cfg.data.source, split, path=cfg.data.path or None,
+                       image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
+    images = torch.as_tensor(data.images)
+    if len(images) == 0:
+        raise UserError(f"the {split} split of data.source={cfg.data.source} "
+                        f"{'at ' + cfg.data.path + ' ' if cfg.data.path else ''}has no images.")
+    return images
+
+
+class DCGAN(Plugin):
+    """Deep convolutional GAN; the networks are in generators/dcgan/model.py."""
+
+    kind = "generator"
+    Config = DCGANConfig
+
+    def __init__(self, cfg: DCGANConfig, ctx: Context) -> None:
+        super().__init__(cfg, ctx)
+        device = ctx.device
+        # uint8 on the device (4x smaller than floats); each batch is converted when drawn
+        self.images = load_split(cfg, "train").to(device)
+        self.batches = torch.Generator().manual_seed(cfg.seed + 1)
+
+        torch.manual_seed(cfg.seed)  # the networks' initial weights are a function of the seed
+        self.G = Generator(cfg.latent_size, cfg.channels, cfg.image_size, cfg.gen_features).to(device)
+        self.D = Discriminator(cfg.channels, cfg.image_size, cfg.disc_features).to(device)
+        self.G.apply(dcgan_init)
+        self.D.apply(dcgan_init)
+        self.generate = ctx.compile(self.G, "dcgan-generator")
+        self.discriminate = ctx.compile(self.D, "dcgan-discriminator")
+
+        betas = (cfg.optim.beta1, cfg.optim.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=betas)
+        self.scaler_g = ctx.grad_scaler()
+        self.scaler_d = ctx.grad_scaler()
+
+        # the same z every evaluation, so grids are comparable over the run (and across runs)
+        self.fixed_noise = torch.randn(cfg.grid_size, cfg.latent_size,
+                                       generator=torch.Generator().manual_seed(cfg.seed + 2))
+        self._fd: Any = None  # reference statistics, computed at the first evaluation
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, step: int) -> dict[str, Any]:
+        cfg, device = self.cfg, self.ctx.device
+        if step == 0 and cfg.scores_fd:
+            # the untrained generator's FD: the baseline every later eval/fd is read against
+            self.ctx.logger.log(self.evaluate(0), 0)
+        idx = torch.randint(len(self.images), (cfg.batch_size,), generator=self.batches)
+        real = to_float(self.images[idx.to(device)])
+        z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches).to(device)
+        ones = torch.ones(cfg.batch_size, device=device)
+        zeros = torch.zeros(cfg.batch_size, device=device)
+
+        # discriminator: maximise log D(x) + log(1 - D(G(z)))
+        with self.ctx.autocast():
+            fake = self.generate(z)
+            logit_real = self.discriminate(real).float()
+            logit_fake = self.discriminate(fake.detach()).float()
+            loss_d = (F.binary_cross_entropy_with_logits(logit_real, ones)
+                      + F.binary_cross_entropy_with_logits(logit_fake, zeros))
+        optimizer_step(loss_d, self.opt_d, self.scaler_d)
+
+        # generator: maximise log D(G(z)) (the non-saturating loss of Goodfellow et al. 2014)
+        with self.ctx.autocast():
+            logit_gen = self.discriminate(fake).float()
+            loss_g = F.binary_cross_entropy_with_logits(logit_gen, ones)
+        optimizer_step(loss_g, self.opt_g, self.scaler_g)
+
+        return {"train/loss_d": loss_d.detach(), "train/loss_g": loss_g.detach(),
+                "train/d_real": torch.sigmoid(logit_real.detach()).mean(),
+                "train/d_fake": torch.sigmoid(logit_fake.detach()).mean()}
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate_images(self, z: torch.Tensor, chunk: int = 500) -> torch.Tensor:
+        """Images for the rows of z, float32 on the CPU in [-1, 1]; BatchNorm in inference mode
+        (running statistics), so an image depends on its own z only, not on the batch."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            out = []
+            for part in z.split(chunk):
+                with self.ctx.autocast():
+                    out.append(self.G(part.to(self.ctx.device)).float().clamp(-1, 1).cpu())
+            return torch.cat(out)
+        finally:
+            self.G.train(was_training)
+
+    def fd_score(self) -> float:
+        from generators.metrics import DigitFD
+
+        if self._fd is None:  # held-out real digits: never seen by the generator
+            self._fd = DigitFD(to_float(load_split(self.cfg, "test")))
+        z = torch.randn(self.cfg.fd_samples, self.cfg.latent_size,
+                        generator=torch.Generator().manual_seed(self.cfg.seed + 3))
+        return self._fd(self.generate_images(z))
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        self.ctx.logger.log_image("eval/samples", self.generate_images(self.fixed_noise), step)
+        return {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
+
+    def sample(self, out: Path | None, n: int = 64, seed: int = 0, **_: Any) -> str:
+        """``workbench sample RUN --n 64 [--seed S] [--out grid.png | --out DIR]``: a grid PNG
+        (under the run's media/ by default); an --out without an image suffix is a folder that
+        receives one PNG per image."""
+        from workbench.media import image_grid, save_png
+
+        if n <= 0:
+            raise UserError(f"--n must be positive; got {n}.")
+        z = torch.randn(n, self.cfg.latent_size, generator=torch.Generator().manual_seed(seed))
+        images = self.generate_images(z)
+        if out is None:
+            out = self.ctx.media_dir / f"samples_seed{seed}_n{n}.png"
+        if out.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            save_png(image_grid(images), out)
+            return f"wrote a grid of {n} samples to {out}"
+        out.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            save_png(image, out / f"sample_{i:04d}.png")
+        return f"wrote {n} samples to {out}/"
+
+    def export_module(self) -> tuple[nn.Module, torch.Tensor]:
+        self.G.eval()
+        return self.G, torch.randn(4, self.cfg.latent_size)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
+                "batches": self.batches.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        self.batches.set_state(state["batches"])

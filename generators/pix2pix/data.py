@@ -1,0 +1,178 @@
+"""Paired images for pix2pix.
+
+The one format read is that of the pix2pix datasets (facades, maps, cityscapes, edges2shoes...):
+``ROOT/{train,val,test}/*.jpg|png``, each file the input A and the output B side by side (A|B).
+The offline default builds a dataset in exactly that format once, under the cache directory:
+
+  edges -> photos: random crops of the CC0 photographs that ship inside scikit-image
+  (``skimage.data``: astronaut, coffee, chelsea, rocket, immunohistochemistry, retina,
+  motorcycle). A is the Canny edge map of the crop (black lines on white, like edges2shoes), B
+  the crop itself. Each photo is split by region: training crops come from its left 70 %,
+  validation and test crops from the right 30 % (top and bottom halves), so held-out pairs show
+  parts of the pictures the generator never saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from workbench.errors import UserError
+
+log = logging.getLogger("workbench")
+
+SPLITS = ("train", "val", "test")
+SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+EDGES_VERSION = 1  # bump when the recipe below changes, so stale caches are rebuilt
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina",
+          "stereo_motorcycle")
+
+
+def read_pairs(root: Path, split: str, image_size: int, direction: str = "AtoB",
+               limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) uint8 N,3,S,S from ROOT/split/ (A|B files, resized to S x S)."""
+    from PIL import Image
+
+    folder = root / split
+    if not folder.is_dir():
+        raise UserError(f"{folder} does not exist: a pix2pix dataset has train/, val/ and/or test/ "
+                        "folders of images with the input A and the target B side by side (A|B).")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)[:limit]
+    if not files:
+        raise UserError(f"{folder} holds no images ({', '.join(SUFFIXES)}); each should show the "
+                        "input A and the target B side by side (A|B).")
+    a_list, b_list = [], []
+    for f in files:
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            if w < 2:
+                raise UserError(f"{f} is {w}x{h}: too narrow to hold an A|B pair.")
+            half = w // 2
+            for side, out in ((im.crop((0, 0, half, h)), a_list), (im.crop((half, 0, 2 * half, h)), b_list)):
+                if side.size != (image_size, image_size):
+                    side = side.resize((image_size, image_size), Image.Resampling.BICUBIC)
+                out.append(np.asarray(side, np.uint8).transpose(2, 0, 1))
+    a = torch.from_numpy(np.stack(a_list))
+    b = torch.from_numpy(np.stack(b_list))
+    return (a, b) if direction == "AtoB" else (b, a)
+
+
+def held_out_split(root: Path) -> str:
+    """val/ when it exists (facades has it), else test/."""
+    for split in ("val", "test"):
+        if (root / split).is_dir():
+            return split
+    raise UserError(f"{root} has neither val/ nor test/: pix2pix evaluates on a held-out split.")
+
+
+# --------------------------------------------------------------------------- edges -> photos
+
+
+def default_root(image_size: int, pairs: int) -> Path:
+    from classifiers.data import cache_dir
+
+    return cache_dir() / f"pix2pix-edges-v{EDGES_VERSION}-{image_size}px-{pairs}"
+
+
+def _photos(short_side: int) -> list[np.ndarray]:
+    """The CC0 photographs bundled with scikit-image, RGB uint8, short side resized."""
+    from PIL import Image
+    from skimage import data
+
+    out = []
+    for name in PHOTOS:
+        img = getattr(data, name)()
+        if name == "stereo_motorcycle":
+            img = img[0]  # the left view; the right one would leak the held-out region
+        im = Image.fromarray(np.asarray(img, np.uint8)[..., :3])
+        scale = short_side / min(im.size)
+        im = im.resize((round(im.size[0] * scale), round(im.size[1] * scale)), Image.Resampling.LANCZOS)
+        out.append(np.asarray(im))
+    return out
+
+
+def edge_map(rgb: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """Canny edges of an RGB image as black lines on white, RGB uint8."""
+    from skimage.color import rgb2gray
+    from skimage.feature import canny
+
+    edges = canny(rgb2gray(rgb), sigma=sigma)
+    gray = np.where(edges, 0, 255).astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
+def build_edges(root: Path, image_size: int, pairs: int, seed: int = 0) -> Path:
+    """Write the edges -> photos dataset in the A|B format under ``root`` (atomically, once)."""
+    from PIL import Image
+
+    if (root / "test").is_dir():
+        return root
+    log.info("building the pix2pix edges dataset under %s (once)", root)
+    rng = np.random.default_rng(seed)
+    photos = _photos(4 * image_size)
+    counts = {"train": pairs, "val": max(pairs // 10, 1), "test": max(pairs // 10, 1)}
+    tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    s = image_size
+    for split, count in counts.items():
+        (tmp / split).mkdir(parents=True)
+        for i in range(count):
+            photo = photos[i % len(photos)]
+            h, w = photo.shape[:2]
+            cut = int(0.7 * w)  # left 70 % trains; the right 30 % is held out
+            if split == "train":
+                y, x = rng.integers(0, h - s + 1), rng.integers(0, cut - s + 1)
+            else:
+                rows = (0, h // 2) if split == "val" else (h // 2, h)
+                y = rng.integers(rows[0], rows[1] - s + 1)
+                x = rng.integers(cut, w - s + 1)
+            # edges from a margin around the crop, so the crop border shows no false edges
+            crop = photo[y:y + s, x:x + s]
+            y0, x0 = max(y - 8, 0), max(x - 8, 0)
+            big = photo[y0:y + s + 8, x0:x + s + 8]
+            edges = edge_map(big)[y - y0:y - y0 + s, x - x0:x - x0 + s]
+            Image.fromarray(np.concatenate([edges, crop], axis=1)).save(tmp / split / f"{i:05d}.png")
+    try:
+        os.replace(tmp, root)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def dataset_root(source: str, path: str, image_size: int, pairs: int) -> Path:
+    if source == "aligned":
+        root = Path(path).expanduser()
+        if not root.is_dir():
+            raise UserError(f"data.path={root} is not a directory; pix2pix expects a dataset root "
+                            "with train/ and val/ (or test/) folders of A|B image pairs.")
+        return root
+    root = Path(path).expanduser() if path else default_root(image_size, pairs)
+    return build_edges(root, image_size, pairs)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def jitter(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's random jitter, the same for input and target of a pair: resize S -> S*286/256,
+    random crop back to S, random horizontal mirror. Float tensors N,C,S,S."""
+    n, _, s, _ = a.shape
+    big = round(s * 286 / 256)
+    both = F.interpolate(torch.cat([a, b], 1), size=(big, big), mode="bilinear", align_corners=False)
+    ys = torch.randint(0, big - s + 1, (n,), generator=generator).tolist()
+    xs = torch.randint(0, big - s + 1, (n,), generator=generator).tolist()
+    flips = (torch.rand(n, generator=generator) < 0.5).tolist()
+    out = []
+    for i in range(n):
+        crop = both[i, :, ys[i]:ys[i] + s, xs[i]:xs[i] + s]
+        out.append(crop.flip(-1) if flips[i] else crop)
+    both = torch.stack(out)
+    c = a.shape[1]
+    return both[:, :c], both[:, c:]
