@@ -175,3 +175,21 @@ def test_precision_auto_is_bf16_autocast_on_cpu_and_fp16_scaler_only_on_cuda():
     assert not p.grad_scaler().is_enabled()
     with resolve_precision("fp32", torch.device("cpu")).autocast():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_resume_refuses_a_run_that_is_still_training(runs_root):
+    run = runs_root / "linreg" / "alive"
+    proc = _spawn("run", "linreg", "--name", "alive", *SLOW)
+    try:
+        _wait_for(lambda: (run / "metrics.jsonl").exists() and len(read_metrics(run)) >= 2)
+        r = cli("resume", str(run))
+        assert r.returncode == 2 and "still being trained by process" in r.stderr
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+
+
+def test_resume_with_an_override_that_changes_the_model_shape_is_a_clear_error(runs_root):
+    assert cli("run", "linreg-quick", "--name", "shape", "total_steps=60").returncode == 0
+    r = cli("resume", str(runs_root / "linreg-quick" / "shape"), "features=4", "total_steps=100")
+    assert r.returncode == 2 and "does not fit plugin" in r.stderr and "Traceback" not in r.stderr

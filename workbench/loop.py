@@ -174,10 +174,41 @@ def _check_checkpoint(state: dict[str, Any], spec: registry.PluginSpec, cfg: Any
         )
 
 
+def _load_plugin_state(plugin: Any, state: dict[str, Any], path: Path) -> None:
+    try:
+        plugin.load_state_dict(state["state"])
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as e:
+        raise CheckpointError(
+            f"{path} does not fit plugin {type(plugin).__name__} as configured now "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). Did an override "
+            "change the model's shape? Resume with the run's own config, or start a new run."
+        ) from None
+
+
+def _refuse_if_alive(run: RunDir, info: RunInfo) -> None:
+    """Two processes training into one directory would corrupt it."""
+    import socket
+
+    if info.status != "running" or not info.pid or info.host != socket.gethostname():
+        return
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return  # it died (kill -9, a crash): safe to resume
+    except PermissionError:
+        pass
+    raise UserError(
+        f"{run.path} is still being trained by process {info.pid} on this machine; stop it first "
+        f"(Ctrl-C or `kill {info.pid}` writes a checkpoint), then resume."
+    )
+
+
 def resume(path: str | Path, overrides: Mapping[str, Any], launch: Launch | None = None
            ) -> tuple[int, RunDir]:
     launch = launch or Launch()
     run, info, spec, cfg, plugin_cls = load_run(path, overrides)
+    if _rank() == 0:
+        _refuse_if_alive(run, info)
     with _distributed(cfg.device):
         return _resume(run, info, spec, cfg, plugin_cls, launch)
 
@@ -229,7 +260,7 @@ def load_for_inference(path: str | Path) -> tuple[Any, RunDir, int]:
     _check_checkpoint(state, spec, cfg, run.checkpoint)
     logger = Logger(run.path, wandb_mode="disabled", metrics=False)
     plugin = build_plugin(run, info, spec, cfg, plugin_cls, logger)
-    plugin.load_state_dict(state["state"])
+    _load_plugin_state(plugin, state, run.checkpoint)
     return plugin, run, int(state["step"])
 
 
@@ -307,11 +338,13 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
     try:
         plugin = build_plugin(run, info, spec, cfg, plugin_cls, logger)
         if state is not None:
-            plugin.load_state_dict(state["state"])
+            _load_plugin_state(plugin, state, run.checkpoint)
             set_rng_state(state["rng"])
             step = int(state["step"])
         if rank0:
-            run.update_info(status="running", step=step)
+            import socket
+
+            run.update_info(status="running", step=step, pid=os.getpid(), host=socket.gethostname())
 
         def save_checkpoint() -> None:
             if rank0:
@@ -324,6 +357,8 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
 
         progress = Progress(f"{info.group}/{info.name}", cfg.total_steps, step,
                             enabled=launch.progress and rank0)
+        progress.message(f"workbench: {'resuming' if state else 'starting'} {spec.name} at step "
+                         f"{step:,} of {cfg.total_steps:,} in {run.path}")
         window = MetricWindow()
         last_eval_step = -1
         window_start_step, window_time = step, 0.0

@@ -51,6 +51,8 @@ class RunInfo:
     step: int = 0
     tags: list[str] | None = None
     project: str = "workbench"
+    pid: int | None = None  # the training process, while status is "running"
+    host: str | None = None
 
 
 class RunDir:
