@@ -1,0 +1,304 @@
+"""Deep Q-learning (Mnih et al. 2015, "Human-level control through deep reinforcement learning")
+with the Rainbow-lite options that make it fast: Double DQN (van Hasselt et al. 2016), a dueling
+head (Wang et al. 2016), n-step returns and Adam (Hessel et al. 2018, "Rainbow").
+
+One ``train_step`` is one vector step: pick epsilon-greedy actions, hand them to the C++ envs,
+do the gradient steps that are due *while the envs step* (``send`` ... ``recv``), then store the
+transition. ``step`` counts env steps; with N envs each call does N / train_frequency x
+gradient_steps updates (a fractional credit carries over), so the replay ratio does not depend
+on num_envs.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.dqn.config import DQNConfig
+from agents.dqn.networks import MLP, NatureCNN
+from agents.dqn.replay import ReplayBuffer
+from envs.vector import RGBRecorder, VectorEnv
+from workbench.plugin import Context, Plugin
+from workbench.runtime import optimizer_step
+
+
+def linear_epsilon(step: int, start_e: float, end_e: float, duration: int) -> float:
+    """CleanRL's linear schedule: start_e at step 0, end_e from ``duration`` on."""
+    if duration <= 0 or step >= duration:
+        return end_e
+    return start_e + (end_e - start_e) * step / duration
+
+
+def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: torch.Tensor | None,
+              next_q_target: torch.Tensor) -> torch.Tensor:
+    """n-step target ``R + gamma^m * Q_target(s', a*)``; Double DQN picks ``a*`` with the online
+    net (van Hasselt et al. 2016), plain DQN with the target net itself."""
+    if next_q_online is None:
+        next_value = next_q_target.max(dim=1).values
+    else:
+        best = next_q_online.argmax(dim=1, keepdim=True)
+        next_value = next_q_target.gather(1, best).squeeze(1)
+    return returns + discounts * next_value.float()
+
+
+class DQN(Plugin):
+    kind = "agent"
+    Config = DQNConfig
+
+    def __init__(self, cfg: DQNConfig, ctx: Context) -> None:
+        super().__init__(cfg, ctx)
+        e = cfg.env
+        if cfg.torch_threads > 0:
+            torch.set_num_threads(cfg.torch_threads)
+        self.env = VectorEnv(e.id, e.num_envs, cfg.seed, num_threads=e.num_threads,
+                             frame_stack=e.frame_stack, frame_skip=e.frame_skip,
+                             noop_max=e.noop_max, repeat_action_probability=e.repeat_action_probability,
+                             life_loss_terminal=e.life_loss_terminal)
+        self.steps_per_call = e.num_envs
+        self.atari = self.env.atari
+        obs_shape = self.env.obs_shape
+        if self.atari:  # the env stacks frames; the buffer keeps only the newest one of each
+            stack, frame_shape = obs_shape[0], obs_shape[1:]
+            self.q = NatureCNN(stack, self.env.num_actions, cfg.dueling)
+        else:
+            stack, frame_shape = 1, obs_shape
+            self.q = MLP(int(np.prod(obs_shape)), self.env.num_actions, cfg.hidden, cfg.dueling)
+        self.channels_last = cfg.channels_last and self.atari
+        self.q.to(ctx.device)
+        if self.channels_last:
+            self.q.to(memory_format=torch.channels_last)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        self.scaler = ctx.grad_scaler()
+        self.buffer = ReplayBuffer(cfg.buffer_size, e.num_envs, frame_shape, self.env.obs_dtype,
+                                   stack=stack, n_step=cfg.n_step, gamma=cfg.gamma, seed=cfg.seed)
+        self.checkpoint_replay = self.atari if cfg.checkpoint_replay is None else cfg.checkpoint_replay
+        self.act_fn = ctx.compile(self.q, "q_network")
+        self.loss_fn = ctx.compile(self._loss, "dqn_loss")
+        self.rng = np.random.default_rng(cfg.seed + 1)
+        self.update_credit = 0.0
+        self.updates = 0
+        self.evaluations = 0
+        self.obs = self.env.reset()
+        self.obs_first = np.ones(e.num_envs, bool)
+
+    # ------------------------------------------------------------------ acting
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(array)
+        if self.ctx.device.type == "cuda":  # pinned + async copy overlaps with the next batch
+            t = t.pin_memory().to(self.ctx.device, non_blocking=True)
+        else:
+            t = t.to(self.ctx.device)
+        if self.channels_last and t.dim() == 4:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    @torch.no_grad()
+    def greedy(self, obs: np.ndarray) -> np.ndarray:
+        with self.ctx.autocast():
+            q = self.act_fn(self._to_device(obs))
+        return q.argmax(dim=1).cpu().numpy()
+
+    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        n = len(obs)
+        explore = rng.random(n) < epsilon
+        actions = rng.integers(0, self.env.num_actions, n)
+        if not explore.all():
+            actions = np.where(explore, actions, self.greedy(obs))
+        return actions.astype(np.int64)
+
+    def epsilon(self, step: int) -> float:
+        c = self.cfg
+        return linear_epsilon(step, c.start_e, c.end_e, c.exploration_steps)
+
+    # ------------------------------------------------------------------ learning
+    def _loss(self, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
+              discounts: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            next_q_target = self.q_target(next_obs)
+            next_q_online = self.q(next_obs) if self.cfg.double else None
+            target = td_target(returns, discounts, next_q_online, next_q_target)
+        q = self.q(obs).gather(1, actions.unsqueeze(1)).squeeze(1).float()
+        if self.cfg.loss == "huber":
+            loss = F.smooth_l1_loss(q, target)
+        else:
+            loss = F.mse_loss(q, target)
+        return loss, q.detach().mean()
+
+    def update(self) -> dict[str, torch.Tensor]:
+        batch = self.buffer.sample(self.cfg.batch_size)
+        obs, next_obs = self._to_device(batch["obs"]), self._to_device(batch["next_obs"])
+        actions = self._to_device(batch["actions"])
+        returns, discounts = self._to_device(batch["returns"]), self._to_device(batch["discounts"])
+        with self.ctx.autocast():
+            loss, q_mean = self.loss_fn(obs, actions, returns, discounts, next_obs)
+        norm = optimizer_step(loss, self.opt, self.scaler, self.q.parameters(),
+                              self.cfg.max_grad_norm or None)
+        self.updates += 1
+        out = {"train/loss": loss.detach(), "train/q_mean": q_mean}
+        if norm is not None:
+            out["train/grad_norm"] = norm.detach()
+        return out
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        tau = self.cfg.tau
+        for p_t, p in zip(self.q_target.parameters(), self.q.parameters()):
+            if tau < 1:
+                p_t.lerp_(p, tau)
+            else:
+                p_t.copy_(p)
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        cfg, n = self.cfg, self.steps_per_call
+        epsilon = self.epsilon(step)
+        actions = self.act(self.obs, epsilon, self.rng)
+        self.env.send(actions)  # the C++ envs step in their threads while we learn below
+
+        metrics: dict[str, Any] = {"train/epsilon": epsilon}
+        if step + n > cfg.learning_starts and self.buffer.can_sample():
+            self.update_credit += n * cfg.gradient_steps / cfg.train_frequency
+            for _ in range(int(self.update_credit)):
+                metrics.update(self.update())
+            self.update_credit -= int(self.update_credit)
+            if step // cfg.target_network_frequency != (step + n) // cfg.target_network_frequency:
+                self.update_target()
+
+        next_obs, reward, terminated, truncated, reset_step = self.env.recv()
+        frame = self.obs[:, -1] if self.atari else self.obs
+        if cfg.env.clip_rewards:
+            reward = np.sign(reward)
+        self.buffer.add(frame, actions, reward, self.obs_first, terminated, truncated, reset_step)
+        self.obs, self.obs_first = next_obs, reset_step
+
+        returns, lengths = self.env.stats.drain()
+        if returns:
+            metrics["train/episode_return"] = float(np.mean(returns))
+            metrics["train/episode_length"] = float(np.mean(lengths))
+        return metrics
+
+    # ------------------------------------------------------------------ evaluation
+    def _eval_env(self, num_envs: int, seed: int) -> VectorEnv:
+        e = self.cfg.env
+        return VectorEnv(e.id, num_envs, seed, num_threads=e.num_threads, frame_stack=e.frame_stack,
+                         frame_skip=e.frame_skip, noop_max=e.noop_max,
+                         repeat_action_probability=e.repeat_action_probability,
+                         life_loss_terminal=False)
+
+    def _play(self, episodes: int, seed: int, rng: np.random.Generator) -> list[float]:
+        """Full games at eval epsilon; each env plays its share so long games are not dropped."""
+        env = self._eval_env(min(episodes, 8), seed)
+        quota = np.bincount(np.arange(episodes) % env.num_envs, minlength=env.num_envs)
+        done_count = np.zeros(env.num_envs, int)
+        returns: list[float] = []
+        obs = env.reset()
+        try:
+            while (done_count < quota).any():
+                obs, _, terminated, truncated, _ = env.step(self.act(obs, self.cfg.eval_epsilon, rng))
+                ended = np.flatnonzero(terminated | truncated)
+                finished = env.stats.drain()[0]
+                for i, ret in zip(ended, finished):
+                    if done_count[i] < quota[i]:
+                        returns.append(ret)
+                    done_count[i] += 1
+        finally:
+            env.close()
+        return returns
+
+    def _play_video(self, seed: int, rng: np.random.Generator) -> tuple[float, np.ndarray | None]:
+        """One full game while an RGB twin replays the same actions for the video."""
+        e = self.cfg.env
+        env = self._eval_env(1, seed)
+        twin = RGBRecorder(e.id, seed, e.frame_skip, e.noop_max) if e.repeat_action_probability == 0 else None
+        obs = env.reset()
+        if twin is not None:
+            twin.reset()
+        in_sync = twin is not None
+        try:
+            while True:
+                action = self.act(obs, self.cfg.eval_epsilon, rng)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                if in_sync and twin.step(int(action[0])) != float(reward[0]):
+                    in_sync = False  # the twin diverged: no video rather than a wrong one
+                if terminated[0] or truncated[0]:
+                    return env.stats.drain()[0][0], twin.video() if in_sync else None
+        finally:
+            env.close()
+            if twin is not None:
+                twin.close()
+
+    @torch.no_grad()
+    def evaluate(self, step: int, episodes: int | None = None, video: bool | None = None) -> dict[str, float]:
+        episodes = episodes or self.cfg.eval_episodes
+        video = (self.cfg.eval_video if video is None else video) and self.atari
+        self.evaluations += 1
+        seed = 10_000 + self.cfg.seed * 1_000 + self.evaluations
+        rng = np.random.default_rng(seed)
+        returns = self._play(episodes - 1, seed, rng) if video and episodes > 1 else []
+        if video:
+            ret, frames = self._play_video(seed + 500, rng)
+            returns.append(ret)
+            if frames is not None:  # every 2nd agent step at 15 fps plays at about real time
+                self.ctx.logger.log_video("eval/video", frames[::2], step, fps=15)
+        elif not returns:
+            returns = self._play(episodes, seed, rng)
+        return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
+                "eval/episodes": float(len(returns))}
+
+    def eval_report(self, step: int, episodes: int | None = None, video: bool | None = None) -> str:
+        m = self.evaluate(step, episodes=episodes, video=bool(video))
+        lines = [f"eval/return  {m['eval/return']:.2f} +- {m['eval/return_std']:.2f} "
+                 f"over {int(m['eval/episodes'])} episodes at eval_epsilon={self.cfg.eval_epsilon}"]
+        if video and self.atari:
+            lines.append(f"video in {self.ctx.media_dir}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
+            "opt": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": self.rng.bit_generator.state, "update_credit": self.update_credit,
+            "updates": self.updates, "evaluations": self.evaluations,
+        }
+        if self.checkpoint_replay:
+            state["replay"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.opt.load_state_dict(state["opt"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.rng.bit_generator.state = state["rng"]
+        self.update_credit = float(state["update_credit"])
+        self.updates = int(state["updates"])
+        self.evaluations = int(state["evaluations"])
+        if "replay" in state:
+            self.buffer.load_state_dict(state["replay"])
+            self.buffer.cut_episodes()  # the envs restart their games: no transition spans that
+
+    def export_module(self) -> tuple[nn.Module, torch.Tensor]:
+        example = torch.from_numpy(np.ascontiguousarray(self.obs[:1]))
+        return self.q, example
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def random_policy_return(env_id: str, episodes: int, seed: int) -> float:
+    """Mean return of uniformly random actions (the baseline a learning test must beat)."""
+    env = VectorEnv(env_id, min(episodes, 8), seed, life_loss_terminal=False)
+    rng = np.random.default_rng(seed)
+    env.reset()
+    returns: list[float] = []
+    while len(returns) < episodes:
+        env.step(rng.integers(0, env.num_actions, env.num_envs))
+        returns += env.stats.drain()[0]
+    env.close()
+    return float(np.mean(returns[:episodes]))

@@ -1,0 +1,109 @@
+"""DQN's config (light: no torch). Names follow CleanRL's ``dqn_atari.py`` where one exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from workbench.config import RunConfig
+from workbench.errors import ConfigError
+
+
+@dataclass
+class EnvConfig:
+    id: str = "ALE/Pong-v5"
+    """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...) or a gymnasium id with discrete actions (CartPole-v1)"""
+    num_envs: int = 8
+    """environments stepped together; one call of the agent advances num_envs env steps"""
+    num_threads: int = 2
+    """C++ threads stepping the Atari envs (0 = one per core)"""
+    frame_stack: int = 4
+    """frames per observation (Atari; classic control uses 1)"""
+    frame_skip: int = 4
+    """emulator frames per agent step, max-pooled over the last two (Atari)"""
+    noop_max: int = 30
+    """up to this many no-op actions at the start of an episode (Atari)"""
+    repeat_action_probability: float = 0.0
+    """sticky actions (Machado et al. 2018): 0 as CleanRL and SB3, 0.25 as Dopamine (Atari)"""
+    life_loss_terminal: bool = True
+    """training only: a lost life cuts the bootstrap as in Nature DQN; evaluation plays full games"""
+    clip_rewards: bool = True
+    """clip training rewards to their sign (episode returns always report the true score)"""
+
+
+@dataclass
+class DQNConfig(RunConfig):
+    total_steps: int = 10_000_000
+    log_every: int = 10_000
+    eval_every: int = 100_000
+    checkpoint_every: int = 500_000
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """the environment"""
+    buffer_size: int = 1_000_000
+    """replay capacity in transitions (each 84x84 frame stored once: 1M Pong transitions = 7.1 GB)"""
+    checkpoint_replay: bool | None = None
+    """save the replay buffer in checkpoints so a resumed run continues its curve (None = on for Atari)"""
+    learning_starts: int = 80_000
+    """env steps of random play before learning"""
+    batch_size: int = 32
+    """transitions per gradient step"""
+    train_frequency: int = 4
+    """env steps per gradient step (with num_envs envs, a vector step does num_envs / train_frequency of them)"""
+    gradient_steps: int = 1
+    """gradient steps each time train_frequency env steps have passed"""
+    gamma: float = 0.99
+    """discount factor"""
+    n_step: int = 1
+    """n-step returns (Sutton 1988; Rainbow uses 3)"""
+    double: bool = True
+    """Double DQN targets (van Hasselt et al. 2016): online net picks, target net evaluates"""
+    dueling: bool = False
+    """dueling head (Wang et al. 2016)"""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss: Huber (smooth L1, delta 1) as Nature DQN, or MSE"""
+    lr: float = 1e-4
+    """Adam learning rate"""
+    adam_eps: float = 1.5e-4
+    """Adam epsilon (Dopamine and Rainbow use 1.5e-4 with lr 6.25e-5 to 1e-4)"""
+    max_grad_norm: float = 10.0
+    """clip the gradient norm to this (0 = off)"""
+    target_network_frequency: int = 8_000
+    """env steps between target-network updates"""
+    tau: float = 1.0
+    """target update rate: 1 = hard copy, <1 = Polyak averaging at each target update"""
+    start_e: float = 1.0
+    """epsilon at the start"""
+    end_e: float = 0.01
+    """epsilon after exploration_steps"""
+    exploration_steps: int = 250_000
+    """env steps over which epsilon falls linearly from start_e to end_e (counted from step 0)"""
+    eval_episodes: int = 4
+    """full games per evaluation (no life-loss terminal)"""
+    eval_epsilon: float = 0.001
+    """epsilon while evaluating: 0.001 as Dopamine, 0.05 as Nature DQN"""
+    eval_video: bool = True
+    """record one evaluation game as an RGB video (Atari)"""
+    hidden: int = 128
+    """hidden units of the MLP (classic control)"""
+    torch_threads: int = 0
+    """CPU threads for torch (0 = torch's default); 1 is several times faster on an oversubscribed machine"""
+    channels_last: bool = True
+    """channels_last memory format for the CNN (faster convolutions on CPU)"""
+
+    def validate(self) -> None:
+        for name in ("buffer_size", "batch_size", "train_frequency", "gradient_steps", "n_step",
+                     "target_network_frequency", "eval_episodes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
+        if self.env.num_envs <= 0:
+            raise ConfigError(f"config key 'env.num_envs' must be positive; got {self.env.num_envs}.")
+        if not 0 < self.tau <= 1:
+            raise ConfigError(f"config key 'tau' must be in (0, 1]; got {self.tau}.")
+        if not 0 <= self.gamma <= 1:
+            raise ConfigError(f"config key 'gamma' must be in [0, 1]; got {self.gamma}.")
+        for name in ("start_e", "end_e", "eval_epsilon"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"config key '{name}' must be in [0, 1]; got {getattr(self, name)}.")
+        if self.buffer_size < self.batch_size:
+            raise ConfigError(f"buffer_size ({self.buffer_size}) must be at least batch_size "
+                              f"({self.batch_size}).")

@@ -1,0 +1,57 @@
+"""Q-networks: the Nature-DQN CNN (Mnih et al. 2015) and an MLP, each with an optional dueling
+head (Wang et al. 2016, "Dueling Network Architectures for Deep Reinforcement Learning")."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class QHead(nn.Module):
+    """Features -> Q-values; dueling splits them into V(s) + A(s, a) - mean_a A(s, a)."""
+
+    def __init__(self, in_features: int, hidden: int, num_actions: int, dueling: bool) -> None:
+        super().__init__()
+        self.dueling = dueling
+        self.advantage = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(),
+                                       nn.Linear(hidden, num_actions))
+        if dueling:
+            self.value = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(),
+                                       nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.advantage(x)
+        if not self.dueling:
+            return a
+        return self.value(x) + a - a.mean(dim=1, keepdim=True)
+
+
+class NatureCNN(nn.Module):
+    """Three conv layers and a 512-unit layer over 4 stacked 84x84 uint8 frames."""
+
+    def __init__(self, in_channels: int, num_actions: int, dueling: bool = False) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.head = QHead(64 * 7 * 7, 512, num_actions, dueling)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        # uint8 travels from the buffer to the device; scaling here is free on the device
+        return self.head(self.features(obs.float() / 255.0))
+
+
+class MLP(nn.Module):
+    """For classic control: flat float observations (stacked ones are flattened)."""
+
+    def __init__(self, in_features: int, num_actions: int, hidden: int = 128,
+                 dueling: bool = False) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU())
+        self.head = QHead(hidden, hidden, num_actions, dueling)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(obs.float()))

@@ -1,0 +1,56 @@
+"""Registration of the agents (strings only: ``workbench list`` imports no torch)."""
+
+from __future__ import annotations
+
+from workbench.registry import register, register_preset
+
+_SMOKE_ATARI = {"total_steps": 1_200, "learning_starts": 400, "buffer_size": 2_000,
+                "env.num_envs": 4, "log_every": 200, "eval_every": 1_200,
+                "checkpoint_every": 600, "eval_episodes": 1, "eval_video": False,
+                "env.noop_max": 0, "exploration_steps": 600}
+
+register(
+    "dqn",
+    entry_point="agents.dqn.agent:DQN",
+    config="agents.dqn.config:DQNConfig",
+    kind="agent",
+    description="DQN (Nature CNN / MLP) with Double, dueling, n-step; Atari via ale-py's vector env",
+    smoke=_SMOKE_ATARI,
+)
+
+register_preset(
+    "dqn-pong", "dqn",
+    "Pong, Rainbow-lite DQN (double, dueling, 3-step, Adam): solves Pong in ~1-2M env steps",
+    smoke=_SMOKE_ATARI,
+    **{"env.id": "ALE/Pong-v5", "total_steps": 2_000_000, "buffer_size": 100_000,
+       "learning_starts": 20_000, "n_step": 3, "double": True, "dueling": True,
+       "lr": 1e-4, "adam_eps": 1.5e-4, "batch_size": 32, "train_frequency": 4,
+       "target_network_frequency": 2_000, "exploration_steps": 100_000, "end_e": 0.01,
+       "eval_every": 50_000, "eval_episodes": 3, "checkpoint_every": 250_000,
+       "log_every": 10_000, "env.num_envs": 8},
+)
+
+register_preset(
+    "dqn-breakout", "dqn",
+    "Breakout, Rainbow-lite DQN (double, dueling, 3-step, Adam), life loss as terminal",
+    smoke=_SMOKE_ATARI,
+    **{"env.id": "ALE/Breakout-v5", "total_steps": 10_000_000, "buffer_size": 1_000_000,
+       "learning_starts": 80_000, "n_step": 3, "dueling": True, "lr": 6.25e-5,
+       "target_network_frequency": 8_000, "exploration_steps": 1_000_000,
+       "eval_every": 250_000, "eval_episodes": 5, "checkpoint_every": 1_000_000},
+)
+
+register_preset(
+    "dqn-cartpole", "dqn",
+    "CartPole-v1 with an MLP: eval return >= 475 within 50k env steps, a few CPU minutes",
+    smoke={"total_steps": 2_000, "learning_starts": 500, "log_every": 500, "eval_every": 1_000,
+           "checkpoint_every": 1_000, "eval_episodes": 2},
+    **{"env.id": "CartPole-v1", "env.num_envs": 4, "total_steps": 50_000, "buffer_size": 50_000,
+       "learning_starts": 1_000, "batch_size": 128, "train_frequency": 2, "gamma": 0.99,
+       "n_step": 3, "double": True, "dueling": False, "loss": "mse", "lr": 5e-4,
+       "adam_eps": 1e-8, "max_grad_norm": 10.0, "target_network_frequency": 500, "tau": 1.0,
+       "start_e": 1.0, "end_e": 0.05, "exploration_steps": 10_000, "eval_every": 5_000,
+       "eval_episodes": 10, "checkpoint_every": 25_000, "log_every": 1_000,
+       "env.clip_rewards": False, "env.life_loss_terminal": False, "hidden": 128,
+       "precision": "fp32"},
+)

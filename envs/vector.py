@@ -1,0 +1,188 @@
+"""Vector environments for value-based agents: Atari through ale-py's C++ ``AtariVectorEnv``,
+everything else through ``gymnasium.make_vec``, behind one small interface.
+
+The DQN conventions of Mnih et al. (2015, "Human-level control through deep reinforcement
+learning") and Machado et al. (2018, "Revisiting the ALE") are options here, not inside the agent:
+frame skip 4 with max-pooling, 84x84 grayscale, a stack of 4, up to 30 no-op starts, fire on
+reset, sticky actions, and terminal-on-life-loss. Rewards come back *unclipped* (the true game
+score); the agent clips where DQN needs it, so episode returns are always real scores.
+
+Both backends reset a finished sub-env on the *next* step (gymnasium's ``NEXT_STEP`` autoreset):
+the step that returns ``terminated``/``truncated`` carries the final observation, and the next step
+ignores its action and returns the first observation of a new episode. :class:`VectorEnv` reports
+that step as ``reset_step`` so the agent neither learns from it nor counts it in episode stats.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import ConfigError
+
+
+@dataclass
+class EpisodeStats:
+    """Returns (true game score) and lengths of the episodes that ended, across auto-resets."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    def drain(self) -> tuple[list[float], list[int]]:
+        out = (self.returns, self.lengths)
+        self.returns, self.lengths = [], []
+        return out
+
+
+def is_atari(env_id: str) -> bool:
+    return env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4")
+
+
+def ale_rom_name(env_id: str) -> str:
+    """``ALE/Pong-v5`` or ``PongNoFrameskip-v4`` -> ``pong``; ``MsPacman`` -> ``ms_pacman``."""
+    name = env_id.removeprefix("ALE/")
+    name = re.sub(r"(NoFrameskip)?-v\d+$", "", name)
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class VectorEnv:
+    """``num_envs`` environments stepped together, with ``send``/``recv`` so that a learner can
+    update its network while the C++ envs step in their own threads.
+
+    ``recv`` returns ``(obs, reward, terminated, truncated, reset_step)`` where ``terminated``
+    includes life losses when ``life_loss_terminal`` is set (for bootstrapping only: the game goes
+    on), ``truncated`` is the time limit, and ``reset_step`` marks the autoreset step.
+    """
+
+    def __init__(self, env_id: str, num_envs: int, seed: int, *, num_threads: int = 0,
+                 frame_stack: int = 4, frame_skip: int = 4, noop_max: int = 30,
+                 repeat_action_probability: float = 0.0, life_loss_terminal: bool = False,
+                 max_episode_frames: int = 108_000) -> None:
+        self.env_id = env_id
+        self.num_envs = num_envs
+        self.atari = is_atari(env_id)
+        self.life_loss_terminal = life_loss_terminal and self.atari
+        if self.atari:
+            from ale_py import roms
+            from ale_py.vector_env import AtariVectorEnv
+
+            rom = ale_rom_name(env_id)
+            if roms.get_rom_path(rom) is None:
+                raise ConfigError(
+                    f"env.id={env_id!r}: ale-py has no ROM named {rom!r}. Use an ALE id such as "
+                    "ALE/Pong-v5, ALE/Breakout-v5 or PongNoFrameskip-v4."
+                )
+            self.env: Any = AtariVectorEnv(
+                rom, num_envs, num_threads=num_threads, stack_num=frame_stack,
+                frameskip=frame_skip, noop_max=noop_max,
+                repeat_action_probability=repeat_action_probability,
+                max_num_frames_per_episode=max_episode_frames,
+                reward_clipping=False, episodic_life=False, use_fire_reset=True,
+            )
+        else:
+            import gymnasium as gym
+
+            try:
+                self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
+            except gym.error.Error as e:
+                raise ConfigError(
+                    f"env.id={env_id!r} is not an environment gymnasium knows ({e}). Use an ALE "
+                    "id (ALE/Pong-v5) or a gymnasium id with a discrete action space "
+                    "(CartPole-v1, Acrobot-v1, MountainCar-v0)."
+                ) from None
+        space = self.env.single_action_space
+        if not hasattr(space, "n"):
+            raise ConfigError(f"env.id={env_id!r} has a {type(space).__name__} action space; "
+                              "DQN needs a discrete one.")
+        self.num_actions = int(space.n)
+        self.obs_shape: tuple[int, ...] = tuple(self.env.single_observation_space.shape)
+        self.obs_dtype = self.env.single_observation_space.dtype
+        self.seed = seed
+        self.stats = EpisodeStats()
+        self._pending: np.ndarray | None = None
+        self._ep_return = np.zeros(num_envs, np.float64)
+        self._ep_length = np.zeros(num_envs, np.int64)
+        self._lives = np.zeros(num_envs, np.int64)
+        self._was_done = np.zeros(num_envs, bool)
+
+    def reset(self) -> np.ndarray:
+        obs, info = self.env.reset(seed=self.seed)
+        self._ep_return[:] = 0
+        self._ep_length[:] = 0
+        self._was_done[:] = False
+        if self.atari:
+            self._lives[:] = info["lives"]
+        return obs
+
+    def send(self, actions: np.ndarray) -> None:
+        if self.atari:
+            self.env.send(actions.astype(np.int64, copy=False))
+        else:
+            self._pending = actions
+
+    def recv(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.atari:
+            obs, reward, terminated, truncated, info = self.env.recv()
+        else:
+            obs, reward, terminated, truncated, info = self.env.step(self._pending)
+        reward = np.asarray(reward, np.float32)
+        terminated = np.asarray(terminated, bool)
+        truncated = np.asarray(truncated, bool)
+        reset_step = self._was_done.copy()
+        live = ~reset_step
+        self._ep_return[live] += reward[live]
+        self._ep_length[live] += 1
+        done = (terminated | truncated) & live
+        for i in np.flatnonzero(done):
+            self.stats.returns.append(float(self._ep_return[i]))
+            self.stats.lengths.append(int(self._ep_length[i]))
+        self._ep_return[reset_step | done] = 0
+        self._ep_length[reset_step | done] = 0
+        if self.atari:
+            lives = np.asarray(info["lives"], np.int64)
+            if self.life_loss_terminal:
+                # Mnih et al. (2015): a lost life ends the bootstrap, not the game
+                terminated = terminated | ((lives < self._lives) & live)
+            self._lives = lives
+        self._was_done = done
+        return obs, reward, terminated & live, truncated & live, reset_step
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self.send(actions)
+        return self.recv()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class RGBRecorder:
+    """A one-env Atari twin that replays the evaluation agent's actions in RGB at full size, so
+    the evaluation video shows the game as a person sees it (the agent sees 84x84 gray).
+    With sticky actions off, the same seed and actions give the same game (checked by rewards)."""
+
+    def __init__(self, env_id: str, seed: int, frame_skip: int, noop_max: int) -> None:
+        from ale_py.vector_env import AtariVectorEnv
+
+        self.env = AtariVectorEnv(ale_rom_name(env_id), 1, grayscale=False, img_height=210,
+                                  img_width=160, stack_num=1, frameskip=frame_skip,
+                                  noop_max=noop_max, reward_clipping=False, num_threads=1)
+        self.seed = seed
+        self.frames: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        obs, _ = self.env.reset(seed=self.seed)
+        self.frames = [obs[0, -1]]
+
+    def step(self, action: int) -> float:
+        obs, reward, *_ = self.env.step(np.array([action], np.int64))
+        self.frames.append(obs[0, -1])
+        return float(reward[0])
+
+    def video(self) -> np.ndarray:
+        return np.stack(self.frames)
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,131 @@
+"""The Atari replay buffer: frames stored once, stacks and n-step targets rebuilt exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents.dqn.replay import ReplayBuffer
+from envs.vector import VectorEnv
+
+
+def _fill_from_env(env_id: str, steps: int, capacity: int, n_step: int, gamma: float,
+                   life_loss_terminal: bool = False, seed: int = 3):
+    """Play random actions, feeding the buffer exactly as the agent does, and keep every
+    observation the env returned (the naive stacks) for comparison."""
+    env = VectorEnv(env_id, 2, seed, num_threads=1, life_loss_terminal=life_loss_terminal)
+    buf = ReplayBuffer(capacity, 2, env.obs_shape[1:], stack=env.obs_shape[0], n_step=n_step,
+                       gamma=gamma, seed=seed)
+    rng = np.random.default_rng(seed)
+    obs, first = env.reset(), np.ones(2, bool)
+    log = {"obs": [], "reward": [], "terminal": [], "truncated": [], "dead": []}
+    for _ in range(steps):
+        actions = rng.integers(0, env.num_actions, 2)
+        nxt, reward, terminated, truncated, reset_step = env.step(actions)
+        buf.add(obs[:, -1], actions, reward, first, terminated, truncated, reset_step)
+        for k, v in zip(log, (obs, reward, terminated, truncated, reset_step)):
+            log[k].append(v.copy())
+        obs, first = nxt, reset_step
+    log["obs"].append(obs.copy())
+    env.close()
+    return buf, {k: np.stack(v) for k, v in log.items()}
+
+
+def _naive_nstep(log, t: int, e: int, n: int, gamma: float):
+    ret = 0.0
+    for i in range(n):
+        ret += gamma**i * log["reward"][t + i, e]
+        if log["terminal"][t + i, e]:
+            return ret, 0.0, t + i + 1
+        if log["truncated"][t + i, e]:
+            return ret, gamma ** (i + 1), t + i + 1
+    return ret, gamma**n, t + n
+
+
+@pytest.fixture(scope="module")
+def pong_buffer():
+    # random Pong games last ~800 steps: 2,000 steps cross several episode boundaries, and a
+    # 1,500-slot-per-env capacity makes the ring wrap around as well
+    return _fill_from_env("ALE/Pong-v5", 2_000, capacity=3_000, n_step=3, gamma=0.9)
+
+
+def test_frame_stacks_match_the_envs_own_stacks_across_episode_boundaries(pong_buffer):
+    buf, log = pong_buffer
+    assert log["dead"].sum() >= 2, "the run should cross episode boundaries"
+    low, high = buf._valid_range()
+    assert low > 0, "the ring should have wrapped"
+    # every start time near each boundary, plus a random sample elsewhere
+    boundary_t = np.flatnonzero(log["dead"].any(1))
+    times = np.unique(np.clip(np.concatenate([boundary_t[:, None] + np.arange(-5, 6)]).ravel(),
+                              low, high + buf.n_step))
+    times = np.concatenate([times, np.random.default_rng(0).integers(low, high, 200)])
+    for e in range(2):
+        got = buf.stacks(times, np.full(len(times), e))
+        np.testing.assert_array_equal(got, log["obs"][times, e])
+
+
+def test_sampled_nstep_transitions_match_a_hand_walk_through_the_episode(pong_buffer):
+    buf, log = pong_buffer
+    t, env = buf.sample_indices(512)
+    assert not buf.dead[t % buf.slots, env].any(), "autoreset steps are never sampled"
+    returns, discounts, t_next = buf.nstep(t, env)
+    for i in range(len(t)):
+        ret, disc, nxt = _naive_nstep(log, t[i], env[i], buf.n_step, buf.gamma)
+        assert returns[i] == pytest.approx(ret, abs=1e-5)
+        assert discounts[i] == pytest.approx(disc, abs=1e-6)
+        assert t_next[i] == nxt
+    np.testing.assert_array_equal(buf.stacks(t_next, env), log["obs"][t_next, env])
+
+
+def test_nstep_return_against_a_hand_computed_example():
+    buf = ReplayBuffer(100, 1, (1,), np.float32, stack=1, n_step=3, gamma=0.5)
+    # rewards 1, 2, 4, 8 then a terminal after the 5th step (reward 16), then a new episode
+    rewards = [1, 2, 4, 8, 16, 0, 32, 64, 128, 0]
+    terminal = [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    dead = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
+    first = [1, 0, 0, 0, 0, 0, 1, 0, 0, 0]
+    for i in range(10):
+        buf.add(np.array([[float(i)]]), np.array([0]), np.array([rewards[i]], np.float32),
+                np.array([first[i]], bool), np.array([terminal[i]], bool),
+                np.array([False]), np.array([dead[i]], bool))
+    t = np.array([0, 2, 3, 4, 6])
+    returns, discounts, t_next = buf.nstep(t, np.zeros(5, int))
+    # t=0: 1 + .5*2 + .25*4 = 3, bootstrap .125 from t=3; t=2: 4 + .5*8 + .25*16 = 12, terminal
+    # t=3: 8 + .5*16 = 16, terminal at t=4; t=4: 16, terminal; t=6: 32 + 32 + 32 = 96
+    np.testing.assert_allclose(returns, [3, 12, 16, 16, 96])
+    np.testing.assert_allclose(discounts, [0.125, 0, 0, 0, 0.125])
+    np.testing.assert_array_equal(t_next, [3, 5, 5, 5, 9])
+
+
+def test_life_loss_cuts_the_bootstrap_but_not_the_frame_stack():
+    buf, log = _fill_from_env("ALE/Breakout-v5", 600, capacity=2_000, n_step=1, gamma=0.99,
+                              life_loss_terminal=True)
+    life_losses = log["terminal"] & ~np.roll(log["dead"], -1, axis=0)
+    assert life_losses.any()
+    t, e = np.nonzero(life_losses[:-2])
+    _, discounts, t_next = buf.nstep(t, e)
+    assert (discounts == 0).all()
+    # the game goes on: the next stack still holds frames from before the life was lost
+    np.testing.assert_array_equal(buf.stacks(t_next, e), log["obs"][t_next, e])
+    assert not buf.first[t_next % buf.slots, e].any()
+
+
+def test_buffer_state_dict_round_trip_is_exact_and_loadable_weights_only(tmp_path, pong_buffer):
+    buf, _ = pong_buffer
+    path = tmp_path / "replay.pt"
+    torch.save(buf.state_dict(), path)
+    state = torch.load(path, weights_only=True)
+    copy = ReplayBuffer(3_000, 2, (84, 84), stack=4, n_step=3, gamma=0.9, seed=99)
+    copy.load_state_dict(state)
+    for k in ReplayBuffer._ARRAYS:
+        np.testing.assert_array_equal(getattr(copy, k), getattr(buf, k))
+    a, b = buf.sample(64), copy.sample(64)  # same RNG state: the same batch
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_a_million_pong_transitions_fit_in_under_8_gb():
+    buf = ReplayBuffer(1_000_000, 8, (84, 84), stack=4, n_step=3)
+    total = sum(getattr(buf, k).nbytes for k in ReplayBuffer._ARRAYS)
+    assert total < 8e9
