@@ -130,7 +130,10 @@ class Logger:
         if self._wandb_run is None:
             return
         try:
-            self._wandb_run.log(dict(data))
+            # W&B's own _step = the workbench step: an offline run resumed from a checkpoint
+            # would otherwise restart _step at 0 and `wandb sync` would overwrite its history
+            step = data.get("step")
+            self._wandb_run.log(dict(data), step=int(step) if step is not None else None)
         except Exception as e:  # noqa: BLE001
             self._wandb_failed("log", e)
 
