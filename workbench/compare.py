@@ -285,6 +285,9 @@ def plot(groups: dict[tuple, list[RunData]], metric: str, x: str, out: Path) -> 
             grid, mean, lo, hi = band(curves)
             (line,) = ax.plot(grid, mean, label=f"{label or 'mean'} ({len(curves)} seeds)")
             ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    values = [v for members in groups.values() for d in members for _, v in d.curve]
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        ax.set_yscale("log")  # losses spanning decades: a linear axis shows only the start
     ax.set_xlabel("step" if x == "step" else "wall time (s)")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
