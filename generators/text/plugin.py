@@ -1,0 +1,57 @@
+"""Character-level text generation with a GPT or an LSTM (char-rnn, Karpathy 2015; nanoGPT).
+
+``workbench run gpt-shakespeare`` trains nanoGPT's CPU-sized model on the Shakespeare plays;
+``workbench sample RUN --prompt "ROMEO:" --tokens 500`` prints text. eval/loss is the validation
+cross-entropy in nats per character.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from generators.seq.plugin import SequenceLM
+from generators.seq.tokenizers import CharTokenizer
+from generators.text.config import TextConfig
+from generators.text.corpus import load_text
+from workbench.errors import UserError
+
+
+class TextLM(SequenceLM):
+    """A character-level language model of a text corpus."""
+
+    Config = TextConfig
+
+    def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
+        text = load_text(self.cfg.data.path)
+        self.tokenizer = CharTokenizer.from_text(text)
+        ids = self.tokenizer.encode(text)
+        n_val = int(len(ids) * self.cfg.data.val_fraction)
+        return ids[: len(ids) - n_val], ids[len(ids) - n_val:], self.tokenizer.vocab_size
+
+    def vocab_state(self) -> str:
+        return self.tokenizer.chars
+
+    def eval_prompt(self) -> list[int]:
+        return self.tokenizer.encode(self.cfg.prompt or "\n").tolist()
+
+    def log_sample(self, ids: list[int], step: int) -> dict[str, float]:
+        self.ctx.logger.log_text("eval/sample", self.tokenizer.decode(ids), step)
+        return {}
+
+    def sample(self, out: Path | None, prompt: str | None = None, tokens: int | None = None,
+               temperature: float | None = None, top_k: int | None = None,
+               top_p: float | None = None, seed: int | None = None, **_: Any) -> str:
+        """Text continuing ``prompt``; printed by the CLI, and written to ``out`` if given."""
+        opts = self.sample_options(tokens, temperature, top_k, top_p, seed)
+        text_prompt = self.cfg.prompt or "\n" if prompt is None else prompt
+        if not text_prompt:
+            raise UserError("--prompt is empty; give at least one character, or leave it out.")
+        ids = self.generate(self.tokenizer.encode(text_prompt).tolist(), **opts)
+        text = self.tokenizer.decode(ids)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text, encoding="utf-8")
+        return text
