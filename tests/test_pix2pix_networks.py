@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generators.pix2pix.model import PatchDiscriminator, UNetGenerator, pix2pix_init, receptive_field
+from generators.pix2pix.model import (
+    PatchDiscriminator,
+    UNetGenerator,
+    pix2pix_init,
+    receptive_field,
+)
 
 
 @pytest.mark.parametrize("image_size", [16, 32, 64])

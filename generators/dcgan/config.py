@@ -60,11 +60,6 @@ class DCGANConfig(RunConfig):
     def validate(self) -> None:
         if self.channels not in (1, 3):
             raise ConfigError(f"config key 'channels' must be 1 or 3; got {self.channels}.")
-        if self.data.source == "folder" and not self.data.path:
-            raise ConfigError(
-                "data.source=folder needs data.path=DIR, a folder of images (png/jpg, searched "
-                "recursively); for example: workbench run dcgan-folder data.path=~/faces"
-            )
         for name in ("latent_size", "gen_features", "disc_features", "batch_size", "grid_size"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")

@@ -69,12 +69,6 @@ class Pix2PixConfig(RunConfig):
         size = self.image_size
         if size < 16 or size & (size - 1):
             raise ConfigError(f"config key 'image_size' must be a power of two >= 16; got {size}.")
-        if self.data.source == "aligned" and not self.data.path:
-            raise ConfigError(
-                "data.source=aligned needs data.path=DIR: a pix2pix dataset with train/ and val/ "
-                "(or test/) folders of A|B images side by side, e.g. the facades download "
-                "(http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz)."
-            )
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"config key 'dropout' must be in [0, 1); got {self.dropout}.")
         for name in ("batch_size", "gen_features", "disc_features", "disc_layers", "eval_images",

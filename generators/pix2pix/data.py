@@ -148,6 +148,11 @@ def build_edges(root: Path, image_size: int, pairs: int, seed: int = 0) -> Path:
 
 def dataset_root(source: str, path: str, image_size: int, pairs: int) -> Path:
     if source == "aligned":
+        if not path:
+            raise UserError(
+                "data.source=aligned needs data.path=DIR: a pix2pix dataset with train/ and val/ "
+                "(or test/) folders of A|B images side by side, e.g. the facades download "
+                "(http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz, unpacked).")
         root = Path(path).expanduser()
         if not root.is_dir():
             raise UserError(f"data.path={root} is not a directory; pix2pix expects a dataset root "

@@ -128,6 +128,9 @@ class Pix2Pix(Plugin):
         if a.shape == b.shape:  # the trivial baseline: output = input
             metrics["eval/psnr_copy_input"] = psnr(a, b).mean().item()
             metrics["eval/ssim_copy_input"] = ssim(a, b).mean().item()
+        # a stronger trivial baseline: every output is the mean training target (one flat colour)
+        mean = to_float(self.train_b).mean((0, 2, 3), keepdim=True).cpu().expand_as(b)
+        metrics["eval/psnr_mean_target"] = psnr(mean, b).mean().item()
         return metrics
 
     def sample(self, out: Path | None, n: int = 8, seed: int = 0, **_: Any) -> str:
