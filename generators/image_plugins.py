@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 from workbench.registry import register, register_preset
 
 
-def _skimage_data_dir() -> str:
-    """scikit-image's bundled sample pictures: a real folder of mixed gray/RGB PNGs and JPEGs that
-    is on every machine with workbench installed (``find_spec`` locates it without importing)."""
-    spec = importlib.util.find_spec("skimage")
-    origin = spec.origin if spec and spec.origin else ""
-    return os.path.join(os.path.dirname(origin), "data")
+def _example_images_dir() -> str:
+    """The README's sample grids (docs/images/): a real folder of PNGs for the dcgan-folder
+    smoke run, located from this file without importing anything."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
 
 
 # ----------------------------------------------------------------------------------- DCGAN
@@ -40,7 +37,7 @@ register_preset(
 register_preset(
     "dcgan-folder", "dcgan",
     "DCGAN on any folder of images (data.path=DIR), 64 px RGB",
-    smoke={"data.path": _skimage_data_dir(), "image_size": 32},
+    smoke={"data.path": _example_images_dir(), "image_size": 32},
     **{"data.source": "folder", "image_size": 64, "channels": 3, "total_steps": 20_000,
        "eval_every": 1_000, "checkpoint_every": 1_000},
 )
