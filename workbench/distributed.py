@@ -10,20 +10,27 @@ MASTER_ADDR / MASTER_PORT. The loop then (see ``session``):
   its path, so the directory looks exactly like a single-process run's;
 - logs, writes media, checkpoints and ``run.json`` on rank 0 only (Logger(enabled=rank0)).
 
-A plugin opts in with three lines (the toy plugin, workbench/toy.py, is the worked example)::
+A plugin opts in with a few lines (the toy plugin, workbench/toy.py, is the worked example)::
 
     self.model = Net().to(ctx.device)                   # keep it for state_dict / export
     self.forward = ctx.compile(ctx.ddp(self.model))     # DDP wrapper; the model itself when N=1
+    self.sampler = ctx.sampler(ds, shuffle=True)        # each rank its own shard; None when N=1
     loader = DataLoader(ds, batch_size=ctx.local_batch(cfg.batch_size),
-                        sampler=ctx.sampler(ds, shuffle=True))   # each rank its own shard
-    # and in train_step, before iterating an epoch: sampler.set_epoch(epoch)
+                        sampler=self.sampler, shuffle=self.sampler is None)
+    # at the start of each epoch: if self.sampler is not None: self.sampler.set_epoch(epoch)
+
+Several networks (a GAN): wrap each one that is trained, ``self.g = ctx.ddp(generator)`` and
+``self.d = ctx.ddp(discriminator)``; each optimizer steps its own wrapped network.
+
+Randomness: every rank builds the plugin from the same seed (identical initial weights; DDP
+also broadcasts rank 0's at wrap time), then the loop reseeds Python / NumPy / torch per rank
+(``rank_seed``), so noise vectors, dropout masks and augmentations differ between ranks. Data
+shards come from the sampler, whose shuffling uses ``ctx.seed`` and is the same on all ranks.
 
 Batch size convention: ``batch_size`` in a config is the *global* batch; each rank takes
 ``batch_size // world_size`` examples, so the learning rate and the step count mean the same
-thing with 1 or N processes (DDP averages the gradients). Every rank starts from the same seed
-(identical initial weights; DDP also broadcasts rank 0's at wrap time); data differs by rank
-through the sampler. Metrics are rank 0's; average them with ``all_reduce_mean`` when that
-matters (e.g. accuracy over a sharded eval set).
+thing with 1 or N processes (DDP averages the gradients). Metrics are rank 0's; average them
+with ``all_reduce_mean`` when that matters (e.g. accuracy over a sharded eval set).
 
 Without torchrun (WORLD_SIZE unset or 1) everything here is a no-op.
 """
@@ -99,6 +106,12 @@ def device_for_rank(device: torch.device) -> torch.device:
     if enabled() and device.type == "cuda" and device.index is None:
         return torch.device("cuda", local_rank())
     return device
+
+
+def rank_seed(seed: int, step: int = 0) -> int:
+    """The seed of this rank's global RNGs once the plugin is built (and again on resume at
+    ``step``): distinct per rank, so noise, dropout and augmentations differ between ranks."""
+    return seed + 1_000_003 * rank() + 7_919 * step
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:

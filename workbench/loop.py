@@ -248,7 +248,13 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
     seed_everything(cfg.seed)
     ctx = Context(device=device, precision=precision, logger=logger, run_dir=run.path,
                   seed=cfg.seed, compile_enabled=cfg.compile, rank=_rank(), world_size=_world())
-    return plugin_cls(cfg, ctx)
+    plugin = plugin_cls(cfg, ctx)
+    if _world() > 1:
+        # the same weights on every rank (one seed), then different noise / dropout per rank
+        from workbench.distributed import rank_seed
+
+        seed_everything(rank_seed(cfg.seed))
+    return plugin
 
 
 def load_for_inference(path: str | Path) -> tuple[Any, RunDir, int]:
@@ -341,6 +347,11 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
             _load_plugin_state(plugin, state, run.checkpoint)
             set_rng_state(state["rng"])
             step = int(state["step"])
+            if _world() > 1:  # rank 0's saved RNG state would give every rank the same draws
+                from workbench.distributed import rank_seed
+                from workbench.runtime import seed_everything
+
+                seed_everything(rank_seed(cfg.seed, step))
         if rank0:
             import socket
 
