@@ -27,7 +27,7 @@ from workbench.errors import UserError
 from workbench.runs import RunDir, find_runs, open_run, runs_root
 
 # names that mean "lower is better" (anything else is maximised: returns, accuracy, ...)
-_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "fd", "fid", "perplexity", "nll", "bpc", "regret")
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "l1", "fd", "fid", "perplexity", "nll", "bpc", "regret")
 _SEED_KEYS = ("seed",)
 
 
