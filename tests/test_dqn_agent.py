@@ -1,0 +1,137 @@
+"""DQN: targets, schedules, checkpoints with the replay buffer, resume after kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from agents.dqn.agent import DQN, linear_epsilon, td_target
+from tests.helpers import REPO, read_metrics
+from workbench import registry
+from workbench.cli import main
+from workbench.config import build_config
+from workbench.logger import Logger
+from workbench.plugin import Context
+from workbench.runtime import resolve_precision
+
+
+def make_agent(tmp_path, name: str, **overrides) -> DQN:
+    spec, preset = registry.resolve(name)
+    layers = [dict(preset.overrides)] if preset else []
+    cfg = build_config(registry.load_config_class(spec), *layers, overrides)
+    device = torch.device("cpu")
+    ctx = Context(device=device, precision=resolve_precision(cfg.precision, device),
+                  logger=Logger(tmp_path, wandb_mode="disabled", metrics=False),
+                  run_dir=tmp_path, seed=cfg.seed)
+    torch.manual_seed(cfg.seed)
+    return DQN(cfg, ctx)
+
+
+def test_double_dqn_target_lets_the_online_net_pick_and_the_target_net_evaluate():
+    returns = torch.tensor([1.0, 0.5])
+    discounts = torch.tensor([0.9, 0.0])
+    online = torch.tensor([[1.0, 5.0, 2.0], [0.0, 1.0, 9.0]])
+    target = torch.tensor([[3.0, 2.0, 7.0], [4.0, 4.0, 4.0]])
+    # Double: online argmax is action 1 -> target's value 2.0; second row is terminal
+    np.testing.assert_allclose(td_target(returns, discounts, online, target), [1 + 0.9 * 2.0, 0.5])
+    # plain DQN: the target net's own max, 7.0
+    np.testing.assert_allclose(td_target(returns, discounts, None, target), [1 + 0.9 * 7.0, 0.5])
+
+
+def test_epsilon_falls_linearly_then_stays_at_its_floor():
+    assert linear_epsilon(0, 1.0, 0.01, 100) == 1.0
+    assert linear_epsilon(50, 1.0, 0.01, 100) == pytest.approx(0.505)
+    assert linear_epsilon(100, 1.0, 0.01, 100) == 0.01
+    assert linear_epsilon(10**9, 1.0, 0.01, 100) == 0.01
+    assert linear_epsilon(5, 1.0, 0.05, 0) == 0.05
+
+
+def test_updates_follow_train_frequency_in_env_steps_whatever_num_envs(tmp_path):
+    # 6 envs, train_frequency 4: 1.5 updates per call on average, carried as fractional credit
+    agent = make_agent(tmp_path, "dqn-cartpole", **{"env.num_envs": 6, "learning_starts": 0,
+                                                    "train_frequency": 4, "batch_size": 8})
+    step = 0
+    for _ in range(40):
+        agent.train_step(step)
+        step += agent.steps_per_call
+    first_update_call = 1  # the buffer needs stack + n_step slots before it can sample
+    assert agent.updates == pytest.approx((step - 6 * (first_update_call + 3)) / 4, abs=1.5)
+    agent.close()
+
+
+def test_agent_checkpoint_round_trip_keeps_nets_optimizer_replay_and_rngs(tmp_path):
+    agent = make_agent(tmp_path, "dqn", **{"env.num_envs": 2, "buffer_size": 400,
+                                           "learning_starts": 64, "batch_size": 8,
+                                           "env.noop_max": 0})
+    assert agent.checkpoint_replay, "replay checkpoints are on by default for Atari"
+    step = 0
+    for _ in range(60):
+        agent.train_step(step)
+        step += 2
+    assert agent.updates > 0
+    torch.save(agent.state_dict(), tmp_path / "ckpt.pt")
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    other = make_agent(tmp_path, "dqn", **{"env.num_envs": 2, "buffer_size": 400,
+                                           "learning_starts": 64, "batch_size": 8,
+                                           "env.noop_max": 0, "seed": 7})
+    other.load_state_dict(state)
+    for a, b in zip(agent.q.state_dict().values(), other.q.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(agent.q_target.state_dict().values(), other.q_target.state_dict().values()):
+        assert torch.equal(a, b)
+    assert other.updates == agent.updates and other.update_credit == agent.update_credit
+    assert other.opt.state_dict()["state"][0]["step"] == agent.opt.state_dict()["state"][0]["step"]
+    t = agent.buffer.t
+    np.testing.assert_array_equal(other.buffer.frames[: t - 1], agent.buffer.frames[: t - 1])
+    np.testing.assert_array_equal(other.buffer.rewards[: t - 1], agent.buffer.rewards[: t - 1])
+    assert other.buffer.t == t
+    # the restarted games are cut from the stored ones: the last slot is never a start
+    assert other.buffer.dead[t - 1] .all()
+    assert other.rng.random() == agent.rng.random()
+    agent.close()
+    other.close()
+
+
+def test_resume_after_kill_continues_step_counters_and_epsilon_schedule(tmp_path, runs_root):
+    args = ["run", "dqn-cartpole", "--name", "killed", "total_steps=200000",
+            "checkpoint_every=600", "log_every=200", "eval_every=0", "learning_starts=200",
+            "exploration_steps=20000", "torch_threads=1", "--wandb", "disabled"]
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", *args], cwd=REPO,
+                            env=os.environ.copy(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    run_dir = runs_root / "dqn-cartpole" / "killed"
+    ckpt = run_dir / "checkpoints" / "latest.pt"
+    try:
+        deadline = time.time() + 90
+        while not ckpt.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert ckpt.exists(), "no checkpoint within 90 s"
+        time.sleep(1.0)  # let it log a little past the checkpoint
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    saved_step = torch.load(ckpt, weights_only=True)["step"]
+    assert saved_step >= 600
+    assert main(["resume", str(run_dir), f"total_steps={saved_step + 400}", "--wandb",
+                 "disabled"]) == 0
+    records = [r for r in read_metrics(run_dir) if "train/epsilon" in r]
+    steps = [r["step"] for r in records]
+    assert steps == sorted(steps) and len(steps) == len(set(steps)), steps
+    assert steps[-1] == saved_step + 400
+    after = [r for r in records if r["step"] > saved_step]
+    assert after, "the resumed run logged nothing"
+    # the schedule continues where it was: epsilon logged after the resume is the one at that
+    # step (averaged over the log window), not the 1.0 of a fresh start
+    for r in after:
+        expected = linear_epsilon(r["step"] - 100, 1.0, 0.05, 20_000)
+        assert r["train/epsilon"] == pytest.approx(expected, abs=0.02)
+    final = torch.load(ckpt, weights_only=True)
+    assert final["step"] == saved_step + 400
+    assert final["state"]["updates"] > 0
