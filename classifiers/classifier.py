@@ -139,7 +139,10 @@ class ImageClassifier(Plugin):
         if len(worst):
             captions = ", ".join(f"{self.classes[labels[i]]}->{self.classes[pred[i]]} ({conf[i]:.2f})"
                                  for i in worst.tolist())
-            self.ctx.logger.log_image("eval/most_confidently_wrong", images[worst], step,
+            tiles = images[worst]
+            zoom = max(1, 64 // tiles.shape[-1])  # small digits: nearest-neighbour upscale to see them
+            tiles = tiles.repeat_interleave(zoom, -1).repeat_interleave(zoom, -2)
+            self.ctx.logger.log_image("eval/most_confidently_wrong", tiles, step,
                                       caption="true->predicted (confidence), row by row: " + captions)
         return {"eval/test_accuracy": (pred == labels).float().mean().item(),
                 "eval/test_loss": F.cross_entropy(logits, labels).item()}
