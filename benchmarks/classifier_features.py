@@ -34,7 +34,8 @@ EPOCHS, BATCH, LR, SEED = 20, 64, 2e-3, 0
 def train() -> dict:
     torch.manual_seed(SEED)
     data = load_images("mnist", "train", image_size=IMAGE_SIZE)
-    x, y = to_float(data.images), data.labels
+    stored = data.index.argsort()  # the split's images in stored order, a canonical order
+    x, y = to_float(data.images[stored]), data.labels[stored]
     model = ConvNet(**MODEL_CONFIG)
     steps = EPOCHS * (len(y) // BATCH)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=5e-4)

@@ -16,8 +16,8 @@ Sources (none downloads anything):
 
 Splits are fixed, seeded, disjoint and stratified by class: a dataset with an official test set
 (full MNIST, CIFAR-10) keeps it as ``test`` and holds out a seeded ``val`` part of its training
-set; the others are split 80 / 10 / 10 into ``train`` / ``val`` / ``test``. ``all`` is
-everything. The split depends on ``seed`` only (not on the run's seed), so runs with different
+set; the others are split 80 / 10 / 10 into ``train`` / ``val`` / ``test``. A split comes in a
+seeded shuffled order (``images[:n]`` is a fair sample); ``all`` is everything, in stored order. The split depends on ``seed`` only (not on the run's seed), so runs with different
 training seeds are scored on the same test images.
 """
 
@@ -144,7 +144,9 @@ def _split_index(labels: np.ndarray, official_test: np.ndarray | None, split: st
         parts["train"].append(members[n_val + n_test:])
     if official_test is not None:
         parts["test"] = [np.flatnonzero(official_test)]
-    return np.sort(np.concatenate(parts[split]))
+    # shuffled (by the same seed), so that the first n images of a split are a fair sample of it:
+    # the offline MNIST is stored sorted by class
+    return rng.permutation(np.concatenate(parts[split]))
 
 
 # --------------------------------------------------------------------------- sources
