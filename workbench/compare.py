@@ -71,7 +71,9 @@ def select_runs(paths: Sequence[str | Path], group: str | None = None, tags: Ite
             )
         runs.extend(found)
     if not paths and not group:
-        raise UserError("give run directories (workbench compare runs/P/a runs/P/b) or --group PRESET.")
+        groups = sorted({r.path.parent.name for r in find_runs(root)})
+        raise UserError("give run directories (workbench compare runs/P/a runs/P/b) or --group "
+                        f"PRESET. Groups under {root}: {', '.join(groups) or '(none yet)'}.")
     unique = list({r.path.resolve(): r for r in runs}.values())
     tags = list(tags)
     if tags:
