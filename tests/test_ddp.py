@@ -50,3 +50,23 @@ def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
     # and the global batch is kept: 2 x 32 examples give the weights 1 x 64 give
     for key, w in _weights(single).items():
         torch.testing.assert_close(_weights(ddp)[key], w, rtol=0, atol=1e-5)
+
+
+def test_torchrun_refuses_a_plugin_that_never_calls_ctx_ddp(tmp_path, monkeypatch):
+    from workbench.errors import UserError
+    from workbench.loop import build_plugin
+    from workbench.plugin import Plugin
+    from workbench.registry import PluginSpec
+    from workbench.runs import RunDir
+    from workbench.toy import LinearRegression
+    from workbench.toy_config import LinRegConfig
+
+    class NotDistributed(Plugin):
+        pass
+
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as under torchrun (no process group is needed here)
+    spec = PluginSpec("nodist", "x:NotDistributed", "generator")
+    cfg = LinRegConfig(device="cpu")
+    with pytest.raises(UserError, match="does not support multi-process training"):
+        build_plugin(RunDir(tmp_path), None, spec, cfg, NotDistributed, logger=None)
+    assert build_plugin(RunDir(tmp_path), None, spec, cfg, LinearRegression, logger=None).ctx.ddp_wrapped

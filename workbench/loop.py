@@ -249,6 +249,13 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
     ctx = Context(device=device, precision=precision, logger=logger, run_dir=run.path,
                   seed=cfg.seed, compile_enabled=cfg.compile, rank=_rank(), world_size=_world())
     plugin = plugin_cls(cfg, ctx)
+    if _world() > 1 and not ctx.ddp_wrapped:
+        # N unsynchronised copies of one run would only waste N-1 processes
+        raise UserError(
+            f"plugin '{spec.name}' does not support multi-process training (it never wraps a "
+            "network with ctx.ddp); run it without torchrun. Plugin authors: see "
+            "workbench/distributed.py for the few lines that opt in."
+        )
     if _world() > 1:
         # the same weights on every rank (one seed), then different noise / dropout per rank
         from workbench.distributed import rank_seed

@@ -45,6 +45,7 @@ class Context:
     compile_enabled: bool = False
     rank: int = 0
     world_size: int = 1
+    ddp_wrapped: bool = False  # set by ddp(): the loop refuses torchrun for plugins that never call it
 
     @property
     def media_dir(self) -> Path:
@@ -75,6 +76,7 @@ class Context:
         module for ``state_dict`` and export; train through the returned one."""
         from workbench.distributed import wrap
 
+        self.ddp_wrapped = True
         return wrap(module, self.device, **kwargs)
 
     def local_batch(self, global_batch: int) -> int:
