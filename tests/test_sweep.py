@@ -102,9 +102,11 @@ def test_sweep_restart_skips_finished_runs_and_resumes_the_interrupted_one(runs_
     assert not second.exists()
     assert "run the same command again" in capsys.readouterr().out
 
-    assert main(args) == 0  # resumes the first, starts the second
+    assert main([*args, "--parallel", "2"]) == 0  # resumes the first while starting the second
     out = capsys.readouterr().out
     assert "1 to start, 1 to resume" in out
+    logs = runs_root / "linreg" / "_sweep-rs"
+    assert {p.name for p in logs.glob("*.log")} == {"rs_seed0.log", "rs_seed1.log"}
     for run in (first, second):
         assert _status(run)["status"] == "finished" and _status(run)["step"] == 60
     steps = [r["step"] for r in map(json.loads, (first / "metrics.jsonl").read_text().splitlines())
