@@ -45,6 +45,8 @@ class OptimConfig:
     """linear warm-up steps from 0 to lr"""
     schedule: Literal["cosine", "constant"] = "cosine"
     """lr after warm-up: cosine decay to total_steps, or constant"""
+    decay_steps: int = 0
+    """step at which the cosine reaches its minimum (0 = total_steps; nanoGPT's lr_decay_iters)"""
     weight_decay: float = 0.1
     """AdamW decoupled weight decay on matrices (not on biases, norms)"""
     beta1: float = 0.9

@@ -63,7 +63,8 @@ class SequenceLM(Plugin):
         self._last_time: float | None = None
 
     def lr_at(self, step: int) -> float:
-        o, total = self.cfg.optim, self.cfg.total_steps
+        o = self.cfg.optim
+        total = o.decay_steps or self.cfg.total_steps
         if step < o.warmup_steps:
             return o.lr * (step + 1) / o.warmup_steps
         if o.schedule == "constant":
