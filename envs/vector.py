@@ -163,12 +163,14 @@ class RGBRecorder:
     the evaluation video shows the game as a person sees it (the agent sees 84x84 gray).
     With sticky actions off, the same seed and actions give the same game (checked by rewards)."""
 
-    def __init__(self, env_id: str, seed: int, frame_skip: int, noop_max: int) -> None:
+    def __init__(self, env_id: str, seed: int, frame_skip: int, noop_max: int,
+                 max_episode_frames: int = 108_000) -> None:
         from ale_py.vector_env import AtariVectorEnv
 
         self.env = AtariVectorEnv(ale_rom_name(env_id), 1, grayscale=False, img_height=210,
                                   img_width=160, stack_num=1, frameskip=frame_skip,
-                                  noop_max=noop_max, reward_clipping=False, num_threads=1)
+                                  noop_max=noop_max, reward_clipping=False, num_threads=1,
+                                  max_num_frames_per_episode=max_episode_frames)
         self.seed = seed
         self.frames: list[np.ndarray] = []
 

@@ -25,7 +25,7 @@ from workbench.runtime import resolve_precision
 def make_agent(tmp_path, name: str, **overrides) -> DQN:
     spec, preset = registry.resolve(name)
     layers = [dict(preset.overrides)] if preset else []
-    cfg = build_config(registry.load_config_class(spec), *layers, overrides)
+    cfg = build_config(registry.load_config_class(spec), *layers, {"torch_threads": 1, **overrides})
     device = torch.device("cpu")
     ctx = Context(device=device, precision=resolve_precision(cfg.precision, device),
                   logger=Logger(tmp_path, wandb_mode="disabled", metrics=False),

@@ -58,7 +58,8 @@ class DQN(Plugin):
         self.env = VectorEnv(e.id, e.num_envs, cfg.seed, num_threads=e.num_threads,
                              frame_stack=e.frame_stack, frame_skip=e.frame_skip,
                              noop_max=e.noop_max, repeat_action_probability=e.repeat_action_probability,
-                             life_loss_terminal=e.life_loss_terminal)
+                             life_loss_terminal=e.life_loss_terminal,
+                             max_episode_frames=e.max_episode_frames)
         self.steps_per_call = e.num_envs
         self.atari = self.env.atari
         obs_shape = self.env.obs_shape
@@ -188,7 +189,7 @@ class DQN(Plugin):
         return VectorEnv(e.id, num_envs, seed, num_threads=e.num_threads, frame_stack=e.frame_stack,
                          frame_skip=e.frame_skip, noop_max=e.noop_max,
                          repeat_action_probability=e.repeat_action_probability,
-                         life_loss_terminal=False)
+                         life_loss_terminal=False, max_episode_frames=e.max_episode_frames)
 
     def _play(self, episodes: int, seed: int, rng: np.random.Generator) -> list[float]:
         """Full games at eval epsilon; each env plays its share so long games are not dropped."""
@@ -214,7 +215,8 @@ class DQN(Plugin):
         """One full game while an RGB twin replays the same actions for the video."""
         e = self.cfg.env
         env = self._eval_env(1, seed)
-        twin = RGBRecorder(e.id, seed, e.frame_skip, e.noop_max) if e.repeat_action_probability == 0 else None
+        twin = (RGBRecorder(e.id, seed, e.frame_skip, e.noop_max, e.max_episode_frames)
+                if e.repeat_action_probability == 0 else None)
         obs = env.reset()
         if twin is not None:
             twin.reset()

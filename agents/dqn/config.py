@@ -25,6 +25,8 @@ class EnvConfig:
     """up to this many no-op actions at the start of an episode (Atari)"""
     repeat_action_probability: float = 0.0
     """sticky actions (Machado et al. 2018): 0 as CleanRL and SB3, 0.25 as Dopamine (Atari)"""
+    max_episode_frames: int = 108_000
+    """emulator frames before an Atari episode is truncated (108,000 = 30 minutes, as Machado et al.)"""
     life_loss_terminal: bool = True
     """training only: a lost life cuts the bootstrap as in Nature DQN; evaluation plays full games"""
     clip_rewards: bool = True
