@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--variants", default="ours", help="comma-separated: ours, nanogpt")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the run directories under this folder (default: a temp dir)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -60,7 +62,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for variant in args.variants.split(","):
-            results[variant] = run(variant.strip(), args.steps, Path(tmp))
+            results[variant] = run(variant.strip(), args.steps, args.keep or Path(tmp))
             r = results[variant]
             print(f"  {variant}: {r['tokens_per_s']:,.0f} tokens/s (median of log windows), "
                   f"{r['wall_s']:.0f} s wall including evaluations")

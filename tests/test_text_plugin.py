@@ -93,3 +93,19 @@ def test_prompt_with_characters_outside_the_vocabulary_is_a_clear_error(runs_roo
     capsys.readouterr()
     assert main(["sample", str(only_run(runs_root)), "--prompt", "ZEBRA"]) == 2
     assert "never saw" in capsys.readouterr().err
+
+
+def test_resume_continues_the_same_curve(runs_root, poem):
+    common = [f"data.path={poem}", "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
+              "model.block_size=16", "model.dropout=0.1", "optim.batch_size=4", "eval_batches=2",
+              "sample.tokens=10", "log_every=2", "eval_every=4", "checkpoint_every=4",
+              "--wandb", "disabled"]
+    assert main(["run", "text-lm", "total_steps=8", "--name", "straight", *common]) == 0
+    assert main(["run", "text-lm", "total_steps=4", "--name", "halves", *common]) == 0
+    assert main(["resume", str(runs_root / "text-lm" / "halves"), "total_steps=8"]) == 0
+
+    def curve(name):
+        lines = (runs_root / "text-lm" / name / "metrics.jsonl").read_text().splitlines()
+        return [(e["step"], e.get("train/loss"), e.get("eval/loss")) for e in map(json.loads, lines)]
+
+    assert curve("straight") == curve("halves")

@@ -113,8 +113,10 @@ def write_midi(pieces: list[list[Measure]], path: Path, bpm: float) -> Path:
 
 
 def read_back_notes(path: Path) -> list[int]:
-    """The MIDI pitches music21 finds in a written file (what a listener would get)."""
+    """The MIDI pitches of the notes music21 finds in a written file (what a listener hears);
+    a note that music21 splits at a bar line into tied notes counts once."""
     from music21 import converter
 
     score = converter.parse(str(path))
-    return [p.midi for n in score.flatten().notes for p in n.pitches]
+    onsets = [n for n in score.flatten().notes if n.tie is None or n.tie.type == "start"]
+    return [p.midi for n in onsets for p in n.pitches]

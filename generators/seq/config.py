@@ -40,7 +40,7 @@ class OptimConfig:
     lr: float = 1e-3
     """peak AdamW learning rate"""
     min_lr_ratio: float = 0.1
-    """the cosine schedule decays lr to lr * min_lr_ratio at total_steps"""
+    """the cosine schedule ends at lr * min_lr_ratio"""
     warmup_steps: int = 100
     """linear warm-up steps from 0 to lr"""
     schedule: Literal["cosine", "constant"] = "cosine"
