@@ -50,10 +50,10 @@ register_preset(
            "checkpoint_every": 500, "eval_episodes": 2, "torch_threads": 1},
     **{"env.id": "CartPole-v1", "env.num_envs": 4, "total_steps": 50_000, "buffer_size": 50_000,
        "learning_starts": 1_000, "batch_size": 128, "train_frequency": 2, "gamma": 0.99,
-       "n_step": 3, "double": True, "dueling": False, "loss": "mse", "lr": 5e-4,
-       "adam_eps": 1e-8, "max_grad_norm": 10.0, "target_network_frequency": 500, "tau": 1.0,
+       "n_step": 3, "double": True, "dueling": False, "loss": "huber", "lr": 1e-3,
+       "adam_eps": 1e-8, "max_grad_norm": 10.0, "target_network_frequency": 4, "tau": 0.01,
        "start_e": 1.0, "end_e": 0.05, "exploration_steps": 10_000, "eval_every": 5_000,
        "eval_episodes": 10, "checkpoint_every": 25_000, "log_every": 1_000,
-       "env.clip_rewards": False, "env.life_loss_terminal": False, "hidden": 128,
+       "env.clip_rewards": False, "env.life_loss_terminal": False, "hidden": 256,
        "precision": "fp32"},
 )
