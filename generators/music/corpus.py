@@ -37,7 +37,9 @@ def source_files(path: str, limit: int) -> list[Path]:
     else:
         from music21 import corpus
 
-        files = sorted(Path(p) for p in corpus.getComposer("bach"))
+        # the chorales (.mxl/.xml/.krn); the folder also holds Roman-numeral analyses (.rntxt)
+        files = sorted(Path(p) for p in corpus.getComposer("bach")
+                       if Path(p).suffix.lower() in MUSIC_SUFFIXES)
     return files[:limit] if limit > 0 else files
 
 
