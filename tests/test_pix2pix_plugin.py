@@ -113,3 +113,17 @@ def test_aligned_without_a_usable_path_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty" / "train").mkdir(parents=True)
     assert main([*base, f"data.path={tmp_path / 'empty'}"]) == 2
     assert "holds no images" in capsys.readouterr().err
+
+
+def test_digits_dataset_pairs_outlines_with_digits_of_every_class(tmp_path):
+    from generators.pix2pix.data import build_digit_edges
+
+    root = build_digit_edges(tmp_path / "digits", image_size=32, pairs=40)
+    a, b = read_pairs(root, "train", 32)
+    assert a.shape == b.shape == (40, 3, 32, 32)
+    assert set(np.unique(a.numpy())) <= {0, 255} and a.float().mean() > 200  # outlines on white
+    assert b.float().mean() < 100  # white digits on black
+    # outline pixels sit where the digit's edge is: dark in A near bright strokes in B
+    lines = a[:, 0] == 0
+    near_stroke = torch.nn.functional.max_pool2d(b[:, :1].float(), 3, 1, 1)[:, 0] > 60
+    assert near_stroke[lines].float().mean() > 0.9

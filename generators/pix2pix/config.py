@@ -11,14 +11,15 @@ from workbench.errors import ConfigError
 
 @dataclass
 class Pix2PixData:
-    source: Literal["edges", "aligned"] = "edges"
-    """edges (offline: Canny edge maps -> photo crops of scikit-image's CC0 pictures, built
-    once) | aligned (the pix2pix datasets' format: A|B side by side in path/train, val, test)"""
+    source: Literal["edges", "digits", "aligned"] = "edges"
+    """edges (offline: Canny edge maps -> photo crops of scikit-image's CC0 pictures) | digits
+    (offline: Canny outlines -> MNIST digits) | aligned (the pix2pix datasets' format: A|B side
+    by side in path/train, val, test); the offline ones are built once in that format"""
     path: str = ""
-    """aligned: the dataset root (e.g. ~/data/facades); edges: where to build the pairs
+    """aligned: the dataset root (e.g. ~/data/facades); edges/digits: where to build the pairs
     ('' = ~/.cache/workbench, or $WORKBENCH_CACHE)"""
     pairs: int = 2_000
-    """edges: training pairs to build (val and test get a tenth of this each)"""
+    """edges/digits: training pairs to build (val and test get a tenth of this each)"""
 
 
 @dataclass

