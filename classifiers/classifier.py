@@ -144,6 +144,8 @@ class ImageClassifier(Plugin):
             tiles = tiles.repeat_interleave(zoom, -1).repeat_interleave(zoom, -2)
             self.ctx.logger.log_image("eval/most_confidently_wrong", tiles, step,
                                       caption="true->predicted (confidence), row by row: " + captions)
+        else:
+            self.ctx.logger.log_text("eval/most_confidently_wrong", "no test image was misclassified", step)
         return {"eval/test_accuracy": (pred == labels).float().mean().item(),
                 "eval/test_loss": F.cross_entropy(logits, labels).item()}
 
