@@ -11,9 +11,9 @@ from workbench.errors import ConfigError
 
 @dataclass
 class Pix2PixData:
-    source: Literal["edges", "digits", "aligned"] = "edges"
-    """edges (offline: Canny edge maps -> photo crops of scikit-image's CC0 pictures) | digits
-    (offline: Canny outlines -> MNIST digits) | aligned (the pix2pix datasets' format: A|B side
+    source: Literal["digits", "edges", "aligned"] = "digits"
+    """digits (offline: Canny outlines -> MNIST digits) | edges (offline: Canny edge maps ->
+    photo crops of scikit-image's CC0 pictures) | aligned (the pix2pix datasets' format: A|B side
     by side in path/train, val, test); the offline ones are built once in that format"""
     path: str = ""
     """aligned: the dataset root (e.g. ~/data/facades); edges/digits: where to build the pairs
@@ -38,7 +38,7 @@ class Pix2PixConfig(RunConfig):
     log_every: int = 100
     eval_every: int = 500
     checkpoint_every: int = 500
-    image_size: int = 64
+    image_size: int = 32
     """side of the square images (power of two >= 16); the U-Net has log2(image_size) levels
     (U-Net-256 at 256 px)"""
     direction: Literal["AtoB", "BtoA"] = "AtoB"
