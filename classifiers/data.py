@@ -320,22 +320,36 @@ def _folder(path: str | None, image_size: int | None):
     labels = np.concatenate([np.full(len(fs), i, np.int64) for i, (_, fs) in enumerate(per_class)])
     stamp = hashlib.sha1("\n".join(f"{f}:{f.stat().st_mtime_ns}:{f.stat().st_size}" for f in files)
                          .encode() + str(image_size).encode()).hexdigest()[:16]
-    z = _cached(f"folder-{stamp}", lambda: {"x": _decode(files, image_size, root)})
-    return z["x"], labels, [name for name, _ in per_class], None, \
-        f"folder: {len(files):,} images in {len(per_class)} class(es) from {root}"
+    z = _cached(f"folder-v2-{stamp}", lambda: _decode(files, image_size, root))
+    keep = z["keep"].astype(bool)
+    return z["x"], labels[keep], [name for name, _ in per_class], None, \
+        f"folder: {int(keep.sum()):,} images in {len(per_class)} class(es) from {root}"
 
 
-def _decode(files: list[Path], image_size: int | None, root: Path) -> np.ndarray:
-    from PIL import Image
+def _decode(files: list[Path], image_size: int | None, root: Path) -> dict[str, np.ndarray]:
+    """Decoded images and which files were readable (a file Pillow cannot open is skipped
+    with a warning rather than ending the run)."""
+    from PIL import Image, UnidentifiedImageError
 
-    arrays, sizes = [], set()
+    arrays, sizes, keep, unreadable = [], set(), [], []
     gray = True
     for f in files:
-        with Image.open(f) as im:
-            im.load()
-            gray = gray and im.mode in ("1", "L", "I", "I;16", "F")
-            sizes.add(im.size)
-            arrays.append(im.convert("L") if im.mode in ("1", "L", "I", "I;16", "F") else im.convert("RGB"))
+        try:
+            with Image.open(f) as im:
+                im.load()
+                gray = gray and im.mode in ("1", "L", "I", "I;16", "F")
+                sizes.add(im.size)
+                arrays.append(im.convert("L") if im.mode in ("1", "L", "I", "I;16", "F") else im.convert("RGB"))
+            keep.append(True)
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            unreadable.append(f"{f.name} ({type(e).__name__})")
+            keep.append(False)
+    if unreadable:
+        log.warning("skipped %d image file(s) in %s that Pillow cannot read: %s", len(unreadable),
+                    root, ", ".join(unreadable[:3]) + (", ..." if len(unreadable) > 3 else ""))
+    if not arrays:
+        raise UserError(f"none of the {len(files)} image files in {root} could be read by Pillow "
+                        f"(e.g. {unreadable[0]}); expected PNG, JPEG, BMP or similar images.")
     mode = "L" if gray else "RGB"
     if image_size is None and len(sizes) > 1:
         raise UserError(f"the images in {root} have different sizes ({', '.join(f'{w}x{h}' for w, h in sorted(sizes)[:4])}"
@@ -347,4 +361,4 @@ def _decode(files: list[Path], image_size: int | None, root: Path) -> np.ndarray
             im = im.resize((image_size, image_size), Image.Resampling.BILINEAR, reducing_gap=None)
         a = np.asarray(im, np.uint8)
         out.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-    return np.stack(out)
+    return {"x": np.stack(out), "keep": np.asarray(keep)}

@@ -130,3 +130,10 @@ def test_progress_is_a_live_bar_on_a_terminal(runs_root):
     assert os.waitstatus_to_exitcode(status) == 0, out
     assert "\r" in out and "100/100" in out and "step/s" in out  # tqdm redraws one line
     assert "[linreg-quick/" not in out  # not the plain-line format
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback():
+    # `true` exits at once, so the CLI writes into a pipe nobody reads
+    p = subprocess.run(f"{sys.executable} -m workbench describe linreg | true", shell=True,
+                       capture_output=True, text=True, cwd=REPO)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr

@@ -100,3 +100,19 @@ def test_apply_overrides_validates_after_setting():
     cfg = Cfg()
     with pytest.raises(ConfigError):
         apply_overrides(cfg, {"eval_every": "-1"})
+
+
+def test_cross_field_checks_see_every_layer_not_just_the_preset():
+    @dataclass
+    class Needs(RunConfig):
+        source: str = "mnist"
+        path: str | None = None
+
+        def validate(self):
+            if self.source == "folder" and not self.path:
+                raise ConfigError("source=folder needs path")
+
+    cfg = build_config(Needs, {"source": "folder"}, {"path": "/data"})  # preset, then command line
+    assert cfg.path == "/data"
+    with pytest.raises(ConfigError, match="needs path"):
+        build_config(Needs, {"source": "folder"})

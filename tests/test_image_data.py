@@ -163,3 +163,20 @@ def test_full_mnist_idx_files_are_read_when_present(tmp_path):
     s = load_images("mnist", "test", path=str(tmp_path))
     assert s.images.shape == (20, 1, 28, 28) and "full MNIST" in s.description
     assert len(load_images("mnist", "train", path=str(tmp_path))) == 90
+
+
+def test_a_file_pillow_cannot_read_is_skipped_with_its_label(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"not an image at all")
+    data = load_images("folder", "all", path=str(tmp_path / "imgs"))
+    assert len(data.images) == 6 and sorted(data.labels.tolist()) == [0, 0, 0, 1, 1, 1]
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "x.png").write_bytes(b"junk")
+    with pytest.raises(UserError, match="could be read"):
+        load_images("folder", "all", path=str(tmp_path / "only"))

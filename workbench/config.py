@@ -254,22 +254,27 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
     return out
 
 
-def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
-    """Validate and set each override on ``cfg`` (in place); returns ``cfg``."""
+def _set_all(cfg: Any, overrides: Mapping[str, Any]) -> None:
     cls = type(cfg)
     paths = _leaf_paths(cls)
     for key, raw in overrides.items():
         path = resolve_key(cls, key)
         _set_path(cfg, path, parse_value(raw, paths[path], path))
+
+
+def apply_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
+    """Set each override on ``cfg`` (in place), then validate the whole; returns ``cfg``."""
+    _set_all(cfg, overrides)
     validate(cfg)
     return cfg
 
 
 def build_config(cls: type, *layers: Mapping[str, Any]) -> Any:
-    """Defaults <- each layer of overrides, in order."""
+    """Defaults <- each layer of overrides, in order; validated once, at the end, so that a
+    cross-field check sees the command line's values on top of the preset's."""
     cfg = cls()
     for layer in layers:
-        apply_overrides(cfg, layer)
+        _set_all(cfg, layer)
     validate(cfg)
     return cfg
 
