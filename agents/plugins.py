@@ -23,7 +23,7 @@ register(
 
 register_preset(
     "dqn-pong", "dqn",
-    "Pong, Rainbow-lite DQN (double, dueling, 3-step, Adam): solves Pong in ~1-2M env steps",
+    "Pong, Rainbow-lite DQN (double, dueling, 3-step, Adam), aimed at eval return >= 18 in 2M env steps",
     smoke=_SMOKE_ATARI,
     **{"env.id": "ALE/Pong-v5", "total_steps": 2_000_000, "buffer_size": 100_000,
        "learning_starts": 20_000, "n_step": 3, "double": True, "dueling": True,
