@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Tiny networks gain nothing from a second thread, and when tests run subprocesses beside the
+# pytest process (DDP ranks, signal tests) 2 OpenMP threads per process oversubscribe 2 cores,
+# where spinning threads make a step 10-40x slower. Set before any test imports torch.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
