@@ -172,17 +172,8 @@ class ImageClassifier(Plugin):
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ state and export
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "scaler": self.scaler.state_dict(), "gen": self.gen.get_state(),
-                "order": self.order.clone(), "cursor": self.cursor}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.gen.set_state(state["gen"])
-        self.order, self.cursor = state["order"], int(state["cursor"])
+    # the epoch's shuffled order and the position in it make a resumed run see the same batches
+    checkpointed = ("model", "opt", "scaler", "gen", "order", "cursor")
 
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         """The network (logits out) and an example batch of 2 float images in [-1, 1]."""

@@ -113,11 +113,27 @@ class Plugin:
         """Called once when the run reaches total_steps (final reports, confusion matrices)."""
         return {}
 
+    checkpointed: ClassVar[tuple[str, ...]] = ()
+    """Attributes the default state_dict / load_state_dict save and restore: anything with
+    ``state_dict()`` (modules, optimizers, grad scalers, schedulers, buffers), a
+    ``torch.Generator`` or NumPy ``Generator``, or a plain value (tensor, number, string)."""
+
     def state_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        if not self.checkpointed:
+            raise NotImplementedError(
+                f"{type(self).__name__}: list the attributes to checkpoint in `checkpointed`, "
+                "or override state_dict / load_state_dict"
+            )
+        return {name: _save(getattr(self, name)) for name in self.checkpointed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        if not self.checkpointed:
+            raise NotImplementedError(f"{type(self).__name__}: see state_dict")
+        for name in self.checkpointed:
+            current = getattr(self, name)
+            restored = _restore(current, state[name])
+            if restored is not current:
+                setattr(self, name, restored)
 
     def eval_report(self, step: int, **options: Any) -> str:
         """``workbench eval RUN_DIR``: a human-readable report (default: the evaluate() metrics)."""
@@ -138,3 +154,32 @@ class Plugin:
 
     def close(self) -> None:
         """Release environments, worker threads, files."""
+
+
+def _save(obj: Any) -> Any:
+    import numpy as np
+    import torch
+
+    if isinstance(obj, torch.Generator):
+        return obj.get_state()
+    if isinstance(obj, np.random.Generator):
+        return obj.bit_generator.state
+    if hasattr(obj, "state_dict"):
+        return obj.state_dict()
+    return obj.clone() if isinstance(obj, torch.Tensor) else obj
+
+
+def _restore(obj: Any, saved: Any) -> Any:
+    """Load ``saved`` into ``obj`` in place where it has state; else return the saved value."""
+    import numpy as np
+    import torch
+
+    if isinstance(obj, torch.Generator):
+        obj.set_state(saved)
+    elif isinstance(obj, np.random.Generator):
+        obj.bit_generator.state = saved
+    elif hasattr(obj, "load_state_dict"):
+        obj.load_state_dict(saved)
+    else:
+        return saved
+    return obj

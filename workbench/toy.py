@@ -68,15 +68,8 @@ class LinearRegression(Plugin):
         # DDP keeps the ranks' weights identical; this shows it (0.0) in metrics.jsonl
         return {"eval/ddp_param_divergence": param_divergence(self.model)}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "scaler": self.scaler.state_dict(), "batches": self.batches.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.batches.set_state(state["batches"])
+    # what resume restores (the base class saves each by its state_dict / generator state)
+    checkpointed = ("model", "opt", "scaler", "batches")
 
     @torch.no_grad()
     def sample(self, out: Path | None, n: int = 8, seed: int = 0, **_: Any) -> str:

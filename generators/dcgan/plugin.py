@@ -153,17 +153,5 @@ class DCGAN(Plugin):
         return self.G, torch.randn(4, self.cfg.latent_size)
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
-                "batches": self.batches.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.scaler_g.load_state_dict(state["scaler_g"])
-        self.scaler_d.load_state_dict(state["scaler_d"])
-        self.batches.set_state(state["batches"])
+    # both networks, both optimizers and both grad scalers, and the batch order
+    checkpointed = ("G", "D", "opt_g", "opt_d", "scaler_g", "scaler_d", "batches")
