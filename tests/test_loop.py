@@ -122,10 +122,22 @@ def test_resume_refuses_a_checkpoint_of_another_plugin_or_config_shape(runs_root
     r = cli("resume", str(ckpt.parents[1]), "total_steps=100")
     assert r.returncode == 2 and "belongs to plugin 'dqn'" in r.stderr
     state["plugin"] = "linreg"
-    del state["config"]["optim"]["momentum"]
+    state["config"]["optim"]["nesterov"] = True  # a key this plugin does not have
     checkpoint.save({k: v for k, v in state.items() if k != "format_version"}, ckpt)
     r = cli("resume", str(ckpt.parents[1]), "total_steps=100")
-    assert r.returncode == 2 and "config shape" in r.stderr and "optim.momentum" in r.stderr
+    assert r.returncode == 2 and "config shape" in r.stderr and "optim.nesterov" in r.stderr
+
+
+def test_resume_accepts_a_checkpoint_from_before_the_plugin_gained_an_option(runs_root):
+    assert cli("run", "linreg-quick", "--name", "old", "total_steps=60").returncode == 0
+    ckpt = runs_root / "linreg-quick" / "old" / "checkpoints" / "latest.pt"
+    state = torch.load(ckpt, weights_only=True)
+    del state["config"]["optim"]["momentum"]  # as if written before `momentum` existed
+    checkpoint.save({k: v for k, v in state.items() if k != "format_version"}, ckpt)
+    r = cli("resume", str(ckpt.parents[1]), "total_steps=100")
+    assert r.returncode == 0, r.stderr
+    assert "gained config keys" in r.stderr and "optim.momentum=0.9" in r.stderr
+    assert _ckpt_step(ckpt.parents[1]) == 100
 
 
 def test_checkpoint_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):

@@ -165,13 +165,17 @@ def _check_checkpoint(state: dict[str, Any], spec: registry.PluginSpec, cfg: Any
             f"{path} belongs to plugin '{state.get('plugin')}', not '{spec.name}'; refusing to load it."
         )
     saved = set(flatten(state.get("config", {})))
-    now = set(flatten(to_dict(cfg)))
-    if saved != now:
-        diff = sorted(saved ^ now)
+    now = flatten(to_dict(cfg))
+    gone = sorted(saved - set(now))
+    if gone:
         raise CheckpointError(
-            f"{path} was written with a different config shape (keys that differ: "
-            f"{', '.join(diff[:10])}); refusing to load it."
+            f"{path} was written with a different config shape (keys the plugin no longer has: "
+            f"{', '.join(gone[:10])}); refusing to load it."
         )
+    added = sorted(set(now) - saved)
+    if added:  # options the plugin gained since the run started: they take their defaults
+        log.warning("the plugin gained config keys since %s was written; they take their values "
+                    "from now: %s", path, ", ".join(f"{k}={now[k]}" for k in added[:10]))
 
 
 def _load_plugin_state(plugin: Any, state: dict[str, Any], path: Path) -> None:
