@@ -83,8 +83,8 @@ class ClassifierConfig(RunConfig):
     """optimizer settings"""
 
     def validate(self) -> None:
-        # a missing data.path is reported by classifiers.data when the run starts (a preset may
-        # leave it to the command line, and validation runs after every layer of overrides)
+        # a missing or wrong data.path is reported by classifiers.data when the run starts,
+        # where the path is actually read
         if self.data.channels not in (0, 1, 3):
             raise ConfigError(f"data.channels must be 0 (as stored), 1 or 3; got {self.data.channels}.")
         if self.data.image_size < 0:
