@@ -29,7 +29,7 @@ register_preset(
        "learning_starts": 20_000, "n_step": 3, "double": True, "dueling": True,
        "lr": 1e-4, "adam_eps": 1.5e-4, "batch_size": 32, "train_frequency": 4,
        "target_network_frequency": 2_000, "exploration_steps": 100_000, "end_e": 0.01,
-       "eval_every": 50_000, "eval_episodes": 3, "checkpoint_every": 250_000,
+       "eval_every": 50_000, "eval_episodes": 10, "checkpoint_every": 100_000,
        "log_every": 10_000, "env.num_envs": 8},
 )
 
