@@ -14,8 +14,8 @@ _SMOKE_ATARI = {"total_steps": 600, "learning_starts": 300, "buffer_size": 1_000
 
 register(
     "dqn",
-    entry_point="agents.dqn.agent:DQN",
-    config="agents.dqn.config:DQNConfig",
+    entry_point="workbench.agents.dqn.agent:DQN",
+    config="workbench.agents.dqn.config:DQNConfig",
     kind="agent",
     description="DQN (Nature CNN / MLP) with Double, dueling, n-step; Atari via ale-py's vector env",
     smoke=_SMOKE_ATARI,

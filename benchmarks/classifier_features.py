@@ -22,10 +22,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from classifiers.augment import augment  # noqa: E402
-from classifiers.data import load_images, to_float  # noqa: E402
-from classifiers.features import IMAGE_SIZE, WEIGHTS, digit_features, frechet_distance  # noqa: E402
-from classifiers.models import ConvNet  # noqa: E402
+from workbench.classifiers.augment import augment  # noqa: E402
+from workbench.classifiers.data import load_images, to_float  # noqa: E402
+from workbench.classifiers.features import IMAGE_SIZE, WEIGHTS, digit_features, frechet_distance  # noqa: E402
+from workbench.classifiers.models import ConvNet  # noqa: E402
 
 MODEL_CONFIG = dict(in_channels=1, num_classes=10, width=16, hidden=128, dropout=0.25)
 EPOCHS, BATCH, LR, SEED = 20, 64, 2e-3, 0
@@ -74,7 +74,7 @@ def fingerprint(state: dict) -> str:
 
 @torch.no_grad()
 def report() -> None:
-    from classifiers.features import load_digit_classifier
+    from workbench.classifiers.features import load_digit_classifier
 
     load_digit_classifier.cache_clear()
     model = load_digit_classifier()

@@ -25,13 +25,15 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from classifiers.config import ClassifierConfig  # noqa: E402
-from classifiers.data import to_float  # noqa: E402
+from workbench.classifiers.config import ClassifierConfig  # noqa: E402
+from workbench.classifiers.data import to_float  # noqa: E402
+
 from workbench.config import apply_overrides  # noqa: E402
 
 
 def build(args: argparse.Namespace, precision: str):
-    from classifiers.classifier import ImageClassifier
+    from workbench.classifiers.classifier import ImageClassifier
+
     from workbench.logger import Logger
     from workbench.plugin import Context
     from workbench.runtime import resolve_precision

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from workbench.agents.dqn.agent import DQN
+from workbench.envs.vector import VectorEnv
 
-from agents.dqn.agent import DQN
-from envs.vector import VectorEnv
 from workbench import registry
 from workbench.config import build_config
 from workbench.logger import Logger
@@ -102,7 +102,7 @@ def cleanrl_replica_sps(learning_starts: int, steps: int, repeats: int) -> Itera
     NCHW Nature CNN, MSE on plain DQN targets, Adam, one greedy forward per env step. The env is
     ale-py's C++ one with one env (FIGURES.md: 2,400 steps/s vs ~1,400 for CleanRL's Python
     wrapper stack), so this replica is, if anything, faster than CleanRL itself."""
-    from agents.dqn.networks import NatureCNN
+    from workbench.agents.dqn.networks import NatureCNN
 
     env = VectorEnv("ALE/Pong-v5", 1, seed=0, num_threads=1, life_loss_terminal=True)
     n_act, size = env.num_actions, 100_000

@@ -22,9 +22,8 @@ STEPS, WARMUP = 30, 5
 def child(threads: int, precision: str) -> None:
     import torch
     import torch.nn.functional as F
-
-    from generators.seq.config import ModelConfig
-    from generators.seq.models import GPT, param_groups
+    from workbench.generators.seq.config import ModelConfig
+    from workbench.generators.seq.models import GPT, param_groups
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from workbench.generators.music import metrics as mm
+from workbench.generators.music.io import read_back_notes
 
-from generators.music import metrics as mm
-from generators.music.io import read_back_notes
 from workbench.loop import load_for_inference
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from workbench.classifiers.augment import augment
+from workbench.classifiers.config import ClassifierConfig
+from workbench.classifiers.data import ImageSet, load_images, to_float
+from workbench.classifiers.models import build_model
 
-from classifiers.augment import augment
-from classifiers.config import ClassifierConfig
-from classifiers.data import ImageSet, load_images, to_float
-from classifiers.models import build_model
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 

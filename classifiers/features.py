@@ -3,7 +3,7 @@
     feats = digit_features(images)          # images N,1,H,W float in [-1, 1] -> N,128 float32
     fd = frechet_distance(feats_fake, feats_real)
 
-The features are the penultimate layer of a small LeNet-style :class:`~classifiers.models.ConvNet`
+The features are the penultimate layer of a small LeNet-style :class:`~workbench.classifiers.models.ConvNet`
 trained on the 4,000-digit ``train`` split of the offline MNIST (``load_images("mnist", "train",
 image_size=32)``), so a generator scored against the held-out ``val``/``test`` digits is not scored
 by a network that saw them. This is the FID recipe of Heusel et al. 2017 ("GANs trained by a two
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from workbench.classifiers.models import ConvNet
 
-from classifiers.models import ConvNet
 from workbench.errors import UserError
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_features.pt"

@@ -6,8 +6,8 @@ from workbench.registry import register, register_preset
 
 register(
     "classifier",
-    entry_point="classifiers.classifier:ImageClassifier",
-    config="classifiers.config:ClassifierConfig",
+    entry_point="workbench.classifiers.classifier:ImageClassifier",
+    config="workbench.classifiers.config:ClassifierConfig",
     kind="classifier",
     description="image classifier (LeNet-style ConvNet or ResNet) on MNIST, digits, CIFAR-10 or a folder",
     smoke={"total_steps": 6, "log_every": 3, "eval_every": 3, "checkpoint_every": 3,

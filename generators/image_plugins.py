@@ -16,8 +16,8 @@ def _example_images_dir() -> str:
 # ----------------------------------------------------------------------------------- DCGAN
 register(
     "dcgan",
-    entry_point="generators.dcgan.plugin:DCGAN",
-    config="generators.dcgan.config:DCGANConfig",
+    entry_point="workbench.generators.dcgan.plugin:DCGAN",
+    config="workbench.generators.dcgan.config:DCGANConfig",
     kind="generator",
     description="DCGAN (Radford et al. 2015): unconditional images; eval/fd on digit features",
     smoke={"total_steps": 4, "log_every": 2, "eval_every": 4, "checkpoint_every": 2,
@@ -45,8 +45,8 @@ register_preset(
 # ----------------------------------------------------------------------------------- pix2pix
 register(
     "pix2pix",
-    entry_point="generators.pix2pix.plugin:Pix2Pix",
-    config="generators.pix2pix.config:Pix2PixConfig",
+    entry_point="workbench.generators.pix2pix.plugin:Pix2Pix",
+    config="workbench.generators.pix2pix.config:Pix2PixConfig",
     kind="generator",
     description="pix2pix (Isola et al. 2017): paired image translation, U-Net + PatchGAN; L1/PSNR/SSIM",
     smoke={"total_steps": 4, "log_every": 2, "eval_every": 4, "checkpoint_every": 2,

@@ -4,7 +4,7 @@
   (Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
   Equilibrium"). FID is this distance on Inception-v3 pool features; Inception weights cannot be
   downloaded here, so :func:`digit_fd` computes it on the penultimate features of the digit
-  classifier that this repo trains and ships (``classifiers.features``). Its values are only
+  classifier that this repo trains and ships (``workbench.classifiers.features``). Its values are only
   comparable with other ``digit_fd`` values, never with published FIDs.
 * :func:`psnr` and :func:`ssim` (Wang et al. 2004, "Image Quality Assessment: From Error
   Visibility to Structural Similarity") for paired image translation (pix2pix).
@@ -49,7 +49,7 @@ def frechet_distance(features_a: np.ndarray | torch.Tensor, features_b: np.ndarr
 
 def digit_features(images: torch.Tensor) -> torch.Tensor:
     """Penultimate features of the repo's trained digit classifier (images N,1,H,W in [-1, 1])."""
-    from classifiers.features import digit_features as features
+    from workbench.classifiers.features import digit_features as features
 
     return torch.as_tensor(features(images.detach().float().cpu()))
 

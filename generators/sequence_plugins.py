@@ -16,16 +16,16 @@ _SMOKE = {"total_steps": 6, "log_every": 2, "eval_every": 3, "checkpoint_every":
 
 register(
     "text-lm",
-    entry_point="generators.text.plugin:TextLM",
-    config="generators.text.config:TextConfig",
+    entry_point="workbench.generators.text.plugin:TextLM",
+    config="workbench.generators.text.config:TextConfig",
     kind="generator",
     description="character-level language model (GPT or LSTM) of Shakespeare or any text",
     smoke=_SMOKE,
 )
 register(
     "music-lm",
-    entry_point="generators.music.plugin:MusicLM",
-    config="generators.music.config:MusicConfig",
+    entry_point="workbench.generators.music.plugin:MusicLM",
+    config="workbench.generators.music.config:MusicConfig",
     kind="generator",
     description="note-event language model (GPT or LSTM) of Bach chorales or MIDI/MusicXML",
     smoke={**_SMOKE, "data.limit": 8},

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from workbench.classifiers.models import ConvNet, ResNet
 
-from classifiers.models import ConvNet, ResNet
 from tests.helpers import only_run, read_metrics
 from tests.test_image_data import write_fake_cifar10
 from workbench.cli import main
@@ -122,8 +122,8 @@ def test_export_module_returns_the_network_and_an_example_batch(runs_root):
 
 
 def test_digit_features_separate_real_digits_from_noise():
-    from classifiers.data import load_images, to_float
-    from classifiers.features import digit_features, frechet_distance
+    from workbench.classifiers.data import load_images, to_float
+    from workbench.classifiers.features import digit_features, frechet_distance
 
     real = to_float(load_images("mnist", "train").images[:300])  # 28 px: resized inside
     held = to_float(load_images("mnist", "test", image_size=32).images[:300])
@@ -134,8 +134,8 @@ def test_digit_features_separate_real_digits_from_noise():
 
 
 def test_shipped_feature_network_classifies_held_out_digits():
-    from classifiers.data import load_images, to_float
-    from classifiers.features import load_digit_classifier
+    from workbench.classifiers.data import load_images, to_float
+    from workbench.classifiers.features import load_digit_classifier
 
     test = load_images("mnist", "test", image_size=32)
     model = load_digit_classifier()

@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from generators.dcgan.model import Discriminator, Generator, dcgan_init
+from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 
 
 @pytest.fixture(autouse=True)

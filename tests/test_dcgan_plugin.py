@@ -111,8 +111,9 @@ def test_resume_continues_exactly_and_restores_both_optimizers(runs_root):
 def test_state_dict_round_trip_restores_two_independent_grad_scalers(tmp_path):
     """fp16 on CUDA enables one GradScaler per optimizer; their scales must survive a checkpoint
     separately (emulated here with enabled CPU scalers)."""
-    from generators.dcgan.config import DCGANConfig
-    from generators.dcgan.plugin import DCGAN
+    from workbench.generators.dcgan.config import DCGANConfig
+    from workbench.generators.dcgan.plugin import DCGAN
+
     from workbench.config import build_config
     from workbench.logger import Logger
     from workbench.plugin import Context

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 import torch
+from workbench.agents.dqn.agent import DQN, linear_epsilon, td_target
 
-from agents.dqn.agent import DQN, linear_epsilon, td_target
 from tests.helpers import REPO, read_metrics
 from workbench import registry
 from workbench.cli import main

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agents.dqn.agent import random_policy_return
+from workbench.agents.dqn.agent import random_policy_return
+
 from tests.helpers import read_metrics
 from workbench.cli import main
 

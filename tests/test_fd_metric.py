@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from classifiers.data import load_images, to_float
-from generators.metrics import DigitFD, frechet_distance, psnr, ssim
+from workbench.classifiers.data import load_images, to_float
+from workbench.generators.metrics import DigitFD, frechet_distance, psnr, ssim
 
 
 @pytest.fixture(autouse=True)

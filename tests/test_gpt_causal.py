@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from generators.seq.config import ModelConfig
-from generators.seq.models import GPT, build_model
+from workbench.generators.seq.config import ModelConfig
+from workbench.generators.seq.models import GPT, build_model
 
 
 @pytest.mark.parametrize("arch", ["gpt", "lstm"])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from workbench.generators.music import metrics as mm
 
-from generators.music import metrics as mm
 from workbench import registry
 from workbench.cli import main
 
@@ -33,7 +33,7 @@ def music_cache(tmp_path_factory):
 
 @pytest.mark.parametrize("preset", ["lstm-bach", "gpt-bach"])
 def test_tiny_train_then_sample_writes_midi_and_wav(preset, music_cache, runs_root, capsys, tmp_path):
-    from generators.music.io import read_back_notes
+    from workbench.generators.music.io import read_back_notes
 
     args = ["run", preset, *smoke_overrides(preset), "data.limit=6", "--wandb", "disabled"]
     assert main(args) == 0

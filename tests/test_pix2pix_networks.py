@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from generators.pix2pix.model import (
+from workbench.generators.pix2pix.model import (
     PatchDiscriminator,
     UNetGenerator,
     pix2pix_init,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from workbench.generators.pix2pix.data import build_edges, read_pairs
 
-from generators.pix2pix.data import build_edges, read_pairs
 from workbench.cli import main
 
 
@@ -125,7 +125,7 @@ def test_aligned_without_a_usable_path_is_a_clear_error(tmp_path, capsys):
 
 
 def test_digits_dataset_pairs_outlines_with_digits_of_every_class(tmp_path):
-    from generators.pix2pix.data import build_digit_edges
+    from workbench.generators.pix2pix.data import build_digit_edges
 
     root = build_digit_edges(tmp_path / "digits", image_size=32, pairs=40)
     a, b = read_pairs(root, "train", 32)

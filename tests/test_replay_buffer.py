@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from agents.dqn.replay import ReplayBuffer
-from envs.vector import VectorEnv
+from workbench.agents.dqn.replay import ReplayBuffer
+from workbench.envs.vector import VectorEnv
 
 
 def _fill_from_env(env_id: str, steps: int, capacity: int, n_step: int, gamma: float,

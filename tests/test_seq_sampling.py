@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-
-from generators.seq.config import ModelConfig
-from generators.seq.models import build_model
-from generators.seq.sampling import filter_logits, generate
+from workbench.generators.seq.config import ModelConfig
+from workbench.generators.seq.models import build_model
+from workbench.generators.seq.sampling import filter_logits, generate
 
 
 def _model(arch="gpt"):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from workbench.generators.music.tokenizer import DURATIONS, MusicTokenizer, pitches
+from workbench.generators.seq.tokenizers import CharTokenizer
 
-from generators.music.tokenizer import DURATIONS, MusicTokenizer, pitches
-from generators.seq.tokenizers import CharTokenizer
 from workbench.errors import UserError
 
 

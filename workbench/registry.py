@@ -40,10 +40,10 @@ ENTRY_POINT_GROUP = "workbench.plugins"
 # Registration modules of the plugins that ship in this repo; each is light (strings only).
 _BUILTIN = (
     "workbench.toy_config",
-    "agents.plugins",
-    "classifiers.plugins",
-    "generators.image_plugins",
-    "generators.sequence_plugins",
+    "workbench.agents.plugins",
+    "workbench.classifiers.plugins",
+    "workbench.generators.image_plugins",
+    "workbench.generators.sequence_plugins",
 )
 
 
@@ -135,14 +135,28 @@ def _import_source(label: str, target: str) -> None:
             fn = getattr(module, attr)
             if callable(fn):
                 fn()
-    except ModuleNotFoundError as e:
-        if label == "builtin" and e.name == target.partition(":")[0]:
-            return  # an optional part of this repo that is not there: nothing to list
-        BROKEN[target] = f"{type(e).__name__}: {e}"
     except Exception as e:  # noqa: BLE001 - any failure is reported, never raised
-        BROKEN[target] = f"{type(e).__name__}: {e}"
+        # a built-in part that is missing is a broken install, never "nothing to list"
+        BROKEN[target] = f"{type(e).__name__}: {e} ({_where(target.partition(':')[0])})"
     finally:
         _current_source = "register"
+
+
+def _where(module_name: str) -> str:
+    """Where the import system looked for ``module_name``: the file of its nearest package that
+    exists, so a shadowing package or a stale install shows its path."""
+    parts = module_name.split(".")
+    for i in range(len(parts), 0, -1):
+        name = ".".join(parts[:i])
+        try:
+            spec = importlib.util.find_spec(name)
+        except Exception:  # noqa: BLE001
+            continue
+        if spec is not None:
+            origin = spec.origin if spec.has_location else None
+            locations = list(spec.submodule_search_locations or [])
+            return f"{name} from {origin or (locations[0] if locations else '?')}"
+    return f"no module '{parts[0]}' on the path"
 
 
 def load_all() -> None:

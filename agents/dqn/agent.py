@@ -18,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from workbench.agents.dqn.config import DQNConfig
+from workbench.agents.dqn.networks import MLP, NatureCNN
+from workbench.agents.dqn.replay import ReplayBuffer
+from workbench.envs.vector import RGBRecorder, VectorEnv
 
-from agents.dqn.config import DQNConfig
-from agents.dqn.networks import MLP, NatureCNN
-from agents.dqn.replay import ReplayBuffer
-from envs.vector import RGBRecorder, VectorEnv
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 

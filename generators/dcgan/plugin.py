@@ -5,7 +5,7 @@ non-saturating generator loss: a discriminator step on a real and a generated ba
 generator step. Each network has its own Adam optimizer and its own gradient scaler (a scaler's
 scale follows one loss; sharing one between two losses would let one network's overflow skip
 the other's steps). Every ``eval_every`` steps: a grid from a fixed noise batch (comparable over
-time) and ``eval/fd``, the Frechet distance on digit-classifier features (generators.metrics).
+time) and ``eval/fd``, the Frechet distance on digit-classifier features (workbench.generators.metrics).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from workbench.classifiers.data import load_images, to_float
+from workbench.generators.dcgan.config import DCGANConfig
+from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 
-from classifiers.data import load_images, to_float
-from generators.dcgan.config import DCGANConfig
-from generators.dcgan.model import Discriminator, Generator, dcgan_init
 from workbench.errors import UserError
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
@@ -116,7 +116,7 @@ class DCGAN(Plugin):
             self.G.train(was_training)
 
     def fd_score(self) -> float:
-        from generators.metrics import DigitFD
+        from workbench.generators.metrics import DigitFD
 
         if self._fd is None:  # held-out real digits: never seen by the generator
             self._fd = DigitFD(to_float(load_split(self.cfg, "test")))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from generators.seq.config import SampleConfig, SequenceConfig
+from workbench.generators.seq.config import SampleConfig, SequenceConfig
+
 from workbench.errors import ConfigError
 
 

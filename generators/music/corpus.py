@@ -14,9 +14,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from workbench.generators.music.tokenizer import MusicTokenizer
+from workbench.generators.text.corpus import cache_dir
 
-from generators.music.tokenizer import MusicTokenizer
-from generators.text.corpus import cache_dir
 from workbench.errors import UserError
 
 MUSIC_SUFFIXES = (".mid", ".midi", ".mxl", ".xml", ".musicxml", ".krn", ".abc")
@@ -56,8 +56,7 @@ def load_pieces(path: str, voices: str, transpose: str, limit: int) -> tuple[lis
 
     from music21 import converter
     from tqdm import tqdm
-
-    from generators.music.io import score_to_measures
+    from workbench.generators.music.io import score_to_measures
 
     tokenizer = MusicTokenizer()
     pieces, names, failed = [], [], []

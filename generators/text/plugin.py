@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from workbench.generators.seq.plugin import SequenceLM
+from workbench.generators.seq.tokenizers import CharTokenizer
+from workbench.generators.text.config import TextConfig
+from workbench.generators.text.corpus import load_text
 
-from generators.seq.plugin import SequenceLM
-from generators.seq.tokenizers import CharTokenizer
-from generators.text.config import TextConfig
-from generators.text.corpus import load_text
 from workbench.errors import UserError
 
 

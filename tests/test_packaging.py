@@ -1,0 +1,92 @@
+"""One install namespace: the repo's folders install under ``workbench`` and nothing else."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    tool = _pyproject()["tool"]["setuptools"]
+    listed = set(tool["packages"])
+    found = set()
+    for import_name, folder in tool["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((import_name, *rel)))
+    assert found - listed == set(), "packages missing from pyproject's list"
+    assert all(name == "workbench" or name.startswith("workbench.") for name in listed)
+
+
+def _list_with_path_first(tmp_path: Path, extra: Path) -> str:
+    env = {**os.environ, "PYTHONPATH": f"{extra}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run([sys.executable, "-m", "workbench", "list"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_foreign_top_level_agents_and_envs_do_not_change_list(tmp_path):
+    """The OpenAI Agents SDK installs ``agents``; PyPI's ``envs`` installs ``envs``."""
+    clean = _list_with_path_first(tmp_path, tmp_path / "nothing")
+    fake = tmp_path / "site"
+    for name in ("agents", "envs", "generators", "classifiers"):
+        (fake / name).mkdir(parents=True)
+        (fake / name / "__init__.py").write_text("class Agent: ...\n")
+    shadowed = _list_with_path_first(tmp_path, fake)
+    assert "dqn-pong" in clean and "[broken]" not in clean
+    assert shadowed == clean
+
+
+def test_a_missing_builtin_registration_module_is_listed_as_broken(monkeypatch):
+    from workbench import registry
+
+    registry.reset()
+    monkeypatch.setattr(registry, "_BUILTIN", (*registry._BUILTIN, "workbench.agents.gone_plugins"))
+    try:
+        registry.load_all()
+        problem = registry.BROKEN["workbench.agents.gone_plugins"]
+    finally:
+        registry.reset()
+    assert "No module named 'workbench.agents.gone_plugins'" in problem
+    assert str(ROOT / "agents") in problem  # where it looked
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_one_top_level_package_that_runs(tmp_path):
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(ROOT)],
+        capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (tmp_path / "dist").glob("workbench-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/")[0] for n in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"workbench"}
+    assert "workbench/agents/dqn/agent.py" in names
+    assert "workbench/classifiers/weights/mnist_features.pt" in names
+
+    target = tmp_path / "site"
+    inst = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                           "--target", str(target), str(wheel)],
+                          capture_output=True, text=True, timeout=300)
+    assert inst.returncode == 0, inst.stderr
+    out = _list_with_path_first(tmp_path, target)
+    assert "dqn-pong" in out and "[broken]" not in out
+    where = subprocess.run(
+        [sys.executable, "-c", "import workbench.agents.dqn.config as m; print(m.__file__)"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True, text=True, timeout=60)
+    assert where.stdout.strip().startswith(str(target))
