@@ -9,6 +9,12 @@ from pathlib import Path
 # pytest process (DDP ranks, signal tests) 2 OpenMP threads per process oversubscribe 2 cores,
 # where spinning threads make a step 10-40x slower. Set before any test imports torch.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Subprocesses (`python -m workbench ...`, torchrun ranks) import this checkout's code, whatever
+# is installed: a git worktree is tested as itself.
+_REPO = str(Path(__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_REPO, os.environ.get("PYTHONPATH", "")) if p
+)
 
 import pytest
 
