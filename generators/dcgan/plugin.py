@@ -71,9 +71,6 @@ class DCGAN(Plugin):
     # ------------------------------------------------------------------ training
     def train_step(self, step: int) -> dict[str, Any]:
         cfg, device = self.cfg, self.ctx.device
-        if step == 0 and cfg.scores_fd:
-            # the untrained generator's FD: the baseline every later eval/fd is read against
-            self.ctx.logger.log(self.evaluate(0), 0)
         idx = torch.randint(len(self.images), (cfg.batch_size,), generator=self.batches)
         real = to_float(self.images[idx.to(device)])
         z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches).to(device)
