@@ -55,33 +55,44 @@ def captum_attr() -> Any:
 def attribute(forward: Callable[..., torch.Tensor], inputs: torch.Tensor, method: str, *,
               target: Any = None, baseline: torch.Tensor | float = 0.0, steps: int = 32,
               window: tuple[int, ...] | None = None, stride: tuple[int, ...] | None = None,
-              batch_size: int | None = None) -> torch.Tensor:
-    """Attributions of ``forward(inputs)`` (at ``target``, Captum's output index per example)
-    to every element of ``inputs``, shaped like it.
+              chunk: int = 32) -> torch.Tensor:
+    """Attributions of ``forward(inputs)`` (at ``target``: Captum's output index, one per
+    example or one for all) to every element of ``inputs``, shaped like it.
 
     ``baseline`` is the reference input (integrated gradients, gradient-shap, occlusion's
     fill), broadcastable to one example; ``steps`` is the integration steps or noise samples;
-    ``window`` / ``stride`` are occlusion's patch and step, per example dimension;
-    ``batch_size`` bounds how many inputs go through the model at once.
+    ``window`` / ``stride`` are occlusion's patch and step, per example dimension. Examples go
+    through Captum ``chunk`` at a time (each expands to ``steps`` or more model inputs).
     """
     import torch
 
+    if not torch.is_tensor(baseline):
+        baseline = torch.full((1, *inputs.shape[1:]), float(baseline))
+    baseline = baseline.to(inputs.device, torch.float32).reshape(-1, *inputs.shape[1:])
+    # noise for smoothgrad / gradient-shap: 15% of the input's range (Smilkov et al. 2017)
+    noise = 0.15 * float(inputs.max() - inputs.min()) or 0.15
+    parts = []
+    for start in range(0, len(inputs), chunk):
+        part = slice(start, start + chunk)
+        t = target[part] if torch.is_tensor(target) or isinstance(target, list) else target
+        parts.append(_captum(forward, inputs[part], method, t, baseline, steps, window, stride,
+                             noise).detach())
+    return torch.cat(parts)
+
+
+def _captum(forward: Callable[..., torch.Tensor], inputs: torch.Tensor, method: str, target: Any,
+            baseline: torch.Tensor, steps: int, window: tuple[int, ...] | None,
+            stride: tuple[int, ...] | None, noise: float) -> torch.Tensor:
     attr = captum_attr()
     x = inputs.detach().float().clone().requires_grad_(method != "occlusion")
-    if not torch.is_tensor(baseline):
-        baseline = torch.full((1, *x.shape[1:]), float(baseline), device=x.device)
-    baseline = baseline.to(x.device, torch.float32).reshape(-1, *x.shape[1:])
-    # noise for smoothgrad / gradient-shap: 15% of the input's range (Smilkov et al. 2017)
-    noise = 0.15 * float(x.max() - x.min()) or 0.15
     if method == "integrated-gradients":
-        return attr.IntegratedGradients(forward).attribute(
-            x, baselines=baseline[:1], target=target, n_steps=steps, internal_batch_size=batch_size)
+        return attr.IntegratedGradients(forward).attribute(x, baselines=baseline[:1],
+                                                           target=target, n_steps=steps)
     if method == "saliency":
         return attr.Saliency(forward).attribute(x, target=target, abs=True)
     if method == "smoothgrad":
         return attr.NoiseTunnel(attr.Saliency(forward)).attribute(
-            x, nt_type="smoothgrad", nt_samples=steps, stdevs=noise, target=target,
-            nt_samples_batch_size=max(1, (batch_size or steps * len(x)) // len(x)))
+            x, nt_type="smoothgrad", nt_samples=steps, stdevs=noise, target=target)
     if method == "input-x-gradient":
         return attr.InputXGradient(forward).attribute(x, target=target)
     if method == "gradient-shap":
@@ -92,7 +103,7 @@ def attribute(forward: Callable[..., torch.Tensor], inputs: torch.Tensor, method
             raise ValueError("occlusion needs a window shape")
         return attr.Occlusion(forward).attribute(
             x, sliding_window_shapes=window, strides=stride or window, baselines=baseline[:1],
-            target=target, perturbations_per_eval=max(1, (batch_size or len(x)) // len(x)))
+            target=target, perturbations_per_eval=8)
     raise UserError(f"unknown attribution method {method!r}; allowed: integrated-gradients, "
                     "saliency, smoothgrad, input-x-gradient, gradient-shap, occlusion.")
 
@@ -126,7 +137,7 @@ def colorize(scaled: np.ndarray, signed: bool) -> np.ndarray:
     """Scaled maps (..., H, W) -> RGB uint8: red for, blue against (signed), or a heat scale."""
     import matplotlib
 
-    cmap = matplotlib.colormaps["RdBu_r" if signed else "inferno"]
+    cmap = matplotlib.colormaps["bwr" if signed else "inferno"]
     values = (scaled + 1) / 2 if signed else scaled
     return (cmap(values)[..., :3] * 255).astype(np.uint8)
 
