@@ -98,14 +98,15 @@ def grid_picture(images: torch.Tensor, attr: torch.Tensor, labels: list[str], pr
 
 def class_means_picture(mean_images: np.ndarray, mean_attr: np.ndarray, classes: list[str],
                         counts: list[int], signed: bool, title: str) -> np.ndarray:
-    """One panel per class: its mean attribution over its mean image, on one shared scale."""
+    """One panel per class: its mean attribution over its mean image, each on its own scale
+    (where each class looks, not how strongly)."""
     plt = pyplot()
     k = len(classes)
     cols = min(k, 10)
     rows = (k + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.5 + 0.4), dpi=100,
                              squeeze=False)
-    maps = scale(mean_attr, signed)  # one scale: classes are comparable
+    maps = scale(mean_attr, signed, axis=(1, 2))
     for ax in axes.flat:
         ax.axis("off")
     for c in range(k):
@@ -167,6 +168,7 @@ def _class_means(plugin: ImageClassifier, images: torch.Tensor, labels: torch.Te
     counts = [len(ids) for ids in idx]
     output.image(f"{opts.method}_class_means", class_means_picture(
         mean_img, mean_attr, plugin.classes, counts, opts.method in SIGNED,
-        f"mean attribution per class over correct test images ({what}; step {step:,})"))
+        f"mean attribution per class over correct test images ({what.replace('predicted ', '')}; "
+        f"step {step:,})"))
     return f"class means over {len(flat)} correctly classified test images ({min(counts)}-{max(counts)} per class)"
 

@@ -134,10 +134,11 @@ def resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def colorize(scaled: np.ndarray, signed: bool) -> np.ndarray:
-    """Scaled maps (..., H, W) -> RGB uint8: red for, blue against (signed), or a heat scale."""
+    """Scaled maps (..., H, W) -> RGB uint8: red for, blue against (signed), or red to yellow
+    (magnitudes; bright at every level, so an overlay never darkens the picture)."""
     import matplotlib
 
-    cmap = matplotlib.colormaps["bwr" if signed else "inferno"]
+    cmap = matplotlib.colormaps["bwr" if signed else "autumn"]
     values = (scaled + 1) / 2 if signed else scaled
     return (cmap(values)[..., :3] * 255).astype(np.uint8)
 

@@ -12,13 +12,14 @@ on num_envs.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions
+from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
 from workbench.envs.vector import RGBRecorder, VectorEnv
@@ -261,6 +262,12 @@ class DQN(Plugin):
         if video and self.atari:
             lines.append(f"video in {self.ctx.media_dir}")
         return "\n".join(lines)
+
+    def explain(self, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
+        """``workbench explain RUN_DIR``: one game with attribution overlays (agents/dqn/explain.py)."""
+        from workbench.agents.dqn.explain import explain
+
+        return explain(self, step, out, opts)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
