@@ -4,6 +4,7 @@ the strokes' share of the image and clearly more than random-weight networks do.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,15 @@ def test_a_bad_option_is_an_exit_2_before_anything_loads(digits_run, capsys):
     assert "--method" in err and "occlusion" in err and "integrated-gradients" in err
     assert main(["explain", str(digits_run), "--n", "0"]) == 2
     assert "--n must be positive" in capsys.readouterr().err
+
+
+def test_explain_logs_into_the_runs_own_wandb_run(digits_run):
+    from tests.test_wandb import _records
+
+    assert main(["explain", str(digits_run), "--n", "2", "--per-class", "0", "--wandb", "offline"]) == 0
+    records = _records(digits_run)
+    run_id = json.loads((digits_run / "run.json").read_text())["wandb_id"]
+    assert {x["run"]["run_id"] for x in records if x["type"] == "run"} == {run_id}
+    history = [x["history"]["item"] for x in records if x["type"] == "history"]
+    assert any(h.get("explain/occlusion_grid._type") == "image-file" and h["step"] == 300
+               for h in history)
