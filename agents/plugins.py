@@ -17,6 +17,8 @@ register(
     entry_point="workbench.agents.dqn.agent:DQN",
     config="workbench.agents.dqn.config:DQNConfig",
     kind="agent",
+    metric="eval/return",
+    goal="max",
     description="DQN (Nature CNN / MLP) with Double, dueling, n-step; Atari via ale-py's vector env",
     smoke=_SMOKE_ATARI,
 )

@@ -149,7 +149,7 @@ class ImageClassifier(Plugin):
         return {"eval/test_accuracy": (pred == labels).float().mean().item(),
                 "eval/test_loss": F.cross_entropy(logits, labels).item()}
 
-    def eval_report(self, step: int, **_: Any) -> str:
+    def eval_report(self, step: int, opts: Any) -> str:
         """``workbench eval RUN_DIR``: test accuracy and a per-class precision / recall table."""
         logits, labels, _ = self.predict(self.test_set)
         pred = logits.argmax(1)

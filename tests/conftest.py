@@ -16,7 +16,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (_REPO, os.environ.get("PYTHONPATH", "")) if p
 )
 
-import pytest
+import pytest  # noqa: E402 - after the environment above is set
 
 
 @pytest.fixture(autouse=True)

@@ -53,13 +53,12 @@ def test_foreign_top_level_agents_and_envs_do_not_change_list(tmp_path):
 def test_a_missing_builtin_registration_module_is_listed_as_broken(monkeypatch):
     from workbench import registry
 
-    registry.reset()
-    monkeypatch.setattr(registry, "_BUILTIN", (*registry._BUILTIN, "workbench.agents.gone_plugins"))
-    try:
-        registry.load_all()
-        problem = registry.BROKEN["workbench.agents.gone_plugins"]
-    finally:
-        registry.reset()
+    for name in ("PLUGINS", "PRESETS", "BROKEN"):  # a private registry, restored afterwards
+        monkeypatch.setattr(registry, name, {})
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "_BUILTIN", ("workbench.agents.gone_plugins",))
+    registry.load_all()
+    problem = registry.BROKEN["workbench.agents.gone_plugins"]
     assert "No module named 'workbench.agents.gone_plugins'" in problem
     assert str(ROOT / "agents") in problem  # where it looked
 

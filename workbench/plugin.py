@@ -135,13 +135,17 @@ class Plugin:
             if restored is not current:
                 setattr(self, name, restored)
 
-    def eval_report(self, step: int, **options: Any) -> str:
-        """``workbench eval RUN_DIR``: a human-readable report (default: the evaluate() metrics)."""
-        metrics = self.evaluate(step, **options) if options else self.evaluate(step)
+    def eval_report(self, step: int, opts: Any) -> str:
+        """``workbench eval RUN_DIR [--option V ...]``: a human-readable report (default: the
+        evaluate() metrics). ``opts`` is an instance of the Config's ``EvalOptions`` dataclass
+        (workbench/options.py), already typed and validated."""
+        metrics = self.evaluate(step)
         return "\n".join(f"{k:<32} {v:.6g}" for k, v in sorted(metrics.items()))
 
-    def sample(self, out: Path | None, **options: Any) -> str:
-        """``workbench sample RUN_DIR``: write samples; return what was written (or the text)."""
+    def sample(self, out: Path | None, opts: Any) -> str:
+        """``workbench sample RUN_DIR [--out PATH] [--option V ...]``: write samples (to ``out``
+        if the user named it, else under the run's media/); return what was written (or the
+        text). ``opts`` is an instance of the Config's ``SampleOptions`` dataclass."""
         from workbench.errors import UserError
 
         raise UserError(f"plugin {type(self).__name__} does not support `workbench sample`.")

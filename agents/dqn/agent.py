@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from workbench.agents.dqn.config import DQNConfig
+from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
 from workbench.envs.vector import RGBRecorder, VectorEnv
@@ -255,8 +255,9 @@ class DQN(Plugin):
         return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
                 "eval/episodes": float(len(returns))}
 
-    def eval_report(self, step: int, episodes: int | None = None, video: bool | None = None) -> str:
-        m = self.evaluate(step, episodes=episodes, video=bool(video))
+    def eval_report(self, step: int, opts: DQNEvalOptions) -> str:
+        video = opts.video
+        m = self.evaluate(step, episodes=opts.episodes, video=video)
         lines = [f"eval/return  {m['eval/return']:.2f} +- {m['eval/return_std']:.2f} "
                  f"over {int(m['eval/episodes'])} episodes at eval_epsilon={self.cfg.eval_epsilon}"]
         if video and self.atari:

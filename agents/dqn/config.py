@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
@@ -34,7 +34,16 @@ class EnvConfig:
 
 
 @dataclass
+class DQNEvalOptions:
+    episodes: int | None = None
+    """full games to play (default: the run's eval_episodes)"""
+    video: bool = False
+    """record one game as a video in the run's media/ (Atari)"""
+
+
+@dataclass
 class DQNConfig(RunConfig):
+    EvalOptions: ClassVar[type] = DQNEvalOptions
     total_steps: int = 10_000_000
     log_every: int = 10_000
     eval_every: int = 100_000

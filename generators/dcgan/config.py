@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
@@ -31,7 +31,16 @@ class DCGANOptim:
 
 
 @dataclass
+class DCGANSampleOptions:
+    n: int = 64
+    """images in the grid"""
+    seed: int = 0
+    """seed of the latent noise"""
+
+
+@dataclass
 class DCGANConfig(RunConfig):
+    SampleOptions: ClassVar[type] = DCGANSampleOptions
     total_steps: int = 3_000
     log_every: int = 100
     eval_every: int = 500

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from workbench.classifiers.data import load_images, to_float
-from workbench.generators.dcgan.config import DCGANConfig
+from workbench.generators.dcgan.config import DCGANConfig, DCGANSampleOptions
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 
 from workbench.errors import UserError
@@ -128,12 +128,13 @@ class DCGAN(Plugin):
         self.ctx.logger.log_image("eval/samples", self.generate_images(self.fixed_noise), step)
         return {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
 
-    def sample(self, out: Path | None, n: int = 64, seed: int = 0, **_: Any) -> str:
+    def sample(self, out: Path | None, opts: DCGANSampleOptions) -> str:
         """``workbench sample RUN --n 64 [--seed S] [--out grid.png | --out DIR]``: a grid PNG
         (under the run's media/ by default); an --out without an image suffix is a folder that
         receives one PNG per image."""
         from workbench.media import image_grid, save_png
 
+        n, seed = opts.n, opts.seed
         if n <= 0:
             raise UserError(f"--n must be positive; got {n}.")
         z = torch.randn(n, self.cfg.latent_size, generator=torch.Generator().manual_seed(seed))

@@ -7,7 +7,7 @@ A sequence run is ``model`` (which network), ``optim`` (AdamW + warmup/cosine sc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
@@ -70,7 +70,24 @@ class SampleConfig:
 
 
 @dataclass
+class SequenceSampleOptions:
+    prompt: str | None = None
+    """text to continue (music: notes written as the tokenizer reads them); default: the run's"""
+    tokens: int | None = None
+    """tokens to generate (default: the run's sample.tokens)"""
+    temperature: float | None = None
+    """softmax temperature, 0 = greedy (default: the run's sample.temperature)"""
+    top_k: int | None = None
+    """keep only the k most likely tokens, 0 = off (default: the run's sample.top_k)"""
+    top_p: float | None = None
+    """nucleus sampling mass, 1 = off (default: the run's sample.top_p)"""
+    seed: int | None = None
+    """sampling seed (default: the run's seed)"""
+
+
+@dataclass
 class SequenceConfig(RunConfig):
+    SampleOptions: ClassVar[type] = SequenceSampleOptions
     total_steps: int = 2_000
     log_every: int = 50
     eval_every: int = 250

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from workbench.generators.seq.config import SequenceConfig
+from workbench.generators.seq.config import SequenceConfig, SequenceSampleOptions
 from workbench.generators.seq.data import TokenDataset
 from workbench.generators.seq.models import build_model, param_groups
 from workbench.generators.seq.sampling import generate
@@ -119,15 +119,14 @@ class SequenceLM(Plugin):
             return generate(self.model, prompt, tokens, temperature=temperature, top_k=top_k,
                             top_p=top_p, seed=seed, stop_token=stop_token, device=self.ctx.device)
 
-    def sample_options(self, tokens: int | None, temperature: float | None, top_k: int | None,
-                       top_p: float | None, seed: int | None) -> dict[str, Any]:
+    def sample_options(self, opts: SequenceSampleOptions) -> dict[str, Any]:
         """The CLI's options, defaulting to the run's ``sample.*`` settings."""
         s = self.cfg.sample
-        return {"tokens": s.tokens if tokens is None else tokens,
-                "temperature": s.temperature if temperature is None else temperature,
-                "top_k": s.top_k if top_k is None else top_k,
-                "top_p": s.top_p if top_p is None else top_p,
-                "seed": self.cfg.seed if seed is None else seed}
+        return {"tokens": s.tokens if opts.tokens is None else opts.tokens,
+                "temperature": s.temperature if opts.temperature is None else opts.temperature,
+                "top_k": s.top_k if opts.top_k is None else opts.top_k,
+                "top_p": s.top_p if opts.top_p is None else opts.top_p,
+                "seed": self.cfg.seed if opts.seed is None else opts.seed}
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
