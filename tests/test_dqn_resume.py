@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 from workbench import checkpoint, loop
@@ -28,8 +29,8 @@ SMALL = {"buffer_size": 400, "learning_starts": 200, "env.num_envs": 2, "torch_t
 SAVE_AT, MORE = 600, 200
 
 
-def _build(root: Any) -> tuple[RunDir, Any, Any, Any]:
-    spec, cfg, plugin_cls, group = loop.prepare("dqn-pong", SMALL)
+def _build(root: Any, precision: str) -> tuple[RunDir, Any, Any, Any]:
+    spec, cfg, plugin_cls, group = loop.prepare("dqn-pong", {**SMALL, "precision": precision})
     info = dict(plugin=spec.name, preset="dqn-pong", wandb_id="test", created=time.time(),
                 tags=[], project="workbench")
     run = RunDir.create(group, "resume", info, to_dict(cfg), root=root)
@@ -83,8 +84,10 @@ def _assert_same_agent(a: Any, b: Any) -> None:
     assert (a.updates, a.update_credit, a.evaluations) == (b.updates, b.update_credit, b.evaluations)
 
 
-def test_a_resumed_dqn_atari_agent_trains_on_bitwise_like_the_saved_one(tmp_path):
-    run, spec, cfg, live = _build(tmp_path)
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])  # CPU autocast on and off
+def test_a_resumed_dqn_atari_agent_trains_on_bitwise_like_the_saved_one(tmp_path, precision):
+    run, spec, cfg, live = _build(tmp_path, precision)
+    assert live.ctx.precision.name == precision
     step, _, _ = _train(live, 0, SAVE_AT)
     assert live.buffer.t > live.buffer.slots, "the ring should have wrapped by the save"
     assert live.updates > 50
