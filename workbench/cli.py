@@ -82,13 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, default=None, help="write the run table as CSV")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
-    # issue-7 verbs register themselves here when their modules exist
-    for extra in ("workbench.export", "workbench.sweep"):
-        try:
-            __import__(extra)
-            sys.modules[extra].add_parser(sub)  # type: ignore[attr-defined]
-        except ModuleNotFoundError:
-            pass
+    # export and sweep define their own sub-commands; both modules are light (torch, optuna
+    # and the plugins are imported only when the command runs)
+    from workbench import export, sweep
+
+    export.add_parser(sub)
+    sweep.add_parser(sub)
     return parser
 
 

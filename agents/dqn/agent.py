@@ -46,18 +46,12 @@ def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: tor
     return returns + discounts * next_value.float()
 
 
-class DQN(Plugin):
-    kind = "agent"
-    Config = DQNConfig
+class DQN(Plugin[DQNConfig]):
 
     def __init__(self, cfg: DQNConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         e = cfg.env
-        self.env = VectorEnv(e.id, e.num_envs, cfg.seed, num_threads=e.num_threads,
-                             frame_stack=e.frame_stack, frame_skip=e.frame_skip,
-                             noop_max=e.noop_max, repeat_action_probability=e.repeat_action_probability,
-                             life_loss_terminal=e.life_loss_terminal,
-                             max_episode_frames=e.max_episode_frames)
+        self.env = VectorEnv.from_config(e, cfg.seed)
         self.steps_per_call = e.num_envs
         self.atari = self.env.atari
         obs_shape = self.env.obs_shape
@@ -185,16 +179,9 @@ class DQN(Plugin):
         return metrics
 
     # ------------------------------------------------------------------ evaluation
-    def _eval_env(self, num_envs: int, seed: int) -> VectorEnv:
-        e = self.cfg.env
-        return VectorEnv(e.id, num_envs, seed, num_threads=e.num_threads, frame_stack=e.frame_stack,
-                         frame_skip=e.frame_skip, noop_max=e.noop_max,
-                         repeat_action_probability=e.repeat_action_probability,
-                         life_loss_terminal=False, max_episode_frames=e.max_episode_frames)
-
     def _play(self, episodes: int, seed: int, rng: np.random.Generator) -> list[float]:
         """Full games at eval epsilon; each env plays its share so long games are not dropped."""
-        env = self._eval_env(min(episodes, 8), seed)
+        env = VectorEnv.from_config(self.cfg.env, seed, num_envs=min(episodes, 8), evaluation=True)
         quota = np.bincount(np.arange(episodes) % env.num_envs, minlength=env.num_envs)
         done_count = np.zeros(env.num_envs, int)
         returns: list[float] = []
@@ -215,7 +202,7 @@ class DQN(Plugin):
     def _play_video(self, seed: int, rng: np.random.Generator) -> tuple[float, np.ndarray | None]:
         """One full game while an RGB twin replays the same actions for the video."""
         e = self.cfg.env
-        env = self._eval_env(1, seed)
+        env = VectorEnv.from_config(e, seed, num_envs=1, evaluation=True)
         twin = (RGBRecorder(e.id, seed, e.frame_skip, e.noop_max, e.max_episode_frames)
                 if e.repeat_action_probability == 0 else None)
         obs = env.reset()
@@ -246,7 +233,9 @@ class DQN(Plugin):
         if video:
             ret, frames = self._play_video(seed + 500, rng)
             returns.append(ret)
-            if frames is not None:  # every 2nd agent step at 15 fps plays at about real time
+            if frames is not None:
+                # every 2nd agent step at 15 fps: with frame_skip=4 (8 emulator frames of 1/60 s
+                # per video frame) the video plays at twice real time, a whole game in minutes
                 self.ctx.logger.log_video("eval/video", frames[::2], step, fps=15)
         elif not returns:
             returns = self._play(episodes, seed, rng)
@@ -263,26 +252,21 @@ class DQN(Plugin):
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ checkpoints
+    # the networks, optimizer, scaler, exploration RNG and counters (these keys are the
+    # checkpoint format: runs saved before must still resume)
+    checkpointed = ("q", "q_target", "opt", "scaler", "rng", "update_credit", "updates",
+                    "evaluations")
+
+    # `checkpointed` cannot say "only when checkpoint_replay" or "cut episodes after loading":
+    # the optional replay buffer is added here
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
-            "opt": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": self.rng.bit_generator.state, "update_credit": self.update_credit,
-            "updates": self.updates, "evaluations": self.evaluations,
-        }
+        state = super().state_dict()
         if self.checkpoint_replay:
             state["replay"] = self.buffer.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q.load_state_dict(state["q"])
-        self.q_target.load_state_dict(state["q_target"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.rng.bit_generator.state = state["rng"]
-        self.update_credit = float(state["update_credit"])
-        self.updates = int(state["updates"])
-        self.evaluations = int(state["evaluations"])
+        super().load_state_dict(state)
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
             self.buffer.cut_episodes()  # the envs restart their games: no transition spans that
