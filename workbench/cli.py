@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +233,8 @@ def _parse_hook_options(args: argparse.Namespace) -> Any:
     return parse_options(cls, args.hook_options, f"`workbench {args.hook}` of plugin '{spec.name}'")
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _call_hook(args: argparse.Namespace, hook: Callable[[Any, Any, int, Any], str]) -> int:
+    """`eval` / `sample`: typed options, the run's plugin at its last checkpoint, one hook."""
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
@@ -240,27 +242,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     plugin, run, step = load_for_inference(args.run_dir)
     try:
-        report = plugin.eval_report(step, opts)
+        print(hook(plugin, run, step, opts))
     finally:
         plugin.close()
-    print(f"{run.path} at step {step:,}")
-    print(report)
     return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    return _call_hook(args, lambda plugin, run, step, opts:
+                      f"{run.path} at step {step:,}\n{plugin.eval_report(step, opts)}")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    opts = _parse_hook_options(args)
-    if opts is None:
-        return 0
-    from workbench.loop import load_for_inference
-
-    plugin, run, step = load_for_inference(args.run_dir)
-    try:
-        result = plugin.sample(args.out, opts)
-    finally:
-        plugin.close()
-    print(result)
-    return 0
+    return _call_hook(args, lambda plugin, run, step, opts: plugin.sample(args.out, opts))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
