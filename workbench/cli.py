@@ -130,7 +130,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from workbench.config import build_config, iter_fields, type_name
+    from workbench.config import build_config, iter_fields
 
     spec, preset = registry.resolve(args.name)
     cfg_cls = registry.load_config_class(spec)
@@ -145,13 +145,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
     print()
     fields = list(iter_fields(cfg_cls))
     wk = max(len(f.path) for f in fields)
-    wt = min(max(len(type_name(f.type)) for f in fields), 28)
+    wt = min(max(len(f.type_text) for f in fields), 28)
     for f in fields:
         value = values
         for part in f.path.split("."):
             value = getattr(value, part)
         shown = _show(value)
-        print(f"{f.path:<{wk}}  {type_name(f.type):<{wt}}  {shown:<12}  {f.doc}")
+        print(f"{f.path:<{wk}}  {f.type_text:<{wt}}  {shown:<12}  {f.doc}")
     from workbench.options import HOOKS, NoOptions, describe_options, options_class
 
     for hook in HOOKS:

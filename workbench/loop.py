@@ -24,7 +24,7 @@ from typing import Any
 from workbench import checkpoint, registry
 from workbench.config import apply_overrides, build_config, flatten, from_dict, to_dict
 from workbench.errors import CheckpointError, ConfigError, UserError
-from workbench.runs import RunDir, RunInfo, new_run_id, open_run
+from workbench.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
 
 log = logging.getLogger("workbench")
 
@@ -121,6 +121,8 @@ def prepare(name: str, overrides: Mapping[str, Any]) -> tuple[registry.PluginSpe
 def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
           launch: Launch | None = None, root: Path | None = None) -> tuple[int, RunDir]:
     launch = launch or Launch()
+    if run_name is not None:
+        check_run_name(run_name)  # before anything is imported or created
     spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
     preset = name if name != spec.name else None
     # a W&B sweep agent chooses the run id; otherwise a fresh one

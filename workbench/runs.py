@@ -17,6 +17,7 @@ import os
 import secrets
 import string
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,18 @@ CHECKPOINT = "checkpoints/latest.pt"
 
 def runs_root() -> Path:
     return Path(os.environ.get("WORKBENCH_RUNS", "runs"))
+
+
+def check_run_name(name: str) -> str:
+    """A run name is one path component under ``runs/<group>/``: refuse anything that would
+    put the run elsewhere or break a table (``../x``, ``/tmp/x``, a newline)."""
+    rule = ("a run name is one folder name: not empty, no '/' or '\\', not '.' or '..', no "
+            "control characters (newline, tab, ...), at most 255 bytes")
+    bad = (not name or name in (".", "..") or "/" in name or "\\" in name
+           or any(unicodedata.category(ch) == "Cc" for ch in name) or len(name.encode()) > 255)
+    if bad:
+        raise UserError(f"invalid run name {name!r}: {rule}. For example --name lr3e-4-seed1.")
+    return name
 
 
 def new_run_id() -> str:
@@ -77,6 +90,8 @@ class RunDir:
     def create(cls, group: str, name: str | None, info: dict[str, Any], config: dict[str, Any],
                root: Path | None = None) -> RunDir:
         root = root or runs_root()
+        if name is not None:
+            check_run_name(name)
         if name is None:
             name = time.strftime("%Y%m%d-%H%M%S") + f"-s{config.get('seed', 0)}"
             base, n = name, 1
