@@ -24,6 +24,7 @@ from typing import Any
 from workbench import checkpoint, registry
 from workbench.config import apply_overrides, build_config, flatten, from_dict, to_dict
 from workbench.errors import CheckpointError, ConfigError, UserError
+from workbench.runlock import RunLock
 from workbench.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
 
 log = logging.getLogger("workbench")
@@ -129,9 +130,11 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
     info = dict(plugin=spec.name, preset=preset,
                 wandb_id=os.environ.get("WANDB_RUN_ID") or new_run_id(), created=time.time(),
                 tags=list(launch.tags), project=launch.project)
-    with _distributed(cfg.device):
+    lock = RunLock()  # rank 0's, held until training ends (workbench/runlock.py)
+    with _distributed(cfg.device), lock:
         # DDP: rank 0 creates the directory and broadcasts its path; the others train alongside
-        run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root).path))
+        run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root,
+                                                     lock=lock).path))
         try:
             return train(run, plugin_cls, cfg, spec, launch, state=None), run
         except UserError:
@@ -191,31 +194,13 @@ def _load_plugin_state(plugin: Any, state: dict[str, Any], path: Path) -> None:
         ) from None
 
 
-def _refuse_if_alive(run: RunDir, info: RunInfo) -> None:
-    """Two processes training into one directory would corrupt it."""
-    import socket
-
-    if info.status != "running" or not info.pid or info.host != socket.gethostname():
-        return
-    try:
-        os.kill(info.pid, 0)
-    except ProcessLookupError:
-        return  # it died (kill -9, a crash): safe to resume
-    except PermissionError:
-        pass
-    raise UserError(
-        f"{run.path} is still being trained by process {info.pid} on this machine; stop it first "
-        f"(Ctrl-C or `kill {info.pid}` writes a checkpoint), then resume."
-    )
-
-
 def resume(path: str | Path, overrides: Mapping[str, Any], launch: Launch | None = None
            ) -> tuple[int, RunDir]:
     launch = launch or Launch()
     run, info, spec, cfg, plugin_cls = load_run(path, overrides)
-    if _rank() == 0:
-        _refuse_if_alive(run, info)
-    with _distributed(cfg.device):
+    lock = RunLock(run.path)  # one trainer per run: a second resume is exit 2 naming the first
+    with _distributed(cfg.device), lock:
+        _on_rank0(lambda: lock.acquire(remove_temp=True))
         return _resume(run, info, spec, cfg, plugin_cls, launch)
 
 

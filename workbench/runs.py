@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import UserError
+from workbench.runlock import LOCK_FILE, RunLock
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
@@ -88,18 +89,29 @@ class RunDir:
     # creation
     @classmethod
     def create(cls, group: str, name: str | None, info: dict[str, Any], config: dict[str, Any],
-               root: Path | None = None) -> RunDir:
+               root: Path | None = None, lock: RunLock | None = None) -> RunDir:
+        """A new run directory; with ``lock``, locked (workbench/runlock.py) before anything
+        is written in it, so two processes given the same --name cannot both fill it."""
         root = root or runs_root()
-        if name is not None:
-            check_run_name(name)
         if name is None:
-            name = time.strftime("%Y%m%d-%H%M%S") + f"-s{config.get('seed', 0)}"
-            base, n = name, 1
-            while (root / group / name).exists():
-                n += 1
-                name = f"{base}-{n}"
+            base = time.strftime("%Y%m%d-%H%M%S") + f"-s{config.get('seed', 0)}"
+            name, n = base, 1
+            while True:  # mkdir claims the name atomically: two runs started at once differ
+                try:
+                    (root / group / name).mkdir(parents=True)
+                    break
+                except FileExistsError:
+                    n += 1
+                    name = f"{base}-{n}"
+        else:
+            check_run_name(name)
+            (root / group / name).mkdir(parents=True, exist_ok=True)
         path = root / group / name
-        if path.exists() and any(path.iterdir()):
+        if lock is not None:
+            lock.acquire(path)
+        if any(p.name != LOCK_FILE for p in path.iterdir()):
+            if lock is not None:
+                lock.release()
             raise UserError(
                 f"the run directory {path} already exists; pick another --name, or continue it "
                 f"with `workbench resume {path}`."
