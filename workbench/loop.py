@@ -29,7 +29,7 @@ from workbench.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
 
 log = logging.getLogger("workbench")
 
-EXIT_OK, EXIT_FAILED, EXIT_NONFINITE = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_NONFINITE, EXIT_DISK_FULL = 0, 1, 3, 4
 
 
 # --------------------------------------------------------------------------- metric window
@@ -353,7 +353,9 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
         if rank0:
             import socket
 
-            run.update_info(status="running", step=step, pid=os.getpid(), host=socket.gethostname())
+            run.update_info(status="running", step=step, pid=os.getpid(), host=socket.gethostname(),
+                            reason=None)
+            _warn_if_disk_small(plugin, run)
 
         def save_checkpoint() -> None:
             if rank0:
@@ -431,6 +433,9 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
         if rank0:
             run.update_info(status="interrupted")
         raise
+    except checkpoint.DiskFullError as e:
+        exit_code = EXIT_DISK_FULL
+        return _stop_disk_full(run, progress, e, rank0)
     except BaseException:
         if rank0:
             run.update_info(status="failed")
@@ -441,6 +446,36 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
         if plugin is not None:
             plugin.close()
         logger.close(exit_code)
+
+
+def _warn_if_disk_small(plugin: Any, run: RunDir) -> None:
+    """Say at the start, not hours later, that the disk cannot hold the checkpoints."""
+    try:
+        size = plugin.checkpoint_nbytes() or checkpoint.estimate_bytes(plugin.state_dict())
+        warning = checkpoint.space_warning(size, run.checkpoint)
+    except Exception as e:  # noqa: BLE001 - a warning must never stop a run
+        log.debug("no disk-space estimate: %s", e)
+        return
+    if warning:
+        log.warning(warning)
+
+
+def _stop_disk_full(run: RunDir, progress: Any, err: checkpoint.DiskFullError, rank0: bool) -> int:
+    """A checkpoint that did not fit: say what, keep the previous one, mark the run failed."""
+    step = run.read_info().step
+    msg = (f"{err}{f' (step {step:,})' if err.previous_intact else ''} Training stopped. Free "
+           f"some space (or move {run.path} to a bigger disk), then continue with: "
+           f"workbench resume {run.path}")
+    if progress is not None and progress.enabled:
+        progress.message("error: " + msg)
+    else:
+        log.error(msg)
+    if rank0:
+        try:
+            run.update_info(status="failed", reason=str(err))
+        except OSError as e:  # the disk may not even have room for run.json
+            log.error("could not mark %s failed: %s", run.path / "run.json", e)
+    return EXIT_DISK_FULL
 
 
 def _stop_non_finite(run: RunDir, logger: Any, progress: Any, keys: list[str], step: int,

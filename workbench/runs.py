@@ -12,6 +12,7 @@ A run directory holds everything needed to resume or compare it::
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ import string
 import time
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,9 @@ class RunInfo:
     step: int = 0
     tags: list[str] | None = None
     project: str = "workbench"
-    pid: int | None = None  # the training process, while status is "running"
+    pid: int | None = None  # the last training process (informative: runlock.py decides)
     host: str | None = None
+    reason: str | None = None  # why, when status is "failed" for a reason outside the code
 
 
 class RunDir:
@@ -144,7 +146,8 @@ class RunDir:
     def read_info(self) -> RunInfo:
         try:
             data = json.loads((self.path / RUN_FILE).read_text())
-            return RunInfo(**data)
+            known = {f.name for f in fields(RunInfo)}  # a newer workbench's keys are kept out
+            return RunInfo(**{k: v for k, v in data.items() if k in known})
         except FileNotFoundError:
             raise UserError(
                 f"{self.path} is not a workbench run directory (no {RUN_FILE}); "
@@ -184,8 +187,18 @@ class RunDir:
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not path.exists():
+            raise
+        # a full disk has no room for a second copy; a small file rewritten in place keeps
+        # the blocks it has (not atomic, so only as the fallback)
+        with open(path, "r+") as f:
+            f.write(text)
+            f.truncate()
 
 
 def find_runs(root: Path | None = None, group: str | None = None) -> Iterator[RunDir]:
