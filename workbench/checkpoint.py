@@ -8,6 +8,7 @@ write's ENOSPC; never torch's ``unexpected pos`` traceback.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from workbench.config import flatten, to_dict
 from workbench.errors import CheckpointError
+
+log = logging.getLogger("workbench")
 
 FORMAT_VERSION = 1
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -145,6 +149,38 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     return state
 
 
+def check_fits(state: dict[str, Any], spec: Any, cfg: Any, path: Path) -> None:
+    """Refuse a checkpoint of another plugin or of a config shape the plugin no longer has."""
+    if state.get("plugin") != spec.name:
+        raise CheckpointError(
+            f"{path} belongs to plugin '{state.get('plugin')}', not '{spec.name}'; refusing to load it."
+        )
+    saved = set(flatten(state.get("config", {})))
+    now = flatten(to_dict(cfg))
+    gone = sorted(saved - set(now))
+    if gone:
+        raise CheckpointError(
+            f"{path} was written with a different config shape (keys the plugin no longer has: "
+            f"{', '.join(gone[:10])}); refusing to load it."
+        )
+    added = sorted(set(now) - saved)
+    if added:  # options the plugin gained since the run started: they take their defaults
+        log.warning("the plugin gained config keys since %s was written; they take their values "
+                    "from now: %s", path, ", ".join(f"{k}={now[k]}" for k in added[:10]))
+
+
+def load_into(plugin: Any, state: dict[str, Any], path: Path) -> None:
+    """The plugin's state from a checkpoint; a shape mismatch is a clear CheckpointError."""
+    try:
+        plugin.load_state_dict(state["state"])
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as e:
+        raise CheckpointError(
+            f"{path} does not fit plugin {type(plugin).__name__} as configured now "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). Did an override "
+            "change the model's shape? Resume with the run's own config, or start a new run."
+        ) from None
+
+
 def space_warning(checkpoint_bytes: int, path: Path) -> str | None:
     """A warning when the disk under ``path`` cannot hold the checkpoint twice: while a new
     checkpoint is written the previous one stays, so that a crash mid-write loses nothing."""
@@ -159,3 +195,15 @@ def space_warning(checkpoint_bytes: int, path: Path) -> str | None:
             f"until the new one is complete, so it needs room for two, and there is room for "
             f"{fits}. Free some space, or checkpoints will fail (the run then stops with its "
             "previous checkpoint intact).")
+
+
+def warn_if_disk_small(plugin: Any, path: Path) -> None:
+    """Say at the start of a run, not hours later, that the disk cannot hold its checkpoints."""
+    try:
+        size = plugin.checkpoint_nbytes() or estimate_bytes(plugin.state_dict())
+        warning = space_warning(size, path)
+    except Exception as e:  # noqa: BLE001 - a warning must never stop a run
+        log.debug("no disk-space estimate for %s: %s", path, e)
+        return
+    if warning:
+        log.warning(warning)

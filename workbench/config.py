@@ -79,6 +79,10 @@ class RunConfig:
     """steps between evaluations / samples (0 = only at the end)"""
     checkpoint_every: Annotated[int, NonNegative] = 10_000
     """steps between checkpoints; bounds the work lost to a crash or kill -9 (0 = only at the end)"""
+    eval_at_start: bool = False
+    """also evaluate the untrained model at step 0 (a baseline for the later evaluations)"""
+    torch_threads: Annotated[int, NonNegative] = 0
+    """CPU threads for torch (0 = torch's default); 1 is several times faster on an oversubscribed machine"""
 
 
 # --------------------------------------------------------------------------- introspection
