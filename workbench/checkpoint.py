@@ -31,12 +31,14 @@ class DiskFullError(Exception):
 
     def __init__(self, path: Path, needed: int, free: int, previous_intact: bool) -> None:
         self.path, self.needed, self.free, self.previous_intact = path, needed, free, previous_intact
-        previous = (f"The previous checkpoint {path} is intact." if previous_intact
+        super().__init__(self.describe())
+
+    def describe(self, previous_step: int | None = None) -> str:
+        at = f" (step {previous_step:,})" if previous_step is not None else ""
+        previous = (f"The previous checkpoint {self.path}{at} is intact." if self.previous_intact
                     else "No checkpoint of this run had been written yet.")
-        super().__init__(
-            f"disk full: the checkpoint {path} needs about {human_bytes(needed)} and only "
-            f"{human_bytes(free)} is free on that disk. {previous}"
-        )
+        return (f"disk full: the checkpoint {self.path} needs about {human_bytes(self.needed)} "
+                f"and only {human_bytes(self.free)} is free on that disk. {previous}")
 
 
 def human_bytes(n: float) -> str:

@@ -441,9 +441,9 @@ class Trainer:
 
     def _stop_disk_full(self, err: checkpoint.DiskFullError) -> int:
         """A checkpoint did not fit: say what, keep the previous one, mark the run failed."""
-        at = f" (step {self.run.read_info().step:,})" if err.previous_intact else ""
-        msg = (f"{err}{at} Training stopped. Free some space (or move {self.run.path} to a "
-               f"bigger disk), then continue with: workbench resume {self.run.path}")
+        msg = (f"{err.describe(self.run.read_info().step)} Training stopped. Free some space (or "
+               f"move {self.run.path} to a bigger disk), then continue with: "
+               f"workbench resume {self.run.path}")
         if self.progress is not None and self.progress.enabled:
             self.progress.message("error: " + msg)
         else:
