@@ -10,7 +10,6 @@ the reference FDs of real and degraded digit sets for scale.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +44,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "workbench", "run", "dcgan-mnist", "--name", name,
                         "--wandb", "disabled"], check=True, cwd=REPO)
         run = REPO / "runs" / "dcgan-mnist" / name
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    from workbench.runs import read_metrics  # skips damaged lines, with a warning
+
+    rows = read_metrics(run / "metrics.jsonl")
     fds = [(r["step"], r["eval/fd"]) for r in rows if "eval/fd" in r]
     sps = [r["perf/sps"] for r in rows if "perf/sps" in r]
     print(f"run: {run}")

@@ -11,7 +11,6 @@ has learned something about the photos.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +26,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "workbench", "run", "pix2pix-edges", "--name", name,
                         "--wandb", "disabled"], check=True, cwd=REPO)
         run = REPO / "runs" / "pix2pix-edges" / name
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    from workbench.runs import read_metrics  # skips damaged lines, with a warning
+
+    rows = read_metrics(run / "metrics.jsonl")
     evals = [r for r in rows if "eval/psnr" in r]
     sps = sorted(r["perf/sps"] for r in rows if "perf/sps" in r)
     print(f"run: {run}")

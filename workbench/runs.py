@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import secrets
 import string
@@ -26,6 +27,8 @@ from typing import Any
 
 from workbench.errors import UserError
 from workbench.runlock import LOCK_FILE, RunLock
+
+log = logging.getLogger("workbench")
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
@@ -166,23 +169,52 @@ class RunDir:
         self.write_info(info)
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics.exists():
-            return []
-        out = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by kill -9
-        return out
+        return read_metrics(self.metrics)
 
     def truncate_metrics_after(self, step: int) -> None:
         """On resume from a checkpoint at ``step``, drop log lines the crash made obsolete, so
         the curve continues instead of repeating steps."""
         if not self.metrics.exists():
             return
-        keep = [json.dumps(r) for r in self.read_metrics() if r.get("step", 0) <= step]
+        records = read_metrics(self.metrics, note="; resume rewrites the file without them")
+        keep = [json.dumps(r) for r in records if r.get("step", 0) <= step]
         _atomic_write(self.metrics, "".join(line + "\n" for line in keep))
+
+
+def read_metrics(path: Path, note: str = "") -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl``: the one reader (resume, compare, the benchmarks).
+    A damaged line (not UTF-8, not JSON, not an object with a numeric step) is skipped with
+    one warning naming the file and the lines, instead of making the run unreadable."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    out, damaged = [], []
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            for key in ("step", "time"):
+                if key in record and (isinstance(record[key], bool)
+                                      or not isinstance(record[key], (int, float))):
+                    raise ValueError(f"{key} is not a number")
+        except UnicodeDecodeError as e:
+            damaged.append(f"line {number} (not UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1})")
+            continue
+        except ValueError as e:
+            why = f"not JSON: {e.msg} column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+            cut = "; cut short, as by kill -9" if number == len(lines) else ""
+            damaged.append(f"line {number} ({why}{cut})")
+            continue
+        out.append(record)
+    if damaged:
+        log.warning("%s: skipped %d damaged line(s)%s: %s", path, len(damaged), note,
+                    ", ".join(damaged[:5]) + (", ..." if len(damaged) > 5 else ""))
+    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:
