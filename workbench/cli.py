@@ -278,6 +278,16 @@ COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "resume"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workbench import console
+
+    restore = console.guard()  # a closed pipe (`| head -1`) stops the output, not the run
+    try:
+        return _main(argv)
+    finally:
+        restore()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if hasattr(args, "hook_options"):  # eval / sample: the plugin's own options, typed later
