@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
-from workbench.config import BatchSize, Interval, NonNegative, Positive, Probability, RunConfig
+from workbench.config import (
+    BatchSize,
+    Interval,
+    NonNegative,
+    Positive,
+    Probability,
+    RunConfig,
+    Seed,
+)
 from workbench.errors import ConfigError
 
 
@@ -36,9 +44,15 @@ class EnvConfig:
 @dataclass
 class DQNEvalOptions:
     episodes: Annotated[int, Positive] | None = None
-    """full games to play (default: the run's eval_episodes)"""
+    """full games to play (default: the run's final_eval_episodes; --pretrained: 10)"""
+    seed: Annotated[int, Seed] | None = None
+    """seed of the games and of the exploration draws (default: the next evaluation's; --pretrained: 0)"""
+    epsilon: Annotated[float, Probability] | None = None
+    """exploration while playing (default: the run's eval_epsilon, as shipped with --pretrained)"""
     video: bool = False
-    """record one game as a video in the run's media/ (Atari)"""
+    """film the last game as a GIF (Atari): in the run's media/, or in --out"""
+    out: str | None = None
+    """folder for the video (needed with --pretrained --video: nothing is written unasked)"""
 
 
 @dataclass
@@ -90,6 +104,8 @@ class DQNConfig(RunConfig):
     """env steps over which epsilon falls linearly from start_e to end_e (counted from step 0)"""
     eval_episodes: Annotated[int, Positive] = 4
     """full games per evaluation (no life-loss terminal)"""
+    final_eval_episodes: Annotated[int, Positive] = 10
+    """full games of the final evaluation, at total_steps (the figure a run is judged by)"""
     eval_epsilon: Annotated[float, Probability] = 0.001
     """epsilon while evaluating: 0.001 as Dopamine, 0.05 as Nature DQN"""
     eval_video: bool = True
