@@ -193,12 +193,12 @@ def space_warning(checkpoint_bytes: int, path: Path) -> str | None:
     free = free_bytes(folder)
     if free + existing >= 2 * checkpoint_bytes:
         return None
-    fits = "only one" if free + existing >= checkpoint_bytes else "not even one"
+    fits = "room for only one" if free + existing >= checkpoint_bytes else "not room for even one"
     return (f"the disk holding {folder} has {human_bytes(free)} free and a checkpoint of this run "
             f"will be about {human_bytes(checkpoint_bytes)}; writing one keeps the previous one "
-            f"until the new one is complete, so it needs room for two, and there is room for "
-            f"{fits}. Free some space, or checkpoints will fail (the run then stops with its "
-            "previous checkpoint intact).")
+            f"until the new one is complete, so it needs room for two, and there is {fits}. "
+            "Free some space, or checkpoints will fail (the run then stops with its previous "
+            "checkpoint intact).")
 
 
 def warn_if_disk_small(plugin: Any, path: Path) -> None:
