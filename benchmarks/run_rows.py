@@ -3,7 +3,6 @@ or of a fresh run of ``preset`` (``workbench run PRESET --name NAME``) when none
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,4 +18,7 @@ def run_rows(preset: str, name: str) -> tuple[Path, list[dict]]:
         subprocess.run([sys.executable, "-m", "workbench", "run", preset, "--name", name,
                         "--wandb", "disabled"], check=True, cwd=REPO)
         run = REPO / "runs" / preset / name
-    return run, [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    sys.path.insert(0, str(REPO))
+    from workbench.runs import read_metrics  # skips damaged lines, with a warning
+
+    return run, read_metrics(run / "metrics.jsonl")

@@ -20,8 +20,21 @@ from workbench.classifiers.config import ClassifierConfig
 from workbench.classifiers.models import build_model
 
 from workbench.data.images import ImageSet, load_images, to_float
+from workbench.errors import UserError
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step, warmup_cosine_lr
+
+
+def _check_data_fits(cfg: ClassifierConfig, train_set: ImageSet) -> None:
+    """What the config cannot know before the data is read: classes to tell apart, and a
+    batch that is not larger than the training set (it would silently be the whole set)."""
+    where = train_set.description.split(";")[0]
+    if len(train_set.classes) < 2:
+        raise UserError(f"{where}: a classifier needs at least 2 classes (one subfolder of images "
+                        f"per class); found {len(train_set.classes)}: {', '.join(train_set.classes)}.")
+    if cfg.batch_size > len(train_set):
+        raise UserError(f"batch_size={cfg.batch_size:,} is larger than the {len(train_set):,} "
+                        f"training images of {where}; pick batch_size <= {len(train_set):,}.")
 
 
 class ImageClassifier(Plugin[ClassifierConfig]):
@@ -35,6 +48,7 @@ class ImageClassifier(Plugin[ClassifierConfig]):
         self.val_set = load_images(d.source, "val", **opts)
         self.test_set = load_images(d.source, "test", **opts)
         self.classes = self.train_set.classes
+        _check_data_fits(cfg, self.train_set)
         if ctx.is_main:
             print(f"classifier data: {self.train_set.description.rsplit(';', 1)[0]}; train / val / "
                   f"test = {len(self.train_set):,} / {len(self.val_set):,} / {len(self.test_set):,}")

@@ -51,6 +51,12 @@ def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
     for key, w in _weights(single).items():
         torch.testing.assert_close(_weights(ddp)[key], w, rtol=0, atol=1e-5)
 
+    # resume under torchrun: rank 0 alone takes the run's lock (two ranks locking would refuse)
+    cmd = [*cmd[:cmd.index("run")], "resume", str(ddp), "total_steps=40", "--wandb", "disabled"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((ddp / "run.json").read_text())["step"] == 40
+
 
 def test_torchrun_refuses_a_plugin_that_never_calls_ctx_ddp(tmp_path, monkeypatch):
     from workbench.errors import UserError

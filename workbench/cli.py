@@ -134,7 +134,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from workbench.config import build_config, iter_fields, type_name
+    from workbench.config import build_config, iter_fields
 
     spec, preset = registry.resolve(args.name)
     cfg_cls = registry.load_config_class(spec)
@@ -149,13 +149,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
     print()
     fields = list(iter_fields(cfg_cls))
     wk = max(len(f.path) for f in fields)
-    wt = min(max(len(type_name(f.type)) for f in fields), 28)
+    wt = min(max(len(f.type_text) for f in fields), 28)
     for f in fields:
         value = values
         for part in f.path.split("."):
             value = getattr(value, part)
         shown = _show(value)
-        print(f"{f.path:<{wk}}  {type_name(f.type):<{wt}}  {shown:<12}  {f.doc}")
+        print(f"{f.path:<{wk}}  {f.type_text:<{wt}}  {shown:<12}  {f.doc}")
     from workbench.options import HOOKS, NoOptions, describe_options, options_class
 
     for hook in HOOKS:
@@ -311,6 +311,16 @@ COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "resume"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workbench import console
+
+    restore = console.guard()  # a closed pipe (`| head -1`) stops the output, not the run
+    try:
+        return _main(argv)
+    finally:
+        restore()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if hasattr(args, "hook_options"):  # eval / sample: the plugin's own options, typed later

@@ -26,11 +26,12 @@ from typing import Any
 from workbench import checkpoint, distributed, registry
 from workbench.config import apply_overrides, build_config, from_dict, to_dict
 from workbench.errors import ConfigError, UserError
-from workbench.runs import RunDir, RunInfo, new_run_id, open_run
+from workbench.runlock import RunLock
+from workbench.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
 
 log = logging.getLogger("workbench")
 
-EXIT_OK, EXIT_FAILED, EXIT_NONFINITE = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_NONFINITE, EXIT_DISK_FULL = 0, 1, 3, 4
 
 
 # --------------------------------------------------------------------------- metric window
@@ -123,15 +124,19 @@ def prepare(name: str, overrides: Mapping[str, Any]) -> tuple[registry.PluginSpe
 def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
           launch: Launch | None = None, root: Path | None = None) -> tuple[int, RunDir]:
     launch = launch or Launch()
+    if run_name is not None:
+        check_run_name(run_name)  # before anything is imported or created
     spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
     preset = name if name != spec.name else None
     # a W&B sweep agent chooses the run id; otherwise a fresh one
     info = dict(plugin=spec.name, preset=preset,
                 wandb_id=os.environ.get("WANDB_RUN_ID") or new_run_id(), created=time.time(),
                 tags=list(launch.tags), project=launch.project)
-    with distributed.session(cfg.device):  # a no-op without torchrun
+    lock = RunLock()  # rank 0's, held until training ends (workbench/runlock.py)
+    with distributed.session(cfg.device), lock:  # the session is a no-op without torchrun
         # DDP: rank 0 creates the directory and broadcasts its path; the others train alongside
-        run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root).path))
+        run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root,
+                                                     lock=lock).path))
         try:
             return train(run, plugin_cls, cfg, spec, launch, state=None), run
         except UserError:
@@ -161,31 +166,13 @@ def load_run(path: str | Path, overrides: Mapping[str, Any] | None = None
     return run, info, spec, cfg, registry.load_plugin_class(spec)
 
 
-def _refuse_if_alive(run: RunDir, info: RunInfo) -> None:
-    """Two processes training into one directory would corrupt it."""
-    import socket
-
-    if info.status != "running" or not info.pid or info.host != socket.gethostname():
-        return
-    try:
-        os.kill(info.pid, 0)
-    except ProcessLookupError:
-        return  # it died (kill -9, a crash): safe to resume
-    except PermissionError:
-        pass
-    raise UserError(
-        f"{run.path} is still being trained by process {info.pid} on this machine; stop it first "
-        f"(Ctrl-C or `kill {info.pid}` writes a checkpoint), then resume."
-    )
-
-
 def resume(path: str | Path, overrides: Mapping[str, Any], launch: Launch | None = None
            ) -> tuple[int, RunDir]:
     launch = launch or Launch()
     run, info, spec, cfg, plugin_cls = load_run(path, overrides)
-    if distributed.rank() == 0:
-        _refuse_if_alive(run, info)
-    with distributed.session(cfg.device):  # a no-op without torchrun
+    lock = RunLock(run.path)  # one trainer per run: a second resume is exit 2 naming the first
+    with distributed.session(cfg.device), lock:  # the session is a no-op without torchrun
+        _on_rank0(lambda: lock.acquire(remove_temp=True))
         return _resume(run, info, spec, cfg, plugin_cls, launch)
 
 
@@ -316,6 +303,9 @@ class Trainer:
             exit_code = 130
             self._mark("interrupted")
             raise
+        except checkpoint.DiskFullError as e:
+            exit_code = self._stop_disk_full(e)
+            return exit_code
         except BaseException:
             self._mark("failed")
             raise
@@ -356,7 +346,8 @@ class Trainer:
             import socket
 
             self.run.update_info(status="running", step=self.step, pid=os.getpid(),
-                                 host=socket.gethostname())
+                                 host=socket.gethostname(), reason=None)
+            checkpoint.warn_if_disk_small(self.plugin, self.run.checkpoint)
         self.progress = Progress(f"{self.info.group}/{self.info.name}", cfg.total_steps, self.step,
                                  enabled=self.launch.progress and self.rank0)
         self.progress.message(f"workbench: {'resuming' if state else 'starting'} {self.spec.name} "
@@ -448,6 +439,21 @@ class Trainer:
         log.error(msg)
         self._mark("failed")
         return EXIT_NONFINITE
+
+    def _stop_disk_full(self, err: checkpoint.DiskFullError) -> int:
+        """A checkpoint did not fit: say what, keep the previous one, mark the run failed."""
+        msg = (f"{err.describe(self.run.read_info().step)} Training stopped. Free some space (or "
+               f"move {self.run.path} to a bigger disk), then continue with: "
+               f"workbench resume {self.run.path}")
+        if self.progress is not None and self.progress.enabled:
+            self.progress.message("error: " + msg)
+        else:
+            log.error(msg)
+        try:
+            self._mark("failed", reason=str(err))
+        except OSError as e:  # the disk may not even have room for run.json
+            log.error("could not mark %s failed: %s", self.run.path / "run.json", e)
+        return EXIT_DISK_FULL
 
     def _mark(self, status: str, **changes: Any) -> None:
         """run.json's status (rank 0 writes it; the other ranks have no say)."""

@@ -153,6 +153,12 @@ class Plugin(Generic[C]):
             if restored is not current:
                 setattr(self, name, restored)
 
+    def checkpoint_nbytes(self) -> int | None:
+        """Optional: the size this plugin's checkpoints will reach, when ``state_dict()`` now
+        is far smaller (a replay buffer that fills as the run goes). The loop warns at start if
+        the disk cannot hold two of them; ``None`` = measure ``state_dict()`` now."""
+        return None
+
     def eval_report(self, step: int, opts: Any) -> str:
         """``workbench eval RUN_DIR [--option V ...]``: a human-readable report (default: the
         evaluate() metrics). ``opts`` is an instance of the Config's ``EvalOptions`` dataclass

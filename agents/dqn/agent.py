@@ -229,6 +229,14 @@ class DQN(Plugin[DQNConfig]):
             state["replay"] = self.buffer.state_dict()
         return state
 
+    def checkpoint_nbytes(self) -> int | None:
+        """With the replay buffer the checkpoint grows to the full buffer (~700 MB for Pong)."""
+        if not self.checkpoint_replay:
+            return None
+        from workbench.checkpoint import estimate_bytes
+
+        return estimate_bytes({k: v for k, v in self.state_dict().items() if k != "replay"}) + self.buffer.nbytes
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         if "replay" in state:

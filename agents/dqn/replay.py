@@ -134,6 +134,11 @@ class ReplayBuffer:
     # ------------------------------------------------------------------ checkpoints
     _ARRAYS = ("frames", "actions", "rewards", "first", "terminal", "truncated", "dead")
 
+    @property
+    def nbytes(self) -> int:
+        """The storage once full: what a checkpoint of a full buffer holds."""
+        return sum(getattr(self, k).nbytes for k in self._ARRAYS)
+
     def state_dict(self) -> dict[str, Any]:
         """Zero-copy tensor views of the storage (only the written part) plus the RNG state."""
         used = min(self.t, self.slots)
