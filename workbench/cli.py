@@ -74,12 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="only runs with this tag (repeatable)")
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="only runs whose config has this value, e.g. optim.lr=1e-4 (repeatable)")
-    p.add_argument("--metric", default=None, help="metric to plot and rank by (default: first eval/ metric)")
+    p.add_argument("--metric", default=None, help="metric to plot and rank by (default: the "
+                   "plugin's primary metric, see `workbench describe`)")
     p.add_argument("--goal", choices=("auto", "min", "max"), default="auto",
-                   help="is lower or higher better (auto: lower for loss/error/mse/fd names)")
+                   help="is lower or higher better (auto: the plugin's declared goal for its "
+                   "primary metric, else lower for loss/error/mse/fd names)")
     p.add_argument("--x", choices=("step", "time"), default="step", help="x-axis of the curves")
     p.add_argument("--out", type=Path, default=None, help="PNG of the curves")
     p.add_argument("--csv", type=Path, default=None, help="write the run table as CSV")
+    p.add_argument("--curves-csv", type=Path, default=None,
+                   help="write every logged number as a tidy CSV: run, step, metric, value")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
     # issue-7 verbs register themselves here when their modules exist
@@ -265,11 +269,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.compare import compare
+    from workbench.comparison import compare
 
     print(compare(args.run_dirs, group=args.group, metric=args.metric, out=args.out, tags=args.tag,
                   where=args.where, x=args.x, csv_out=args.csv, markdown_out=args.markdown,
-                  goal=args.goal))
+                  goal=args.goal, curves_csv=args.curves_csv))
     return 0
 
 

@@ -76,6 +76,7 @@ class Logger:
         time_offset: float = 0.0,
         enabled: bool = True,
         metrics: bool = True,
+        primary: tuple[str, str] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.media_dir = run_dir / "media"
@@ -83,6 +84,8 @@ class Logger:
         self.t0 = time.time() - time_offset
         self._wandb: Any = None
         self._wandb_run: Any = None
+        self.primary = primary  # (metric, "min" | "max"): W&B's summary keeps its best value
+        self.sync_hint: str | None = None  # how to see this run in W&B (set once W&B started)
         # metrics=False: media only (workbench eval / sample write no metric lines)
         self._jsonl = open(run_dir / "metrics.jsonl", "a", buffering=1) if enabled and metrics else None  # noqa: SIM115
         if enabled and wandb_mode != "disabled":
@@ -116,6 +119,13 @@ class Logger:
             # every chart's x-axis is the workbench step, also after an offline resume
             self._wandb_run.define_metric("step")
             self._wandb_run.define_metric("*", step_metric="step")
+            if self.primary:  # the runs table shows the best value, not the last one
+                metric, goal = self.primary
+                self._wandb_run.define_metric(metric, step_metric="step", summary=goal)
+            if mode == "offline":
+                self.sync_hint = f"wandb sync {Path(self._wandb_run.dir).parent}"
+            else:
+                self.sync_hint = f"{self._wandb_run.url}"
         except Exception as e:  # noqa: BLE001 - the logger never kills a run
             self._wandb_failed("start", e)
 
@@ -204,6 +214,11 @@ class Logger:
         path = self._media_path(stem or name, step, f".{suffix}" if dot else "")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+        if self._wandb_run is not None:  # W&B has no MIDI panel: the file goes to the run's files
+            try:
+                self._wandb_run.save(str(path), base_path=str(self.run_dir), policy="now")
+            except Exception as e:  # noqa: BLE001
+                log.warning("W&B upload of %s failed (%s); the file is in media/", path.name, e)
         return path
 
     def _media(self, key: str, step: int, make: Any) -> None:
