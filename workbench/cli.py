@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from workbench import registry
+from workbench import __version__, registry
 from workbench.errors import UserError
 
 EPILOG = """examples:
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="plugins and presets, with their kind and description")
@@ -49,8 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="start a run: workbench run NAME [key=value ...]",
                        description="Start a run of a plugin or preset. Overrides are key=value "
-                       "(dotted keys for nested configs: optim.lr=3e-4).")
-    p.add_argument("name", help="plugin or preset")
+                       "(dotted keys for nested configs: optim.lr=3e-4). With --config FILE.yaml "
+                       "(a run's config.yaml or a subset naming `preset:` or `plugin:`) the "
+                       "file's keys come first and the command line's on top.")
+    p.add_argument("name", nargs="?", help="plugin or preset (or `preset:` in the --config file)")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.yaml",
+                   help="config keys from a YAML file (a run's own config.yaml, or a subset)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--name", dest="run_name", default=None, help="run name (default: time + seed)")
     p.add_argument("--tag", action="append", default=[], help="W&B tag (repeatable)")
@@ -86,13 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write every logged number as a tidy CSV: run, step, metric, value")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
-    # issue-7 verbs register themselves here when their modules exist
-    for extra in ("workbench.export", "workbench.sweep"):
+    # verbs that live in their own modules register themselves here
+    for extra in ("workbench.export", "workbench.sweep", "workbench.configfile",
+                  "workbench.listing"):
         try:
             __import__(extra)
             sys.modules[extra].add_parser(sub)  # type: ignore[attr-defined]
         except ModuleNotFoundError:
             pass
+    for verb in sub.choices.values():  # `workbench run NAME -v` as well as `workbench -v run NAME`
+        verb.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="more log output")
     return parser
 
 
@@ -180,16 +190,26 @@ def _launch(args: argparse.Namespace) -> Any:
     from workbench.loop import Launch
 
     return Launch(wandb_mode=args.wandb, tags=tuple(getattr(args, "tag", ()) or ()),
-                  project=getattr(args, "project", "workbench"))
+                  project=getattr(args, "project", "workbench"),
+                  command=getattr(args, "command_line", None))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.config import parse_overrides
     from workbench.loop import start
 
-    overrides = parse_overrides(args.overrides)
-    code, run = start(args.name, overrides, run_name=args.run_name, launch=_launch(args))
-    print(f"run directory: {run.path}", file=sys.stderr)
+    name, raw = args.name, list(args.overrides)
+    if name is not None and "=" in name:  # `run --config f.yaml lr=1e-3`: no name given
+        name, raw = None, [name, *raw]
+    overrides = parse_overrides(raw)
+    if args.config is not None:
+        from workbench.configfile import with_config_file
+
+        name, overrides = with_config_file(args.config, name, overrides)
+    elif name is None:
+        raise UserError("`workbench run` needs a plugin or preset (`workbench list` shows them) "
+                        "or --config FILE.yaml: workbench run NAME [key=value ...].")
+    code, _ = start(name, overrides, run_name=args.run_name, launch=_launch(args))
     return code
 
 
@@ -293,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    args.command_line = shlex.join(["workbench", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="workbench: %(levelname)s: %(message)s")
     if not args.command:

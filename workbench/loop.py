@@ -103,6 +103,7 @@ class Launch:
     tags: tuple[str, ...] = ()
     project: str = "workbench"
     progress: bool = True
+    command: str | None = None  # recorded in run.json (default: this process's command line)
 
 
 def _group_name(name: str) -> str:
@@ -347,11 +348,13 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
         run_id=info.wandb_id,
         time_offset=float(state["elapsed"]) if state else 0.0,
         enabled=rank0,
+        primary=(spec.metric, spec.goal) if spec.metric else None,
     )
     plugin = None
     progress = None
     exit_code = EXIT_FAILED
     step = 0
+    summary = None
     try:
         plugin = build_plugin(run, info, spec, cfg, plugin_cls, logger)
         if state is not None:
@@ -366,7 +369,10 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
         if rank0:
             import socket
 
-            run.update_info(status="running", step=step, pid=os.getpid(), host=socket.gethostname())
+            from workbench.provenance import provenance
+
+            run.update_info(status="running", step=step, pid=os.getpid(), host=socket.gethostname(),
+                            **provenance(plugin.ctx, launch.command))
 
         def save_checkpoint() -> None:
             if rank0:
@@ -378,9 +384,14 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
                 run.update_info(step=step)
 
         progress = Progress(f"{info.group}/{info.name}", cfg.total_steps, step,
-                            enabled=launch.progress and rank0)
+                            enabled=launch.progress and rank0,
+                            primary=(spec.metric, spec.goal) if spec.metric else None,
+                            headline=spec.train_metric, history=run.read_metrics() if state else ())
         progress.message(f"workbench: {'resuming' if state else 'starting'} {spec.name} at step "
                          f"{step:,} of {cfg.total_steps:,} in {run.path}")
+        if cfg.eval_every > cfg.total_steps or cfg.eval_every == 0:
+            progress.message(f"note: eval_every={cfg.eval_every:,} evaluates only at the end "
+                             f"(total_steps={cfg.total_steps:,}): one point per eval curve")
         window = MetricWindow()
         last_eval_step = -1
         window_start_step, window_time = step, 0.0
@@ -412,7 +423,7 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
                     last_eval_step = step
                     if results:
                         logger.log(results, step)
-                        progress.show(results)
+                        progress.evaluation(step, results)
 
                 if _crossed(before, step, cfg.checkpoint_every) and step < cfg.total_steps:
                     bad = non_finite(window.means())
@@ -429,14 +440,17 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
                 )
                 if rank0:
                     run.update_info(status="interrupted", step=step)
+                summary = progress.summary("stopped", run.path, logger.sync_hint)
                 return exit_code
 
             final = dict(plugin.finish(step))
             if final:
                 logger.log(final, step)
+                progress.evaluation(step, final, label="final")
             save_checkpoint()
             if rank0:
                 run.update_info(status="finished", step=step)
+            summary = progress.summary("finished", run.path, logger.sync_hint)
             exit_code = EXIT_OK
             return exit_code
     except KeyboardInterrupt:
@@ -450,7 +464,7 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
         raise
     finally:
         if progress is not None:
-            progress.close()
+            progress.close(summary)
         if plugin is not None:
             plugin.close()
         logger.close(exit_code)

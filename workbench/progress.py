@@ -22,8 +22,8 @@ T = TypeVar("T")
 
 # the bar without tqdm's "desc: " colon and with a shorter right part than tqdm's default, so an
 # 80-column terminal keeps room for the bar and the metrics
-_BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {elapsed}<{remaining} {rate_fmt}{postfix}"
-_MIN_BAR = 10  # columns the bar keeps before metrics are dropped
+_BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {rate_fmt} eta {remaining}{postfix}"
+_MIN_BAR = 8  # columns the bar keeps before metrics are dropped
 
 
 def _fmt_time(seconds: float) -> str:
@@ -133,7 +133,8 @@ class Progress:
             # a pty without a window size (`script`, some CI runners) reports 0x0, and tqdm
             # then draws nothing at all: give it a size. smoothing: the rate is a moving
             # average of the last updates, not the average since start
-            self._bar = tqdm(total=total, initial=initial, desc=label.split("/")[0] + " ",
+            self._label = label.split("/")[0][:24] + " "  # the preset: the run is named at start
+            self._bar = tqdm(total=total, initial=initial, desc=self._label,
                              unit="step", unit_scale=True, dynamic_ncols=sized,
                              ncols=None if sized else 120, nrows=None if sized else 24,
                              file=self.stream, smoothing=0.3, bar_format=_BAR_FORMAT)
@@ -159,15 +160,14 @@ class Progress:
         return next((k for k in self.latest if k.startswith("train/")), None)
 
     def items(self, short: bool = False) -> list[str]:
-        """What the bar and the lines show, most important first."""
+        """What the bar shows, most important first: primary latest, its best, headline."""
         def name(key: str) -> str:
             return key.rsplit("/", 1)[-1] if short else key
 
         out = []
         p = self.primary
         if p is not None and p.seen:
-            out.append(f"{name(p.name)} {_num(p.latest)}")
-            out.append(f"best {_num(p.best)}")
+            out += [f"{name(p.name)} {_num(p.latest)}", f"(best {_num(p.best)})"]
         head = self._headline()
         if head is not None:
             out.append(f"{name(head)} {_num(self.latest[head])}")
@@ -199,22 +199,28 @@ class Progress:
               f"eta {eta}{tail}", file=self.stream, flush=True)
 
     def _fit_postfix(self) -> str:
-        """The metrics that fit beside a bar of at least _MIN_BAR columns: full names, else
-        leaf names, else fewer items."""
+        """The metrics that fit beside a bar of at least _MIN_BAR columns. As the terminal
+        narrows: leaf names, then no label before the bar, then fewer metrics (the headline
+        first, the primary's latest value last)."""
         columns = _columns(self.stream) or 120
         fmt = dict(self._bar.format_dict)
-        fmt.update(bar_format=_BAR_FORMAT.replace("|{bar}|", "||"), postfix=None, ncols=None)
-        room = columns - len(self._bar.format_meter(**fmt)) - _MIN_BAR - 4  # ", " and slack
-        for short in (False, True):
-            shown = self.items(short)
-            while shown:
-                text = " ".join(shown)
-                if len(text) <= room:
-                    return text
-                shown = shown[:-1]
+        fmt.update(bar_format=_BAR_FORMAT.replace("|{bar}|", "||"), postfix=None, ncols=None,
+                   prefix=self._label)
+        fixed = len(self._bar.format_meter(**fmt))  # everything but the bar and the metrics
+        label = len(self._label)
+        # (drop the label, leaf names, how many items), best first
+        for drop_label, short, n in ((False, False, 3), (False, True, 3), (True, True, 3),
+                                     (False, False, 2), (True, False, 2), (True, True, 2),
+                                     (True, True, 1)):
+            shown = self.items(short)[:n]
+            room = columns - fixed + (label if drop_label else 0) - _MIN_BAR - 2  # ", "
+            if shown and len(" ".join(shown)) <= room:
+                self._bar.set_description_str("" if drop_label else self._label, refresh=False)
+                return " ".join(shown)
+        self._bar.set_description_str("", refresh=False)
         return ""
 
-    def evaluation(self, step: int, results: Mapping[str, Any]) -> None:
+    def evaluation(self, step: int, results: Mapping[str, Any], label: str = "eval") -> None:
         """One line per evaluation: the primary metric first, with its best so far."""
         self._remember(results, step)
         if not self.enabled:
@@ -229,7 +235,7 @@ class Progress:
             parts.append(f"{p.name} {_num(numbers.pop(p.name))} "
                          f"(best {_num(p.best)} @ {p.best_step:,})")
         parts += [f"{k} {_num(v)}" for k, v in numbers.items()]
-        self.message(f"eval @ step {step:,}: " + ", ".join(parts))
+        self.message(f"{label} @ step {step:,}: " + ", ".join(parts))
         if self._bar is not None:
             self._bar.set_postfix_str(self._fit_postfix(), refresh=False)
 

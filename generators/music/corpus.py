@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -55,13 +54,14 @@ def load_pieces(path: str, voices: str, transpose: str, limit: int) -> tuple[lis
         return [tokens[a:b] for a, b in zip(bounds[:-1], bounds[1:])], list(data["names"])
 
     from music21 import converter
-    from tqdm import tqdm
     from workbench.generators.music.io import score_to_measures
+
+    from workbench.progress import track
 
     tokenizer = MusicTokenizer()
     pieces, names, failed = [], [], []
     desc = f"parsing {len(files)} music files with music21 (cached afterwards)"
-    for f in tqdm(files, desc=desc, file=sys.stderr, unit="file", leave=False):
+    for f in track(files, desc, unit="file"):  # a bar on a terminal, two plain lines in a pipe
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
