@@ -411,6 +411,25 @@ class Comparison:
             parts += ["", *self.notes]
         return "\n".join(parts)
 
+    def __repr__(self) -> str:  # a notebook cell shows the report
+        return self.report()
+
+    @property
+    def table(self) -> Any:
+        """The ranked table (a DataFrame with pandas, else a list of dicts)."""
+        from workbench.api import records_or_frame
+
+        return records_or_frame([dict(zip(self.header, row, strict=True)) for row in self.rows])
+
+    @property
+    def curves(self) -> Any:
+        """Every number the runs logged, tidy: run, step, metric, value."""
+        from workbench.api import records_or_frame
+
+        rows = curves_rows([d.run for d in self.data], {d.run.path: d.label for d in self.data})
+        return records_or_frame([dict(zip(("run", "step", "metric", "value"), r, strict=True))
+                                 for r in rows])
+
     def markdown(self) -> str:
         text = markdown_table(self.header, self.rows)
         if self.seeded:
