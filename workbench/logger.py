@@ -171,7 +171,7 @@ class Logger:
         """An HWC/CHW image or a B,C,H,W batch (shown as a grid)."""
         if not self.enabled:
             return None
-        arr = np.asarray(image.detach().float().cpu()) if hasattr(image, "detach") else np.asarray(image)
+        arr = media.as_numpy(image)
         if arr.ndim == 4:
             arr = media.image_grid(arr)
         path = media.save_png(arr, self._media_path(key, step, ".png"))
@@ -179,7 +179,7 @@ class Logger:
             self._media(key, step, lambda w: w.Image(str(path), caption=caption))
         return path
 
-    def log_video(self, key: str, frames: np.ndarray, step: int, fps: int = 30) -> Path | None:
+    def log_video(self, key: str, frames: np.ndarray, step: int, fps: float = 30) -> Path | None:
         """T,H,W,C uint8 frames -> GIF on disk and a W&B video."""
         if not self.enabled:
             return None

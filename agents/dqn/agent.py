@@ -23,6 +23,7 @@ from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
 from workbench.envs.vector import RGBRecorder, VectorEnv
 
+from workbench.media import real_time
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 
@@ -246,8 +247,9 @@ class DQN(Plugin):
         if video:
             ret, frames = self._play_video(seed + 500, rng)
             returns.append(ret)
-            if frames is not None:  # every 2nd agent step at 15 fps plays at about real time
-                self.ctx.logger.log_video("eval/video", frames[::2], step, fps=15)
+            if frames is not None:  # one frame per agent step: the 60 Hz game at 60 / frame_skip
+                frames, fps = real_time(frames, 60 / self.cfg.env.frame_skip)
+                self.ctx.logger.log_video("eval/video", frames, step, fps=fps)
         elif not returns:
             returns = self._play(episodes, seed, rng)
         return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
