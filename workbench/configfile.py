@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from workbench import registry
-from workbench.config import flatten, parse_overrides, resolve_key
 from workbench.errors import ConfigError, UserError
-from workbench.runs import RUN_FILE, RunDir, open_run
+
+# workbench.config and workbench.runs are imported where used: `workbench --help` imports this
+# module to add the `rerun` verb, and stays fast
 
 NAME_KEYS = ("preset", "plugin")
 
@@ -29,6 +30,9 @@ NAME_KEYS = ("preset", "plugin")
 def read_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     """(the plugin or preset the file names, or None; its keys as flat overrides)."""
     import yaml
+
+    from workbench.config import flatten
+    from workbench.runs import RUN_FILE, open_run
 
     path = Path(path)
     try:
@@ -69,6 +73,8 @@ def with_config_file(path: str | Path, name: str | None, overrides: Mapping[str,
         raise UserError(f"{path} names no plugin or preset: add a line `preset: NAME` (or "
                         f"`plugin: NAME`) to it, or name it on the command line: "
                         f"workbench run NAME --config {path}. `workbench list` shows the names.")
+    from workbench.config import resolve_key
+
     spec, _ = registry.resolve(name)
     cfg_cls = registry.load_config_class(spec)
     for key in from_file:  # the command line's error, naming the file it came from
@@ -81,13 +87,17 @@ def with_config_file(path: str | Path, name: str | None, overrides: Mapping[str,
 
 def rerun_args(run_dir: str | Path, overrides: Mapping[str, Any]) -> tuple[str, dict[str, Any], Any]:
     """(the run's preset or plugin, its saved config with the overrides on top, its RunInfo)."""
-    run: RunDir = open_run(run_dir)
+    from workbench.config import flatten
+    from workbench.runs import open_run
+
+    run = open_run(run_dir)
     info = run.read_info()
     return info.preset or info.plugin, {**flatten(run.read_config()), **overrides}, info
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from workbench.cli import _launch
+    from workbench.config import parse_overrides
     from workbench.loop import start
 
     name, overrides, info = rerun_args(args.run_dir, parse_overrides(args.overrides))

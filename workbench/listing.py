@@ -10,19 +10,21 @@ Reads only ``run.json``, ``config.yaml`` and ``metrics.jsonl`` (no torch, no W&B
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import UserError
-from workbench.runs import RunDir, find_runs, runs_root
+
+if TYPE_CHECKING:  # `workbench --help` imports this module to add the verb: keep it light
+    from workbench.runs import RunDir
 
 
 def _alive(pid: int | None, host: str | None) -> bool:
+    import socket
+
     if not pid or host != socket.gethostname():
         return True  # another machine's process: trust run.json
     try:
@@ -81,6 +83,8 @@ def describe_run(run: RunDir, now: float | None = None) -> dict[str, Any]:
 
 def list_runs(group: str | None = None, root: Path | None = None) -> list[dict[str, Any]]:
     """Rows of every run (of one group), newest first; unreadable directories are skipped."""
+    from workbench.runs import find_runs, runs_root
+
     root = root or runs_root()
     rows = []
     for run in find_runs(root, group):
@@ -109,6 +113,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    import json
+
+    from workbench.runs import runs_root
+
     rows = list_runs(args.group)
     if args.json:
         print(json.dumps(rows, indent=2))
