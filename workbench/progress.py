@@ -261,7 +261,8 @@ class Progress:
         head = self._headline()
         if head is not None:
             lines.append(f"  {head}: last {_num(self.latest[head])}")
-        lines.append(f"  wall time {_fmt_time(wall)}, {done / max(wall, 1e-9):,.1f} steps/s")
+        shown = f"{wall:.1f} s" if wall < 60 else _fmt_time(wall)
+        lines.append(f"  wall time {shown}, {done / max(wall, 1e-9):,.1f} steps/s")
         lines.append(f"  run directory: {run_dir}")
         if sync_hint:
             lines.append(f"  W&B: {sync_hint}")
