@@ -143,7 +143,7 @@ def test_the_eval_video_plays_the_game_in_real_time(tmp_path):
     agent = make_agent(tmp_path, "dqn-pong", **{"buffer_size": 1_000, "env.num_envs": 1,
                                                 "env.noop_max": 0, "env.max_episode_frames": 600})
     try:
-        agent.evaluate(0, episodes=1, video=True)
+        agent.play_evaluation(0, episodes=1, video=True)
     finally:
         agent.close()
     (gif,) = (tmp_path / "media").glob("eval_video_*.gif")
