@@ -114,4 +114,8 @@ def test_sweep_restart_skips_finished_runs_and_resumes_the_interrupted_one(runs_
     assert steps == [20, 40, 60]  # the curve continues; nothing is logged twice
 
     assert main(args) == 0
-    assert "0 to start, 0 to resume, 2 done" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 to start, 0 to resume, 2 done" in out
+    # it ends with its runs ranked by the plugin's primary metric (linreg: eval/mse, lower)
+    table = out.split("ranked by final eval/mse (lower is better)")[1].splitlines()[3:5]
+    assert sorted(row.split()[1] for row in table) == ["rs_seed0", "rs_seed1"]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench import registry
+from workbench import __version__, registry
 from workbench.errors import UserError
 
 EPILOG = """examples:
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="plugins and presets, with their kind and description")
@@ -51,8 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="start a run: workbench run NAME [key=value ...]",
                        description="Start a run of a plugin or preset. Overrides are key=value "
-                       "(dotted keys for nested configs: optim.lr=3e-4).")
-    p.add_argument("name", help="plugin or preset")
+                       "(dotted keys for nested configs: optim.lr=3e-4). With --config FILE.yaml "
+                       "(a run's config.yaml or a subset naming `preset:` or `plugin:`) the "
+                       "file's keys come first and the command line's on top.")
+    p.add_argument("name", nargs="?", help="plugin or preset (or `preset:` in the --config file)")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.yaml",
+                   help="config keys from a YAML file (a run's own config.yaml, or a subset)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--name", dest="run_name", default=None, help="run name (default: time + seed)")
     p.add_argument("--tag", action="append", default=[], help="W&B tag (repeatable)")
@@ -79,20 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="only runs with this tag (repeatable)")
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="only runs whose config has this value, e.g. optim.lr=1e-4 (repeatable)")
-    p.add_argument("--metric", default=None, help="metric to plot and rank by (default: first eval/ metric)")
+    p.add_argument("--metric", default=None, help="metric to plot and rank by (default: the "
+                   "plugin's primary metric, see `workbench describe`)")
     p.add_argument("--goal", choices=("auto", "min", "max"), default="auto",
-                   help="is lower or higher better (auto: lower for loss/error/mse/fd names)")
+                   help="is lower or higher better (auto: the plugin's declared goal for its "
+                   "primary metric, else lower for loss/error/mse/fd names)")
     p.add_argument("--x", choices=("step", "time"), default="step", help="x-axis of the curves")
     p.add_argument("--out", type=Path, default=None, help="PNG of the curves")
     p.add_argument("--csv", type=Path, default=None, help="write the run table as CSV")
+    p.add_argument("--curves-csv", type=Path, default=None,
+                   help="write every logged number as a tidy CSV: run, step, metric, value")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
-    # export and sweep define their own sub-commands; both modules are light (torch, optuna
-    # and the plugins are imported only when the command runs)
-    from workbench import export, sweep
+    # export, sweep, rerun/config files and the runs list define their own sub-commands; the
+    # modules are light (torch, optuna and the plugins are imported only when a command runs)
+    from workbench import configfile, export, listing, sweep
 
-    export.add_parser(sub)
-    sweep.add_parser(sub)
+    for module in (export, sweep, configfile, listing):
+        module.add_parser(sub)
+    for verb in sub.choices.values():  # `workbench run NAME -v` as well as `workbench -v run NAME`
+        verb.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="more log output")
     return parser
 
 
@@ -180,16 +193,26 @@ def _launch(args: argparse.Namespace) -> Any:
     from workbench.loop import Launch
 
     return Launch(wandb_mode=args.wandb, tags=tuple(getattr(args, "tag", ()) or ()),
-                  project=getattr(args, "project", "workbench"))
+                  project=getattr(args, "project", "workbench"),
+                  command=getattr(args, "command_line", None))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.config import parse_overrides
     from workbench.loop import start
 
-    overrides = parse_overrides(args.overrides)
-    code, run = start(args.name, overrides, run_name=args.run_name, launch=_launch(args))
-    print(f"run directory: {run.path}", file=sys.stderr)
+    name, raw = args.name, list(args.overrides)
+    if name is not None and "=" in name:  # `run --config f.yaml lr=1e-3`: no name given
+        name, raw = None, [name, *raw]
+    overrides = parse_overrides(raw)
+    if args.config is not None:
+        from workbench.configfile import with_config_file
+
+        name, overrides = with_config_file(args.config, name, overrides)
+    elif name is None:
+        raise UserError("`workbench run` needs a plugin or preset (`workbench list` shows them) "
+                        "or --config FILE.yaml: workbench run NAME [key=value ...].")
+    code, _ = start(name, overrides, run_name=args.run_name, launch=_launch(args))
     return code
 
 
@@ -298,11 +321,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.compare import compare
+    from workbench.comparison import compare
 
     print(compare(args.run_dirs, group=args.group, metric=args.metric, out=args.out, tags=args.tag,
                   where=args.where, x=args.x, csv_out=args.csv, markdown_out=args.markdown,
-                  goal=args.goal))
+                  goal=args.goal, curves_csv=args.curves_csv))
     return 0
 
 
@@ -334,6 +357,7 @@ def _main(argv: list[str] | None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    args.command_line = shlex.join(["workbench", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="workbench: %(levelname)s: %(message)s")
     if not args.command:

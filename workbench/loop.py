@@ -106,6 +106,7 @@ class Launch:
     tags: tuple[str, ...] = ()
     project: str = "workbench"
     progress: bool = True
+    command: str | None = None  # recorded in run.json (default: this process's command line)
 
 
 def _group_name(name: str) -> str:
@@ -289,6 +290,7 @@ class Trainer:
         self.window = MetricWindow()
         self.window_start_step, self.window_time = 0, 0.0
         self.last_eval_step = -1
+        self.summary: str | None = None  # the console's closing lines
 
     def train(self) -> int:
         exit_code = EXIT_FAILED
@@ -311,7 +313,7 @@ class Trainer:
             raise
         finally:
             if self.progress is not None:
-                self.progress.close()
+                self.progress.close(self.summary)
             if self.plugin is not None:
                 self.plugin.close()
             self.logger.close(exit_code)
@@ -326,7 +328,7 @@ class Trainer:
             project=launch.project, group=info.group, job_type=self.spec.kind,
             name=f"{info.group}/{info.name}", config=to_dict(self.cfg), tags=list(launch.tags),
             run_id=info.wandb_id, time_offset=float(self.state["elapsed"]) if self.state else 0.0,
-            enabled=self.rank0,
+            enabled=self.rank0, primary=(self.spec.metric, self.spec.goal) if self.spec.metric else None,
         )
 
     def _build(self) -> None:
@@ -345,13 +347,23 @@ class Trainer:
         if self.rank0:
             import socket
 
+            from workbench.provenance import provenance
+
             self.run.update_info(status="running", step=self.step, pid=os.getpid(),
-                                 host=socket.gethostname(), reason=None)
+                                 host=socket.gethostname(), reason=None,
+                                 **provenance(self.plugin.ctx, self.launch.command))
             checkpoint.warn_if_disk_small(self.plugin, self.run.checkpoint)
+        spec = self.spec
         self.progress = Progress(f"{self.info.group}/{self.info.name}", cfg.total_steps, self.step,
-                                 enabled=self.launch.progress and self.rank0)
+                                 enabled=self.launch.progress and self.rank0,
+                                 primary=(spec.metric, spec.goal) if spec.metric else None,
+                                 headline=spec.train_metric,
+                                 history=self.run.read_metrics() if state else ())
         self.progress.message(f"workbench: {'resuming' if state else 'starting'} {self.spec.name} "
                               f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}")
+        if (cfg.eval_every > cfg.total_steps or cfg.eval_every == 0) and not cfg.eval_at_start:
+            self.progress.message(f"note: eval_every={cfg.eval_every:,} evaluates only at the end "
+                                  f"(total_steps={cfg.total_steps:,}): one point per eval curve")
         if cfg.eval_at_start and self.step == 0:
             self._evaluate()  # the untrained model: the baseline later evaluations are read against
 
@@ -399,7 +411,7 @@ class Trainer:
         self.last_eval_step = self.step
         if results:
             self.logger.log(results, self.step)
-            self.progress.show(results)
+            self.progress.evaluation(self.step, results)
 
     def _save_checkpoint(self) -> None:
         if not self.rank0:
@@ -418,8 +430,10 @@ class Trainer:
         final = dict(self.plugin.finish(self.step))
         if final:
             self.logger.log(final, self.step)
+            self.progress.evaluation(self.step, final, label="final")
         self._save_checkpoint()
         self._mark("finished", step=self.step)
+        self.summary = self.progress.summary("finished", self.run.path, self.logger.sync_hint)
         return EXIT_OK
 
     def _stopped_by(self, signum: int) -> int:
@@ -429,6 +443,7 @@ class Trainer:
             f"Continue with: workbench resume {self.run.path}"
         )
         self._mark("interrupted", step=self.step)
+        self.summary = self.progress.summary("stopped", self.run.path, self.logger.sync_hint)
         return 128 + signum
 
     def _stop_non_finite(self, means: Mapping[str, float]) -> int:

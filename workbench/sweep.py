@@ -388,13 +388,16 @@ def sweep(name: str, args: list[str], group: str | None = None, parallel: int = 
           random_k: int | None = None, sample_seed: int = 0, wandb_sweep: bool = False,
           wandb_mode: str | None = None, tags: tuple[str, ...] = (), project: str = "workbench",
           retry_failed: bool = False, dry_run: bool = False, metric: str | None = None,
-          goal: str = "max", root: Path | None = None) -> int:
+          goal: str | None = None, root: Path | None = None) -> int:
     from workbench import registry
     from workbench.config import build_config
     from workbench.loop import _group_name
     from workbench.runs import runs_root
 
     spec, preset = registry.resolve(name)
+    if metric is None and spec.metric:  # the plugin's primary metric, with its declared goal
+        metric, goal = spec.metric, goal or spec.goal
+    goal = goal or "max"
     cfg_cls = registry.load_config_class(spec)
     axes = [parse_axis(a, cfg_cls) for a in args]
     keys = [a.key for a in axes]
@@ -459,8 +462,12 @@ def sweep(name: str, args: list[str], group: str | None = None, parallel: int = 
         print("[sweep] stopped; run the same command again to continue (finished runs are "
               "skipped, interrupted ones resume).")
         return code
+    from workbench.comparison import ranked_report
+
+    print("[sweep] " + ranked_report([j.path for j in jobs], metric))
     print(f"[sweep] compare them with: workbench compare --group {run_dir_group} --tag sweep-{group}")
     return 0 if ok else 1
+
 
 
 def _arg(v: Any) -> str:
@@ -503,8 +510,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the runs (or the W&B sweep config) only")
     p.add_argument("--wandb-sweep", action="store_true",
                    help="create a W&B sweep and print the `wandb agent` command instead of running")
-    p.add_argument("--metric", default=None, help="W&B sweep metric (e.g. eval/return)")
-    p.add_argument("--goal", choices=("min", "max"), default="max", help="W&B sweep goal (default max)")
+    p.add_argument("--metric", default=None, help="metric of the closing table and of a W&B sweep "
+                   "(default: the plugin's primary metric)")
+    p.add_argument("--goal", choices=("min", "max"), default=None,
+                   help="W&B sweep goal (default: the plugin's declared goal, else max)")
     p.add_argument("--tag", action="append", default=[], help="extra W&B tag for every run (repeatable)")
     p.add_argument("--project", default="workbench", help="W&B project (default: workbench)")
     p.add_argument("--wandb", choices=("online", "offline", "disabled"), default=None,

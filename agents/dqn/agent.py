@@ -26,7 +26,7 @@ from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
 from workbench.envs.vector import VectorEnv
 
-from workbench.media import save_gif
+from workbench.media import real_time, save_gif
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 
@@ -192,13 +192,12 @@ class DQN(Plugin[DQNConfig]):
         seed = 10_000 + c.seed * 1_000 + self.evaluations if seed is None else seed
         epsilon = c.eval_epsilon if epsilon is None else epsilon
         games, frames = evaluation.play(self.act, c.env, episodes, seed, epsilon, video)
-        if frames is not None:
-            # every 2nd agent step at 15 fps: with frame_skip=4 (8 emulator frames of 1/60 s
-            # per video frame) the video plays at twice real time, a whole game in minutes
+        if frames is not None:  # one frame per agent step: the 60 Hz game at 60 / frame_skip fps
+            frames, fps = real_time(frames, 60 / c.env.frame_skip)
             if out is not None:
-                save_gif(frames[::2], out / f"eval-step{step}-seed{seed}.gif", fps=15)
+                save_gif(frames, out / f"eval-step{step}-seed{seed}.gif", fps=fps)
             else:
-                self.ctx.logger.log_video("eval/video", frames[::2], step, fps=15)
+                self.ctx.logger.log_video("eval/video", frames, step, fps=fps)
         return games, seed, epsilon
 
     def evaluate(self, step: int) -> dict[str, float]:

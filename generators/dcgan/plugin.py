@@ -5,7 +5,9 @@ non-saturating generator loss: a discriminator step on a real and a generated ba
 generator step. Each network has its own Adam optimizer and its own gradient scaler (a scaler's
 scale follows one loss; sharing one between two losses would let one network's overflow skip
 the other's steps). Every ``eval_every`` steps: a grid from a fixed noise batch (comparable over
-time) and ``eval/fd``, the Frechet distance on digit-classifier features (workbench.generators.metrics).
+time), ``eval/fd``, the Frechet distance on digit-classifier features (workbench.generators.metrics;
+digit sources only), and ``eval/d_real`` / ``eval/d_fake``, the discriminator's mean score of real
+and generated images (every source).
 """
 
 from __future__ import annotations
@@ -120,9 +122,29 @@ class DCGAN(Plugin[DCGANConfig]):
                         generator=torch.Generator().manual_seed(self.cfg.seed + 3))
         return self._fd(self.generate_images(z))
 
+    @torch.no_grad()
+    def d_scores(self, fakes: torch.Tensor) -> dict[str, float]:
+        """Mean D(x) on a fixed sample of training images and on the fixed-noise fakes. For
+        images no feature network knows (a folder, CIFAR) this is the score there is: how far
+        the generator is from fooling the discriminator (both 0.5 at the game's equilibrium)."""
+        device = self.ctx.device
+        pick = torch.randint(len(self.images), (min(256, len(self.images)),),
+                             generator=torch.Generator().manual_seed(self.cfg.seed + 4))
+        was_training = self.D.training
+        self.D.eval()  # running BatchNorm statistics: a score of each image, not of the batch
+        try:
+            with self.ctx.autocast():
+                real = torch.sigmoid(self.D(to_float(self.images[pick.to(device)])).float())
+                fake = torch.sigmoid(self.D(fakes.to(device)).float())
+        finally:
+            self.D.train(was_training)
+        return {"eval/d_real": real.mean().item(), "eval/d_fake": fake.mean().item()}
+
     def evaluate(self, step: int) -> dict[str, float]:
-        self.ctx.logger.log_image("eval/samples", self.generate_images(self.fixed_noise), step)
-        return {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
+        fakes = self.generate_images(self.fixed_noise)
+        self.ctx.logger.log_image("eval/samples", fakes, step)
+        scores = {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
+        return {**scores, **self.d_scores(fakes)}
 
     def sample(self, out: Path | None, opts: DCGANSampleOptions) -> str:
         """``workbench sample RUN --n 64 [--seed S] [--out grid.png | --out DIR]``: a grid PNG
