@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,11 @@ class Launch:
     tags: tuple[str, ...] = ()
     project: str = "workbench"
     progress: bool = True
+    group: str | None = None  # the run directory's group folder (default: the preset or plugin)
+    on_eval: Callable[[int, Mapping[str, float]], str | None] | None = None
+    """Called after each evaluation with (step, metrics), e.g. to report to an Optuna trial. A
+    returned word ("pruned") stops the run cleanly before total_steps: a checkpoint, run.json
+    status = that word, exit code 0. Under torchrun rank 0's answer holds for every rank."""
 
 
 def _group_name(name: str) -> str:
@@ -122,6 +127,7 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
           launch: Launch | None = None, root: Path | None = None) -> tuple[int, RunDir]:
     launch = launch or Launch()
     spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
+    group = _group_name(launch.group) if launch.group else group
     preset = name if name != spec.name else None
     # a W&B sweep agent chooses the run id; otherwise a fresh one
     info = dict(plugin=spec.name, preset=preset,
@@ -300,6 +306,22 @@ def _distributed(device: str) -> Any:
     return session(device)
 
 
+def _ask_on_eval(launch: Launch, step: int, results: Mapping[str, float]) -> str | None:
+    """``launch.on_eval`` on rank 0 (the rank with the metrics), its answer on every rank."""
+    if launch.on_eval is None:
+        return None
+    return _on_rank0(lambda: launch.on_eval(step, results) if results else None)
+
+
+def _ddp_words(plugin: Any) -> str:
+    """' on 2 processes (gloo), local batch 32 of 64' under torchrun, else ''."""
+    if _world() <= 1:
+        return ""
+    from workbench.distributed import describe
+
+    return describe(plugin.ctx)
+
+
 def _on_rank0(fn: Any) -> Any:
     """``fn()`` on rank 0, its result on every rank; a UserError there is raised everywhere
     (so no rank waits forever for a directory that was refused)."""
@@ -380,7 +402,7 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
         progress = Progress(f"{info.group}/{info.name}", cfg.total_steps, step,
                             enabled=launch.progress and rank0)
         progress.message(f"workbench: {'resuming' if state else 'starting'} {spec.name} at step "
-                         f"{step:,} of {cfg.total_steps:,} in {run.path}")
+                         f"{step:,} of {cfg.total_steps:,} in {run.path}{_ddp_words(plugin)}")
         window = MetricWindow()
         last_eval_step = -1
         window_start_step, window_time = step, 0.0
@@ -413,6 +435,15 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
                     if results:
                         logger.log(results, step)
                         progress.show(results)
+                    early = _ask_on_eval(launch, step, results)
+                    if early and step < cfg.total_steps:
+                        save_checkpoint()
+                        if rank0:
+                            run.update_info(status=early, step=step)
+                        progress.message(f"stopped at step {step:,}: {early}. Train it on with: "
+                                         f"workbench resume {run.path}")
+                        exit_code = EXIT_OK
+                        return exit_code
 
                 if _crossed(before, step, cfg.checkpoint_every) and step < cfg.total_steps:
                     bad = non_finite(window.means())
@@ -432,6 +463,10 @@ def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, la
                 return exit_code
 
             final = dict(plugin.finish(step))
+            if _world() > 1:  # the ranks' weights agree (0.0) if DDP did its job
+                from workbench.distributed import plugin_divergence
+
+                final["ddp/param_divergence"] = plugin_divergence(plugin)
             if final:
                 logger.log(final, step)
             save_checkpoint()

@@ -54,8 +54,11 @@ class DCGAN(Plugin):
         self.D = Discriminator(cfg.channels, cfg.image_size, cfg.disc_features).to(device)
         self.G.apply(dcgan_init)
         self.D.apply(dcgan_init)
-        self.generate = ctx.compile(self.G, "dcgan-generator")
-        self.discriminate = ctx.compile(self.D, "dcgan-discriminator")
+        # under torchrun each network is a DDP wrapper (gradients averaged over ranks); keep the
+        # bare G and D for evaluation, sampling, export and checkpoints
+        self.generate = ctx.compile(ctx.ddp(self.G), "dcgan-generator")
+        self.discriminate = ctx.compile(ctx.ddp(self.D), "dcgan-discriminator")
+        ctx.local_batch(cfg.batch_size)  # a global batch that does not split over ranks fails here
 
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
@@ -74,11 +77,13 @@ class DCGAN(Plugin):
         if step == 0 and cfg.scores_fd:
             # the untrained generator's FD: the baseline every later eval/fd is read against
             self.ctx.logger.log(self.evaluate(0), 0)
+        # the global batch of indices and noise, drawn alike on every rank; each keeps its shard
         idx = torch.randint(len(self.images), (cfg.batch_size,), generator=self.batches)
+        z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches)
+        idx, z = self.ctx.shard(idx), self.ctx.shard(z).to(device)
         real = to_float(self.images[idx.to(device)])
-        z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches).to(device)
-        ones = torch.ones(cfg.batch_size, device=device)
-        zeros = torch.zeros(cfg.batch_size, device=device)
+        ones = torch.ones(len(z), device=device)
+        zeros = torch.zeros(len(z), device=device)
 
         # discriminator: maximise log D(x) + log(1 - D(G(z)))
         with self.ctx.autocast():
@@ -125,6 +130,8 @@ class DCGAN(Plugin):
         return self._fd(self.generate_images(z))
 
     def evaluate(self, step: int) -> dict[str, float]:
+        if not self.ctx.is_main:  # only rank 0 logs: the others skip the Frechet distance
+            return {}
         self.ctx.logger.log_image("eval/samples", self.generate_images(self.fixed_noise), step)
         return {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
 

@@ -51,7 +51,9 @@ class SequenceLM(Plugin):
         self.data = TokenDataset(train, val, cfg.model.block_size, cfg.seed, ctx.device,
                                  what=type(self).__name__ + " corpus")
         self.model = build_model(cfg.model, self.vocab_size).to(ctx.device)
-        self.forward = ctx.compile(self.model, cfg.model.arch)
+        # a DDP wrapper under torchrun; the bare model serves eval/loss, sampling and checkpoints
+        self.forward = ctx.compile(ctx.ddp(self.model), cfg.model.arch)
+        ctx.local_batch(cfg.optim.batch_size)  # a global batch that does not split fails here
         o = cfg.optim
         # fused AdamW where the device has it (CUDA); CPU uses the foreach implementation
         self.opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr,
@@ -84,7 +86,7 @@ class SequenceLM(Plugin):
         lr = self.lr_at(step)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        x, y = self.data.batch(self.cfg.optim.batch_size)
+        x, y = self.data.batch(self.cfg.optim.batch_size, keep=self.ctx.shard)
         loss = self.loss(x, y)
         optimizer_step(loss, self.opt, self.scaler, self.model.parameters(),
                        self.cfg.optim.max_grad_norm)
@@ -100,6 +102,8 @@ class SequenceLM(Plugin):
         return total / len(self._val)
 
     def evaluate(self, step: int) -> dict[str, float]:
+        if not self.ctx.is_main:  # only rank 0 logs: the others skip eval/loss and the sample
+            return {}
         metrics = {"eval/loss": self.val_loss()}
         s = self.cfg.sample
         ids = self.generate(self.eval_prompt(), s.tokens, s.temperature, s.top_k, s.top_p,
