@@ -228,3 +228,38 @@ def test_an_on_eval_hook_stops_a_run_cleanly_with_its_status_and_resume_trains_i
     code, _ = resume(run.path, {}, launch=Launch(wandb_mode="disabled"))
     info = json.loads((run.path / "run.json").read_text())
     assert code == 0 and info["status"] == "finished" and info["step"] == 60
+
+
+def test_eval_at_start_evaluates_the_untrained_model_at_step_0_only_when_asked(runs_root):
+    assert cli("run", "linreg-quick", "--name", "base", "total_steps=40", "eval_every=20",
+               "eval_at_start=true").returncode == 0
+    assert cli("run", "linreg-quick", "--name", "plain", "total_steps=40",
+               "eval_every=20").returncode == 0
+    evals = {name: [r["step"] for r in read_metrics(runs_root / "linreg-quick" / name) if "eval/mse" in r]
+             for name in ("base", "plain")}
+    assert evals == {"base": [0, 20, 40], "plain": [20, 40]}
+
+
+def test_torch_threads_is_set_by_the_loop_before_the_plugin_is_built(tmp_path):
+    from workbench.loop import build_plugin
+    from workbench.registry import PluginSpec
+    from workbench.runs import RunDir
+    from workbench.toy import LinearRegression
+    from workbench.toy_config import LinRegConfig
+
+    seen: list[int] = []
+
+    class RecordsThreads(LinearRegression):
+        def __init__(self, cfg, ctx):
+            seen.append(torch.get_num_threads())
+            super().__init__(cfg, ctx)
+
+    before = torch.get_num_threads()
+    spec = PluginSpec("threads", "x:RecordsThreads", "generator")
+    try:
+        for n in (2, 1):
+            build_plugin(RunDir(tmp_path), None, spec, LinRegConfig(device="cpu", torch_threads=n),
+                         RecordsThreads, logger=None)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [2, 1]

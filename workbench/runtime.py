@@ -169,3 +169,10 @@ def numpy_rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 def set_numpy_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
+
+
+def set_threads(torch_threads: int) -> None:
+    """The run's ``torch_threads`` key: CPU threads for torch's intra-op pool (0 = torch's own
+    default, one per core). Set before the plugin is built, so every plugin gets it the same way."""
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)

@@ -53,8 +53,6 @@ class DQN(Plugin):
     def __init__(self, cfg: DQNConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         e = cfg.env
-        if cfg.torch_threads > 0:
-            torch.set_num_threads(cfg.torch_threads)
         self.env = VectorEnv(e.id, e.num_envs, cfg.seed, num_threads=e.num_threads,
                              frame_stack=e.frame_stack, frame_skip=e.frame_skip,
                              noop_max=e.noop_max, repeat_action_probability=e.repeat_action_probability,

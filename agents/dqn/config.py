@@ -96,8 +96,6 @@ class DQNConfig(RunConfig):
     """record one evaluation game as an RGB video (Atari)"""
     hidden: int = 128
     """hidden units of the MLP (classic control)"""
-    torch_threads: int = 0
-    """CPU threads for torch (0 = torch's default); 1 is several times faster on an oversubscribed machine"""
     channels_last: bool = True
     """channels_last memory format for the CNN (faster convolutions on CPU)"""
 

@@ -45,6 +45,7 @@ class DCGANConfig(RunConfig):
     log_every: int = 100
     eval_every: int = 500
     checkpoint_every: int = 500
+    eval_at_start: bool = True  # the untrained generator's eval/fd: the baseline of the curve
     image_size: Literal[32, 64] = 32
     """side of the generated square images, in pixels"""
     channels: int = 1

@@ -74,9 +74,6 @@ class DCGAN(Plugin):
     # ------------------------------------------------------------------ training
     def train_step(self, step: int) -> dict[str, Any]:
         cfg, device = self.cfg, self.ctx.device
-        if step == 0 and cfg.scores_fd:
-            # the untrained generator's FD: the baseline every later eval/fd is read against
-            self.ctx.logger.log(self.evaluate(0), 0)
         # the global batch of indices and noise, drawn alike on every rank; each keeps its shard
         idx = torch.randint(len(self.images), (cfg.batch_size,), generator=self.batches)
         z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches)
