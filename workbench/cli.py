@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -185,7 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides = parse_overrides(args.overrides)
     code, run = start(args.name, overrides, run_name=args.run_name, launch=_launch(args))
-    print(f"run directory: {run.path}", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once
+        print(f"run directory: {run.path}", file=sys.stderr)
     return code
 
 

@@ -1,8 +1,12 @@
-"""``workbench sweep``: many runs of one preset, locally or as a W&B sweep.
+"""``workbench sweep``: many runs of one preset, locally, as a W&B sweep, or as an Optuna study.
 
     workbench sweep dqn-cartpole lr=1e-4,3e-4 seed=0,1,2 total_steps=3e4 --name lr-study
     workbench sweep dqn-cartpole lr=loguniform(1e-5,1e-3) seed=0,1 --random 8 --parallel 2
     workbench sweep dqn-cartpole lr=1e-4,3e-4 seed=0,1,2 --wandb-sweep
+    workbench sweep dqn-cartpole --optuna --trials 12 lr=loguniform(1e-4,3e-3) n_step=choice(1,3,5)
+
+This module is the grid / random runner and the W&B hand-off; ``--optuna`` (TPE, pruning, many
+workers on one shared study) lives in workbench/optuna_sweep.py and imports Optuna only then.
 
 Each argument is ``key=SPEC`` with SPEC one of
 

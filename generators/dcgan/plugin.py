@@ -6,6 +6,10 @@ generator step. Each network has its own Adam optimizer and its own gradient sca
 scale follows one loss; sharing one between two losses would let one network's overflow skip
 the other's steps). Every ``eval_every`` steps: a grid from a fixed noise batch (comparable over
 time) and ``eval/fd``, the Frechet distance on digit-classifier features (workbench.generators.metrics).
+
+Under torchrun both networks are DDP wrappers and every rank trains on its shard of the global
+batch (indices and noise drawn alike on all ranks, ``ctx.shard``); BatchNorm normalises over the
+local batch, so N processes are close to, not bit-equal to, one process (workbench/distributed.py).
 """
 
 from __future__ import annotations

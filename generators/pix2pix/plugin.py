@@ -5,6 +5,9 @@ the discriminator sees (input, output) pairs. As in the paper, D's loss is halve
 relative to G), G uses the non-saturating loss, and each network has its own Adam optimizer and
 gradient scaler. Every ``eval_every`` steps: L1, PSNR and SSIM of output vs target on the held-out
 split, next to the copy-the-input baseline, and a grid of input | output | target rows.
+
+Under torchrun G and D are DDP wrappers; every rank draws and jitters the global batch alike and
+trains on its shard (``ctx.shard``); BatchNorm normalises over the local batch.
 """
 
 from __future__ import annotations

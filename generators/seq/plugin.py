@@ -4,6 +4,9 @@ supplies the corpus and tokenizer and turns sampled token ids into text or music
 
 The training step is nanoGPT's: random blocks, next-token cross-entropy (nats/token), AdamW
 (Loshchilov & Hutter 2019) with linear warm-up and cosine decay, gradient clipping.
+
+Under torchrun the model is a DDP wrapper and every rank keeps its shard of the global batch of
+blocks (drawn and augmented alike on all ranks), so N processes train as one process would.
 """
 
 from __future__ import annotations
