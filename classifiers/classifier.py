@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 from workbench.classifiers.augment import augment
 from workbench.classifiers.config import ClassifierConfig
-from workbench.classifiers.data import ImageSet, load_images, to_float
 from workbench.classifiers.models import build_model
 
+from workbench.data.images import ImageSet, load_images, to_float
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 

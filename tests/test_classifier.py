@@ -122,8 +122,10 @@ def test_export_module_returns_the_network_and_an_example_batch(runs_root):
 
 
 def test_digit_features_separate_real_digits_from_noise():
-    from workbench.classifiers.data import load_images, to_float
-    from workbench.classifiers.features import digit_features, frechet_distance
+    from workbench.classifiers.features import digit_features
+
+    from workbench.data.frechet import frechet_distance
+    from workbench.data.images import load_images, to_float
 
     real = to_float(load_images("mnist", "train").images[:300])  # 28 px: resized inside
     held = to_float(load_images("mnist", "test", image_size=32).images[:300])
@@ -134,8 +136,9 @@ def test_digit_features_separate_real_digits_from_noise():
 
 
 def test_shipped_feature_network_classifies_held_out_digits():
-    from workbench.classifiers.data import load_images, to_float
     from workbench.classifiers.features import load_digit_classifier
+
+    from workbench.data.images import load_images, to_float
 
     test = load_images("mnist", "test", image_size=32)
     model = load_digit_classifier()

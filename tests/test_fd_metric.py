@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from workbench.classifiers.data import load_images, to_float
-from workbench.generators.metrics import DigitFD, frechet_distance, psnr, ssim
+from workbench.generators.metrics import DigitFD, psnr, ssim
+
+from workbench.data.frechet import frechet_distance
+from workbench.data.images import load_images, to_float
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from workbench.classifiers.data import load_images
 
+from workbench.data.images import load_images
 from workbench.errors import UserError
 
 
@@ -61,7 +61,7 @@ def test_resize_and_channel_conversion():
     m = load_images("mnist", "val", image_size=32)
     assert m.images.shape[1:] == (1, 32, 32)
     back = load_images("digits", "val", image_size=32, channels=3)
-    from workbench.classifiers.data import convert_channels
+    from workbench.data.images import convert_channels
 
     assert torch.equal(convert_channels(back.images, 1), load_images("digits", "val", image_size=32).images)
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from workbench.generators.pix2pix.data import build_edges, read_pairs
+from workbench.generators.pix2pix.data import build_edges
 
 from workbench.cli import main
+from workbench.data.pairs import read_pairs
 
 
 @pytest.fixture(autouse=True)

@@ -20,24 +20,26 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from workbench.classifiers.data import load_images, to_float
+from workbench.classifiers.features import SPLIT_SEED
 from workbench.generators.dcgan.config import DCGANConfig, DCGANSampleOptions
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 
+from workbench.data.images import ImageSet, load_images, to_float
 from workbench.errors import UserError
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 
 
-def load_split(cfg: DCGANConfig, split: str) -> torch.Tensor:
-    """A split of the configured image source as uint8 N,C,S,S (classifiers.data does the work)."""
+def load_split(cfg: DCGANConfig, split: str) -> ImageSet:
+    """A split of the configured image source (images uint8 N,C,S,S). The split seed is the
+    digit feature network's, never the run's: every seed of a sweep trains on the same images
+    and is scored against the same held-out reference, none of which the feature net saw."""
     data = load_images(cfg.data.source, split, path=cfg.data.path or None,
-                       image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
-    images = torch.as_tensor(data.images)
-    if len(images) == 0:
+                       image_size=cfg.image_size, channels=cfg.channels, seed=SPLIT_SEED)
+    if len(data) == 0:
         raise UserError(f"the {split} split of data.source={cfg.data.source} "
                         f"{'at ' + cfg.data.path + ' ' if cfg.data.path else ''}has no images.")
-    return images
+    return data
 
 
 class DCGAN(Plugin):
@@ -50,7 +52,7 @@ class DCGAN(Plugin):
         super().__init__(cfg, ctx)
         device = ctx.device
         # uint8 on the device (4x smaller than floats); each batch is converted when drawn
-        self.images = load_split(cfg, "train").to(device)
+        self.images = load_split(cfg, "train").images.to(device)
         self.batches = torch.Generator().manual_seed(cfg.seed + 1)
 
         torch.manual_seed(cfg.seed)  # the networks' initial weights are a function of the seed
@@ -125,7 +127,7 @@ class DCGAN(Plugin):
         from workbench.generators.metrics import DigitFD
 
         if self._fd is None:  # held-out real digits: never seen by the generator
-            self._fd = DigitFD(to_float(load_split(self.cfg, "test")))
+            self._fd = DigitFD(to_float(load_split(self.cfg, "test").images))
         z = torch.randn(self.cfg.fd_samples, self.cfg.latent_size,
                         generator=torch.Generator().manual_seed(self.cfg.seed + 3))
         return self._fd(self.generate_images(z))

@@ -14,8 +14,8 @@ from workbench.generators.seq.config import SequenceSampleOptions
 from workbench.generators.seq.plugin import SequenceLM
 from workbench.generators.seq.tokenizers import CharTokenizer
 from workbench.generators.text.config import TextConfig
-from workbench.generators.text.corpus import load_text
 
+from workbench.data.text import load_text
 from workbench.errors import UserError
 
 
