@@ -98,7 +98,9 @@ class Context:
         resume), and N processes train on exactly the examples one process would."""
         if self.world_size == 1:
             return batch
-        local = self.local_batch(len(batch))
+        from workbench.distributed import local_batch
+
+        local = local_batch(len(batch))
         return batch[self.rank * local:(self.rank + 1) * local]
 
     def sampler(self, dataset: Any, shuffle: bool = True, drop_last: bool = False) -> Any:
