@@ -77,7 +77,12 @@ def test_resume_after_kill_continues_the_curve_exactly(runs_root):
             assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-4, abs=1e-6)
     times = [x["time"] for x in rows]
     assert times == sorted(times)  # wall time continues from the checkpoint, not from 0
-    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished"
+    # the resume is on record for curves: where it continued, and the work the kill threw away
+    (resumed,) = info["resumes"]
+    assert resumed["step"] == at_kill and resumed["lost_steps"] > 0
+    assert resumed["time"] <= min(x["time"] for x in rows if x["step"] > at_kill)
 
 
 def test_resume_extends_a_finished_run_with_more_total_steps(runs_root):
@@ -87,6 +92,9 @@ def test_resume_extends_a_finished_run_with_more_total_steps(runs_root):
     assert r.returncode == 0 and "already at step 100" in r.stdout
     assert cli("resume", str(run), "total_steps=150").returncode == 0
     assert _ckpt_step(run) == 150
+    # only the resume that trained is recorded; a finished run's resume lost nothing
+    (resumed,) = json.loads((run / "run.json").read_text())["resumes"]
+    assert resumed["step"] == 100 and "lost_steps" not in resumed
     assert read_metrics(run)[-1]["step"] == 150
 
 

@@ -76,6 +76,9 @@ def test_the_wheel_installs_one_top_level_package_that_runs(tmp_path):
     assert {t for t in top if not t.endswith(".dist-info")} == {"workbench"}
     assert "workbench/agents/dqn/agent.py" in names
     assert "workbench/classifiers/weights/mnist_features.pt" in names
+    # the trained agents `workbench eval --pretrained` plays (agents/weights/, package data)
+    for shipped in (ROOT / "agents" / "weights").glob("*.pt"):
+        assert f"workbench/agents/weights/{shipped.name}" in names
 
     target = tmp_path / "site"
     inst = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",

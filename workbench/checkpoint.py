@@ -42,12 +42,14 @@ def save(state: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint; a missing, truncated or foreign file is a clear CheckpointError."""
+def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint; a missing, truncated or foreign file is a clear CheckpointError.
+    ``mmap`` maps tensors from the file instead of reading them (a reader that needs only the
+    network of a checkpoint that also holds a 7 GB replay buffer)."""
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}.")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the file is bad
         raise CheckpointError(
             f"the checkpoint {path} is corrupt or truncated and cannot be read "

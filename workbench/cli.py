@@ -22,6 +22,7 @@ EPILOG = """examples:
   workbench run dqn-pong lr=1e-4 total_steps=2e6 --name my-run
   workbench resume runs/dqn-pong/my-run
   workbench eval runs/dqn-pong/my-run --episodes 10 --video
+  workbench eval --pretrained dqn-pong --episodes 3
   workbench sample runs/dcgan-mnist/<run> --n 64
   workbench compare --group dqn-cartpole --metric eval/return --out curves.png
 """
@@ -64,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wandb(p)
 
     p = _hook_parser(sub, "eval", "evaluate a run's last checkpoint")
+    p.add_argument("--pretrained", default=None, metavar="NAME|FILE",
+                   help="play a shipped agent (e.g. dqn-pong) or an exported weights file "
+                   "instead of a run; takes the DQN eval options")
     p = _hook_parser(sub, "sample", "generate from a run's last checkpoint")
     p.add_argument("--out", type=Path, default=None, help="output file (or DIR/ for single images)")
 
@@ -235,7 +239,43 @@ def _parse_hook_options(args: argparse.Namespace) -> Any:
     return parse_options(cls, args.hook_options, f"`workbench {args.hook}` of plugin '{spec.name}'")
 
 
+def _pretrained_tokens(argv: list[str]) -> list[str]:
+    """``eval --pretrained X --episodes 3``: every token after ``eval`` but --pretrained and
+    help; argparse alone would take the 3 for the (optional) run directory."""
+    rest = argv[argv.index("eval") + 1:]
+    out: list[str] = []
+    skip = False
+    for token in rest:
+        if skip:
+            skip = False
+        elif token == "--pretrained":
+            skip = True
+        elif not token.startswith("--pretrained=") and token not in ("-h", "--help"):
+            out.append(token)
+    return out
+
+
+def _eval_pretrained(args: argparse.Namespace) -> int:
+    """``workbench eval --pretrained NAME``: a shipped DQN agent, no run directory needed."""
+    from workbench.options import describe_options, options_class, parse_options
+
+    spec, _ = registry.resolve("dqn")
+    cls = options_class(registry.load_config_class(spec), "eval")
+    if args.help:
+        args.hook_parser.print_help()
+        print("\noptions of `eval --pretrained`:")
+        print("\n".join(describe_options(cls)))
+        return 0
+    opts = parse_options(cls, args.hook_options, "`workbench eval --pretrained`")
+    from workbench.agents.dqn.pretrained import play
+
+    print(play(args.pretrained, opts))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.pretrained is not None:
+        return _eval_pretrained(args)
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
@@ -285,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(args, "hook_options"):  # eval / sample: the plugin's own options, typed later
         args.hook_options = extra
         extra = []
+    if getattr(args, "pretrained", None) is not None:
+        args.hook_options = _pretrained_tokens(sys.argv[1:] if argv is None else argv)
     # overrides may come after options: `run NAME --name x lr=1e-3`
     stray = [a for a in extra if a.startswith("-") or "=" not in a]
     if stray or (extra and not hasattr(args, "overrides")):

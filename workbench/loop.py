@@ -208,7 +208,9 @@ def _resume(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any, plu
     else:
         print(f"{run.path} has no checkpoint yet: starting it again from step 0.")
     if distributed.rank() == 0:
-        run.truncate_metrics_after(state["step"] if state else 0)
+        dropped = run.truncate_metrics_after(state["step"] if state else 0)
+        run.record_resume(state["step"] if state else 0, float(state["elapsed"]) if state else 0.0,
+                          dropped)
         run.write_config(to_dict(cfg))
     launch.tags = tuple(info.tags or ()) or launch.tags
     launch.project = info.project

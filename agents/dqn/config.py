@@ -36,9 +36,22 @@ class EnvConfig:
 @dataclass
 class DQNEvalOptions:
     episodes: int | None = None
-    """full games to play (default: the run's eval_episodes)"""
+    """full games to play (default: the run's final_eval_episodes; --pretrained: 10)"""
+    seed: int | None = None
+    """seed of the games and of the exploration draws (default: the next evaluation's; --pretrained: 0)"""
+    epsilon: float | None = None
+    """exploration while playing (default: the run's eval_epsilon, as shipped with --pretrained)"""
     video: bool = False
-    """record one game as a video in the run's media/ (Atari)"""
+    """film the last game as a GIF (Atari): in the run's media/, or in --out"""
+    out: str | None = None
+    """folder for the video (needed with --pretrained --video: nothing is written unasked)"""
+
+    def validate(self) -> None:
+        if self.episodes is not None and self.episodes <= 0:
+            raise ConfigError(f"config key 'episodes' must be a positive number of games; "
+                              f"got {self.episodes}.")
+        if self.epsilon is not None and not 0 <= self.epsilon <= 1:
+            raise ConfigError(f"config key 'epsilon' must be in [0, 1]; got {self.epsilon}.")
 
 
 @dataclass
@@ -90,6 +103,8 @@ class DQNConfig(RunConfig):
     """env steps over which epsilon falls linearly from start_e to end_e (counted from step 0)"""
     eval_episodes: int = 4
     """full games per evaluation (no life-loss terminal)"""
+    final_eval_episodes: int = 10
+    """full games of the final evaluation, at total_steps (the figure a run is judged by)"""
     eval_epsilon: float = 0.001
     """epsilon while evaluating: 0.001 as Dopamine, 0.05 as Nature DQN"""
     eval_video: bool = True
@@ -101,7 +116,7 @@ class DQNConfig(RunConfig):
 
     def validate(self) -> None:
         for name in ("buffer_size", "batch_size", "train_frequency", "gradient_steps", "n_step",
-                     "target_network_frequency", "eval_episodes"):
+                     "target_network_frequency", "eval_episodes", "final_eval_episodes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
         if self.env.num_envs <= 0:
