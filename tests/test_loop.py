@@ -271,3 +271,14 @@ def test_torch_threads_is_set_by_the_loop_before_the_plugin_is_built(tmp_path):
     finally:
         torch.set_num_threads(before)
     assert seen == [2, 1]
+
+
+def test_warmup_cosine_lr_rises_linearly_then_decays_to_min_lr_at_total_steps():
+    from workbench.runtime import warmup_cosine_lr
+
+    lr = [warmup_cosine_lr(s, 1.0, 10, 110, min_lr=0.1) for s in range(130)]
+    assert lr[0] == pytest.approx(0.1) and lr[9] == pytest.approx(1.0)  # (step + 1) / warmup
+    assert lr[10] == pytest.approx(1.0) and lr[60] == pytest.approx(0.55)  # half-way: the mean
+    assert all(a >= b for a, b in zip(lr[10:], lr[11:]))  # never rises after the warm-up
+    assert lr[110] == pytest.approx(0.1) and lr[129] == pytest.approx(0.1)  # held at min_lr
+    assert warmup_cosine_lr(100, 1.0, 10, 110, schedule="constant") == 1.0

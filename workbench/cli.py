@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, default=None, help="write the run table as CSV")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
-    # issue-7 verbs register themselves here when their modules exist
-    for extra in ("workbench.export", "workbench.sweep"):
-        try:
-            __import__(extra)
-            sys.modules[extra].add_parser(sub)  # type: ignore[attr-defined]
-        except ModuleNotFoundError:
-            pass
+    # export and sweep define their own sub-commands; both modules are light (torch, optuna
+    # and the plugins are imported only when the command runs)
+    from workbench import export, sweep
+
+    export.add_parser(sub)
+    sweep.add_parser(sub)
     return parser
 
 
@@ -273,37 +273,30 @@ def _eval_pretrained(args: argparse.Namespace) -> int:
     return 0
 
 
+def _call_hook(args: argparse.Namespace, hook: Callable[[Any, Any, int, Any], str]) -> int:
+    """`eval` / `sample`: typed options, the run's plugin at its last checkpoint, one hook."""
+    opts = _parse_hook_options(args)
+    if opts is None:
+        return 0
+    from workbench.loop import load_for_inference
+
+    plugin, run, step = load_for_inference(args.run_dir)
+    try:
+        print(hook(plugin, run, step, opts))
+    finally:
+        plugin.close()
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.pretrained is not None:
         return _eval_pretrained(args)
-    opts = _parse_hook_options(args)
-    if opts is None:
-        return 0
-    from workbench.loop import load_for_inference
-
-    plugin, run, step = load_for_inference(args.run_dir)
-    try:
-        report = plugin.eval_report(step, opts)
-    finally:
-        plugin.close()
-    print(f"{run.path} at step {step:,}")
-    print(report)
-    return 0
+    return _call_hook(args, lambda plugin, run, step, opts:
+                      f"{run.path} at step {step:,}\n{plugin.eval_report(step, opts)}")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    opts = _parse_hook_options(args)
-    if opts is None:
-        return 0
-    from workbench.loop import load_for_inference
-
-    plugin, run, step = load_for_inference(args.run_dir)
-    try:
-        result = plugin.sample(args.out, opts)
-    finally:
-        plugin.close()
-    print(result)
-    return 0
+    return _call_hook(args, lambda plugin, run, step, opts: plugin.sample(args.out, opts))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -314,10 +314,9 @@ class Trainer:
         try:
             self._build()
             with StopFlag() as stop:
-                exit_code = self._run_steps(stop)
-                if exit_code is None:
-                    exit_code = (self._finish() if stop.signum is None
-                                 else self._stopped_by(stop.signum))
+                failed = self._run_steps(stop)
+                exit_code = failed if failed is not None else (
+                    self._finish() if stop.signum is None else self._stopped_by(stop.signum))
             return exit_code
         except KeyboardInterrupt:
             exit_code = 130

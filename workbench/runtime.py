@@ -1,8 +1,10 @@
-"""Device, precision, compilation and seeding: each switched on in exactly one place."""
+"""Device, precision, compilation, seeding, threads, and the optimizer step and learning-rate
+schedule that plugins share: each in exactly one place."""
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import warnings
 from collections.abc import Callable, Iterable
@@ -96,6 +98,19 @@ def optimizer_step(
     scaler.step(optimizer)
     scaler.update()
     return norm
+
+
+def warmup_cosine_lr(step: int, peak_lr: float, warmup_steps: int, total_steps: int,
+                     min_lr: float = 0.0, schedule: str = "cosine") -> float:
+    """The learning rate at ``step``: a linear warm-up to ``peak_lr`` over ``warmup_steps``, then
+    a cosine decay to ``min_lr`` at ``total_steps`` (Loshchilov & Hutter 2017, "SGDR"; nanoGPT's
+    schedule), held there after it; ``schedule="constant"`` keeps ``peak_lr`` after the warm-up."""
+    if step < warmup_steps:
+        return peak_lr * (step + 1) / warmup_steps
+    if schedule == "constant":
+        return peak_lr
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (peak_lr - min_lr)
 
 
 class CompiledWithFallback:

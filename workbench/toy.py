@@ -13,9 +13,8 @@ from workbench.runtime import optimizer_step
 from workbench.toy_config import LinRegConfig, LinRegSampleOptions
 
 
-class LinearRegression(Plugin):
-    kind = "generator"
-    Config = LinRegConfig
+class LinearRegression(Plugin[LinRegConfig]):
+    """Least squares on synthetic data: the smallest complete plugin."""
 
     def __init__(self, cfg: LinRegConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)

@@ -50,18 +50,12 @@ def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: tor
     return returns + discounts * next_value.float()
 
 
-class DQN(Plugin):
-    kind = "agent"
-    Config = DQNConfig
+class DQN(Plugin[DQNConfig]):
 
     def __init__(self, cfg: DQNConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         e = cfg.env
-        self.env = VectorEnv(e.id, e.num_envs, cfg.seed, num_threads=e.num_threads,
-                             frame_stack=e.frame_stack, frame_skip=e.frame_skip,
-                             noop_max=e.noop_max, repeat_action_probability=e.repeat_action_probability,
-                             life_loss_terminal=e.life_loss_terminal,
-                             max_episode_frames=e.max_episode_frames)
+        self.env = VectorEnv.from_config(e, cfg.seed)
         self.steps_per_call = e.num_envs
         self.atari = self.env.atari
         obs_shape = self.env.obs_shape
@@ -198,7 +192,9 @@ class DQN(Plugin):
         seed = 10_000 + c.seed * 1_000 + self.evaluations if seed is None else seed
         epsilon = c.eval_epsilon if epsilon is None else epsilon
         games, frames = evaluation.play(self.act, c.env, episodes, seed, epsilon, video)
-        if frames is not None:  # every 2nd agent step at 15 fps plays at about real time
+        if frames is not None:
+            # every 2nd agent step at 15 fps: with frame_skip=4 (8 emulator frames of 1/60 s
+            # per video frame) the video plays at twice real time, a whole game in minutes
             if out is not None:
                 save_gif(frames[::2], out / f"eval-step{step}-seed{seed}.gif", fps=15)
             else:
@@ -220,26 +216,21 @@ class DQN(Plugin):
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ checkpoints
+    # the networks, optimizer, scaler, exploration RNG and counters (these keys are the
+    # checkpoint format: runs saved before must still resume)
+    checkpointed = ("q", "q_target", "opt", "scaler", "rng", "update_credit", "updates",
+                    "evaluations")
+
+    # `checkpointed` cannot say "only when checkpoint_replay" or "cut episodes after loading":
+    # the optional replay buffer is added here
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
-            "opt": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": self.rng.bit_generator.state, "update_credit": self.update_credit,
-            "updates": self.updates, "evaluations": self.evaluations,
-        }
+        state = super().state_dict()
         if self.checkpoint_replay:
             state["replay"] = self.buffer.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q.load_state_dict(state["q"])
-        self.q_target.load_state_dict(state["q_target"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.rng.bit_generator.state = state["rng"]
-        self.update_credit = float(state["update_credit"])
-        self.updates = int(state["updates"])
-        self.evaluations = int(state["evaluations"])
+        super().load_state_dict(state)
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
             self.buffer.cut_episodes()  # the envs restart their games: no transition spans that

@@ -42,11 +42,8 @@ def load_split(cfg: DCGANConfig, split: str) -> ImageSet:
     return data
 
 
-class DCGAN(Plugin):
+class DCGAN(Plugin[DCGANConfig]):
     """Deep convolutional GAN; the networks are in generators/dcgan/model.py."""
-
-    kind = "generator"
-    Config = DCGANConfig
 
     def __init__(self, cfg: DCGANConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)

@@ -31,11 +31,8 @@ from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 
 
-class Pix2Pix(Plugin):
+class Pix2Pix(Plugin[Pix2PixConfig]):
     """Paired image-to-image translation: U-Net generator, PatchGAN discriminator."""
-
-    kind = "generator"
-    Config = Pix2PixConfig
 
     def __init__(self, cfg: Pix2PixConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)

@@ -11,9 +11,8 @@ blocks (drawn and augmented alike on all ranks), so N processes train as one pro
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -25,11 +24,13 @@ from workbench.generators.seq.sampling import generate
 
 from workbench.errors import CheckpointError, UserError
 from workbench.plugin import Context, Plugin
-from workbench.runtime import optimizer_step
+from workbench.runtime import optimizer_step, warmup_cosine_lr
+
+S = TypeVar("S", bound=SequenceConfig)
 
 
-class SequenceLM(Plugin):
-    kind = "generator"
+class SequenceLM(Plugin[S]):
+    """The shared machinery; a domain plugin subclasses ``SequenceLM[ItsConfig]``."""
 
     # ------------------------------------------------------------------ for the domain plugins
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
@@ -48,7 +49,7 @@ class SequenceLM(Plugin):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared machinery
-    def __init__(self, cfg: SequenceConfig, ctx: Context) -> None:
+    def __init__(self, cfg: S, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         train, val, self.vocab_size = self.load_corpus()
         self.data = TokenDataset(train, val, cfg.model.block_size, cfg.seed, ctx.device,
@@ -58,7 +59,8 @@ class SequenceLM(Plugin):
         self.forward = ctx.compile(ctx.ddp(self.model), cfg.model.arch)
         ctx.local_batch(cfg.optim.batch_size)  # a global batch that does not split fails here
         o = cfg.optim
-        # fused AdamW where the device has it (CUDA); CPU uses the foreach implementation
+        # fused AdamW on CUDA; on CPU torch picks its per-tensor for-loop AdamW (its foreach
+        # kernels are CUDA-only here); CPU's fused kernel has not been measured for these models
         self.opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr,
                                      betas=(o.beta1, o.beta2),
                                      fused=ctx.device.type == "cuda")
@@ -69,14 +71,8 @@ class SequenceLM(Plugin):
 
     def lr_at(self, step: int) -> float:
         o = self.cfg.optim
-        total = o.decay_steps or self.cfg.total_steps
-        if step < o.warmup_steps:
-            return o.lr * (step + 1) / o.warmup_steps
-        if o.schedule == "constant":
-            return o.lr
-        progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
-        min_lr = o.lr * o.min_lr_ratio
-        return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (o.lr - min_lr)
+        return warmup_cosine_lr(step, o.lr, o.warmup_steps, o.decay_steps or self.cfg.total_steps,
+                                min_lr=o.lr * o.min_lr_ratio, schedule=o.schedule)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, forward: Any = None) -> torch.Tensor:
         with self.ctx.autocast():
@@ -135,10 +131,12 @@ class SequenceLM(Plugin):
                 "top_p": s.top_p if opts.top_p is None else opts.top_p,
                 "seed": self.cfg.seed if opts.seed is None else opts.seed}
 
+    # the network, its optimizer and scaler, and the batch generator; plus the vocabulary, which
+    # is checked on load (not restored: it comes from the corpus)
+    checkpointed = ("model", "opt", "scaler", "data")
+
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "scaler": self.scaler.state_dict(), "data": self.data.state_dict(),
-                "vocab": self.vocab_state()}
+        return {**super().state_dict(), "vocab": self.vocab_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("vocab") != self.vocab_state():
@@ -146,7 +144,4 @@ class SequenceLM(Plugin):
                 "the checkpoint was trained on a different vocabulary than the corpus loads to now "
                 "(was data.path changed, or the file edited?); point data.path at the original data."
             )
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.data.load_state_dict(state["data"])
+        super().load_state_dict(state)

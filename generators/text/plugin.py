@@ -19,10 +19,8 @@ from workbench.data.text import load_text
 from workbench.errors import UserError
 
 
-class TextLM(SequenceLM):
+class TextLM(SequenceLM[TextConfig]):
     """A character-level language model of a text corpus."""
-
-    Config = TextConfig
 
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
         text = load_text(self.cfg.data.path)
