@@ -72,7 +72,7 @@ class ImageClassifier(Plugin[ClassifierConfig]):
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.order = torch.randperm(len(self.y), generator=self.gen)
         self.cursor = 0
-        self.local_batch = ctx.local_batch(cfg.batch_size)
+        ctx.local_batch(cfg.batch_size)  # a batch that does not split over the ranks fails here
 
     # ------------------------------------------------------------------ training
     def lr_at(self, step: int) -> float:
@@ -87,7 +87,7 @@ class ImageClassifier(Plugin[ClassifierConfig]):
             self.cursor = 0
         idx = self.order[self.cursor:self.cursor + b]
         self.cursor += b
-        return idx[self.ctx.rank::self.ctx.world_size][: self.local_batch]
+        return self.ctx.shard(idx)
 
     def train_step(self, step: int) -> dict[str, Any]:
         cfg, a = self.cfg, self.cfg.augment

@@ -215,6 +215,30 @@ def test_resume_with_an_override_that_changes_the_model_shape_is_a_clear_error(r
     assert r.returncode == 2 and "does not fit plugin" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_an_on_eval_hook_stops_a_run_cleanly_with_its_status_and_resume_trains_it_on(runs_root):
+    from workbench.compare import compare
+
+    from workbench.loop import Launch, resume, start
+
+    seen = []
+
+    def prune_at_20(step, metrics):
+        seen.append((step, sorted(metrics)))
+        return "pruned" if step >= 20 else None
+
+    args = {"total_steps": "60", "eval_every": "10", "log_every": "10", "checkpoint_every": "50"}
+    code, run = start("linreg", args, run_name="p", launch=Launch(wandb_mode="disabled", on_eval=prune_at_20))
+    assert code == 0 and [s for s, _ in seen] == [10, 20]
+    assert seen[0][1] == ["eval/mse", "eval/weight_error"]  # the evaluation's own metrics
+    info = json.loads((run.path / "run.json").read_text())
+    assert info["status"] == "pruned" and info["step"] == 20
+    assert _ckpt_step(run.path) == 20  # stopped cleanly: a checkpoint at the stop
+    assert "pruned" in compare([run.path], metric="eval/mse")
+    code, _ = resume(run.path, {}, launch=Launch(wandb_mode="disabled"))
+    info = json.loads((run.path / "run.json").read_text())
+    assert code == 0 and info["status"] == "finished" and info["step"] == 60
+
+
 def test_eval_at_start_evaluates_the_untrained_model_at_step_0_only_when_asked(runs_root):
     assert cli("run", "linreg-quick", "--name", "base", "total_steps=40", "eval_every=20",
                "eval_at_start=true").returncode == 0

@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,11 @@ class Launch:
     project: str = "workbench"
     progress: bool = True
     command: str | None = None  # recorded in run.json (default: this process's command line)
+    group: str | None = None  # the run directory's group folder (default: the preset or plugin)
+    on_eval: Callable[[int, Mapping[str, float]], str | None] | None = None
+    """Called after each evaluation in the loop with (step, metrics), e.g. to report to an
+    Optuna trial. A returned word ("pruned") stops the run cleanly before total_steps: a
+    checkpoint, run.json status = that word, exit code 0. Under torchrun rank 0 decides."""
 
 
 def _group_name(name: str) -> str:
@@ -128,6 +133,7 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
     if run_name is not None:
         check_run_name(run_name)  # before anything is imported or created
     spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
+    group = _group_name(launch.group) if launch.group else group
     preset = name if name != spec.name else None
     # a W&B sweep agent chooses the run id; otherwise a fresh one
     info = dict(plugin=spec.name, preset=preset,
@@ -360,12 +366,13 @@ class Trainer:
                                  headline=spec.train_metric,
                                  history=self.run.read_metrics() if state else ())
         self.progress.message(f"workbench: {'resuming' if state else 'starting'} {self.spec.name} "
-                              f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}")
+                              f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}"
+                              f"{distributed.describe(self.plugin.ctx)}")
         if (cfg.eval_every > cfg.total_steps or cfg.eval_every == 0) and not cfg.eval_at_start:
             self.progress.message(f"note: eval_every={cfg.eval_every:,} evaluates only at the end "
                                   f"(total_steps={cfg.total_steps:,}): one point per eval curve")
         if cfg.eval_at_start and self.step == 0:
-            self._evaluate()  # the untrained model: the baseline later evaluations are read against
+            self._evaluate(ask=False)  # the untrained model: what later evaluations are read against
 
     # ------------------------------------------------------------------ the steps
     def _run_steps(self, stop: StopFlag) -> int | None:
@@ -380,7 +387,9 @@ class Trainer:
                     return self._stop_non_finite(means)
                 self._log_window(means)
             if _crossed(before, self.step, cfg.eval_every) or (at_end and self.last_eval_step != self.step):
-                self._evaluate()
+                early = self._evaluate()
+                if early and not at_end:
+                    return self._stopped_early(early)
             if _crossed(before, self.step, cfg.checkpoint_every) and not at_end:
                 means = self.window.means()  # what was trained since the last log
                 if non_finite(means):
@@ -406,12 +415,17 @@ class Trainer:
         self.window.clear()
         self.window_start_step, self.window_time = self.step, 0.0
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, ask: bool = True) -> str | None:
+        """plugin.evaluate, logged; then launch.on_eval's answer (rank 0's, on every rank)."""
         results = dict(self.plugin.evaluate(self.step))
         self.last_eval_step = self.step
         if results:
             self.logger.log(results, self.step)
             self.progress.evaluation(self.step, results)
+        on_eval = self.launch.on_eval
+        if not ask or on_eval is None:
+            return None
+        return _on_rank0(lambda: on_eval(self.step, results) if results else None)
 
     def _save_checkpoint(self) -> None:
         if not self.rank0:
@@ -428,6 +442,8 @@ class Trainer:
     # ------------------------------------------------------------------ the ends
     def _finish(self) -> int:
         final = dict(self.plugin.finish(self.step))
+        if distributed.world_size() > 1:  # the ranks' weights agree (0.0) if DDP did its job
+            final["ddp/param_divergence"] = distributed.plugin_divergence(self.plugin)
         if final:
             self.logger.log(final, self.step)
             self.progress.evaluation(self.step, final, label="final")
@@ -445,6 +461,14 @@ class Trainer:
         self._mark("interrupted", step=self.step)
         self.summary = self.progress.summary("stopped", self.run.path, self.logger.sync_hint)
         return 128 + signum
+
+    def _stopped_early(self, status: str) -> int:
+        """launch.on_eval asked to stop (an Optuna pruner): checkpoint, run.json status, exit 0."""
+        self._save_checkpoint()
+        self.progress.message(f"stopped at step {self.step:,}: {status}. Train it on with: "
+                              f"workbench resume {self.run.path}")
+        self._mark(status, step=self.step)
+        return EXIT_OK
 
     def _stop_non_finite(self, means: Mapping[str, float]) -> int:
         msg = (f"non-finite {', '.join(non_finite(means))} near step {self.step:,}: training "

@@ -46,6 +46,7 @@ class Context:
     rank: int = 0
     world_size: int = 1
     ddp_wrapped: bool = False  # set by ddp(): the loop refuses torchrun for plugins that never call it
+    batch_split: tuple[int, int] | None = None  # (global, local) batch, set by local_batch()
 
     @property
     def media_dir(self) -> Path:
@@ -83,7 +84,24 @@ class Context:
         """This rank's share of a global batch size (configs give the global batch)."""
         from workbench.distributed import local_batch
 
-        return local_batch(global_batch)
+        local = local_batch(global_batch)
+        self.batch_split = (global_batch, local)  # for the start line
+        return local
+
+    def shard(self, batch: Any) -> Any:
+        """This rank's rows of a global batch (anything sliceable whose first dimension is the
+        global batch): rank r keeps rows ``r * local ... (r + 1) * local``; alone, all of them.
+
+        The recipe for data held in memory: every rank draws the *global* batch (indices, noise,
+        augmentation parameters) from a generator seeded alike on all ranks, then keeps its
+        shard. The generators stay in step across ranks (rank 0's checkpoint fits every rank on
+        resume), and N processes train on exactly the examples one process would."""
+        if self.world_size == 1:
+            return batch
+        from workbench.distributed import local_batch
+
+        local = local_batch(len(batch))
+        return batch[self.rank * local:(self.rank + 1) * local]
 
     def sampler(self, dataset: Any, shuffle: bool = True, drop_last: bool = False) -> Any:
         """A DistributedSampler (disjoint shard per rank) under torchrun, else None."""

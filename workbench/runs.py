@@ -66,7 +66,7 @@ class RunInfo:
     group: str
     wandb_id: str
     created: float
-    status: str = "created"  # created | running | finished | interrupted | failed
+    status: str = "created"  # created | running | finished | interrupted | failed | pruned
     step: int = 0
     tags: list[str] | None = None
     project: str = "workbench"

@@ -4,6 +4,9 @@ supplies the corpus and tokenizer and turns sampled token ids into text or music
 
 The training step is nanoGPT's: random blocks, next-token cross-entropy (nats/token), AdamW
 (Loshchilov & Hutter 2019) with linear warm-up and cosine decay, gradient clipping.
+
+Under torchrun the model is a DDP wrapper and every rank keeps its shard of the global batch of
+blocks (drawn and augmented alike on all ranks), so N processes train as one process would.
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ class SequenceLM(Plugin[S]):
         self.data = TokenDataset(train, val, cfg.model.block_size, cfg.seed, ctx.device,
                                  what=type(self).__name__ + " corpus")
         self.model = build_model(cfg.model, self.vocab_size).to(ctx.device)
-        self.forward = ctx.compile(self.model, cfg.model.arch)
+        # a DDP wrapper under torchrun; the bare model serves eval/loss, sampling and checkpoints
+        self.forward = ctx.compile(ctx.ddp(self.model), cfg.model.arch)
+        ctx.local_batch(cfg.optim.batch_size)  # a global batch that does not split fails here
         o = cfg.optim
         # fused AdamW on CUDA; on CPU torch picks its per-tensor for-loop AdamW (its foreach
         # kernels are CUDA-only here); CPU's fused kernel has not been measured for these models
@@ -80,7 +85,7 @@ class SequenceLM(Plugin[S]):
         lr = self.lr_at(step)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        x, y = self.data.batch(self.cfg.optim.batch_size)
+        x, y = self.data.batch(self.cfg.optim.batch_size, keep=self.ctx.shard)
         loss = self.loss(x, y)
         optimizer_step(loss, self.opt, self.scaler, self.model.parameters(),
                        self.cfg.optim.max_grad_norm)
@@ -96,6 +101,8 @@ class SequenceLM(Plugin[S]):
         return total / len(self._val)
 
     def evaluate(self, step: int) -> dict[str, float]:
+        if not self.ctx.is_main:  # only rank 0 logs: the others skip eval/loss and the sample
+            return {}
         metrics = {"eval/loss": self.val_loss()}
         s = self.cfg.sample
         ids = self.generate(self.eval_prompt(), s.tokens, s.temperature, s.top_k, s.top_p,
