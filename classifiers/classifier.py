@@ -9,6 +9,7 @@ split once and logs a confusion matrix and the most confidently wrong test image
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from workbench.classifiers.augment import augment
-from workbench.classifiers.config import ClassifierConfig
+from workbench.classifiers.config import ClassifierConfig, ClassifierExplainOptions
 from workbench.classifiers.models import build_model
 
 from workbench.data.images import ImageSet, load_images, to_float
@@ -175,6 +176,12 @@ class ImageClassifier(Plugin[ClassifierConfig]):
             lines.append(f"{name[:14]:<14} {int(row.sum()):>6} {100 * recall:>7.1f}% "
                          f"{100 * precision:>9.1f}%  {mistaken}")
         return "\n".join(lines)
+
+    def explain(self, step: int, out: Path | None, opts: ClassifierExplainOptions) -> str:
+        """``workbench explain RUN_DIR``: attribution grid and per-class maps (classifiers/explain.py)."""
+        from workbench.classifiers.explain import explain
+
+        return explain(self, step, out, opts)
 
     # ------------------------------------------------------------------ state and export
     # the epoch's shuffled order and the position in it make a resumed run see the same batches

@@ -1,4 +1,4 @@
-"""``workbench list | describe | run | resume | eval | sample | compare | export | sweep``.
+"""``workbench list | describe | run | resume | eval | sample | explain | compare | export | sweep``.
 
 Start-up is kept light: ``--help``, ``list`` and ``describe`` import neither torch nor wandb
 nor any plugin module. Bad input is one paragraph on stderr and exit code 2.
@@ -25,6 +25,7 @@ EPILOG = """examples:
   workbench eval runs/dqn-pong/my-run --episodes 10 --video
   workbench eval --pretrained dqn-pong --episodes 3
   workbench sample runs/dcgan-mnist/<run> --n 64
+  workbench explain runs/classifier-digits/<run> --method integrated-gradients --n 16
   workbench compare --group dqn-cartpole --metric eval/return --out curves.png
 """
 
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of a run; takes the DQN eval options")
     p = _hook_parser(sub, "sample", "generate from a run's last checkpoint")
     p.add_argument("--out", type=Path, default=None, help="output file (or DIR/ for single images)")
+    p = _hook_parser(sub, "explain", "show what a run's model looked at (attributions, via Captum)")
+    p.add_argument("--out", type=Path, default=None, help="a folder for the files (default: the "
+                   "run's media/, and W&B; with --out nothing is written into the run)")
+    _add_wandb(p)
 
     p = sub.add_parser("compare", help="table and curves across runs",
                        description="Config differences and final/best metric per run, ranked; "
@@ -320,6 +325,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return _call_hook(args, lambda plugin, run, step, opts: plugin.sample(args.out, opts))
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    opts = _parse_hook_options(args)
+    if opts is None:
+        return 0
+    from workbench.logger import default_wandb_mode
+    from workbench.loop import load_for_inference
+
+    wandb_mode = "disabled" if args.out else args.wandb or default_wandb_mode()
+    plugin, run, step = load_for_inference(args.run_dir, wandb_mode=wandb_mode)
+    try:
+        result = plugin.explain(step, args.out, opts)
+    finally:
+        plugin.close()
+        plugin.ctx.logger.close()
+    print(result)
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from workbench.comparison import compare
 
@@ -330,7 +353,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "resume": cmd_resume,
-            "eval": cmd_eval, "sample": cmd_sample, "compare": cmd_compare}
+            "eval": cmd_eval, "sample": cmd_sample, "explain": cmd_explain,
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if hasattr(args, "hook_options"):  # eval / sample: the plugin's own options, typed later
+    if hasattr(args, "hook_options"):  # eval / sample / explain: the plugin's own options, typed later
         args.hook_options = extra
         extra = []
     if getattr(args, "pretrained", None) is not None:

@@ -222,6 +222,17 @@ class Logger:
             self._media(key, step, lambda w: w.Html(f"<pre>{_escape(text)}</pre>"))
         return path
 
+    def log_html(self, key: str, html: str, step: int) -> Path | None:
+        """A self-contained HTML page: a file under media/ and a W&B HTML panel."""
+        if not self.enabled:
+            return None
+        path = self._media_path(key, step, ".html")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+        if self._wandb_run is not None:
+            self._media(key, step, lambda w: w.Html(str(path), inject=False))
+        return path
+
     def log_file(self, name: str, data: bytes, step: int) -> Path | None:
         """Any other artifact (a MIDI file, say) under media/."""
         if not self.enabled:

@@ -232,14 +232,17 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
     return plugin
 
 
-def load_for_inference(path: str | Path) -> tuple[Any, RunDir, int]:
-    """The plugin of a run with its last checkpoint loaded; logging to media/ only."""
+def load_for_inference(path: str | Path, wandb_mode: str = "disabled") -> tuple[Any, RunDir, int]:
+    """The plugin of a run with its last checkpoint loaded; logging to media/ only, and to the
+    run's own W&B run when ``wandb_mode`` is not disabled (``workbench explain``)."""
     from workbench.logger import Logger
 
     run, info, spec, cfg, plugin_cls = load_run(path)
     state = checkpoint.load(run.checkpoint)
     checkpoint.check_fits(state, spec, cfg, run.checkpoint)
-    logger = Logger(run.path, wandb_mode="disabled", metrics=False)
+    logger = Logger(run.path, wandb_mode=wandb_mode, metrics=False, project=info.project,
+                    group=info.group, job_type=spec.kind, name=f"{info.group}/{info.name}",
+                    run_id=info.wandb_id)
     plugin = build_plugin(run, info, spec, cfg, plugin_cls, logger)
     checkpoint.load_into(plugin, state, run.checkpoint)
     return plugin, run, int(state["step"])

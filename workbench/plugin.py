@@ -192,6 +192,15 @@ class Plugin(Generic[C]):
 
         raise UserError(f"plugin {type(self).__name__} does not support `workbench sample`.")
 
+    def explain(self, step: int, out: Path | None, opts: Any) -> str:
+        """``workbench explain RUN_DIR [--out DIR] [--method M] [--option V ...]``: what the model
+        looked at, as pictures, videos or HTML written through ``workbench.explain.Output`` (to
+        ``out`` if the user named it, else the run's media/ and W&B); returns what was written.
+        ``step`` is the checkpoint's; ``opts`` is an instance of the Config's ``ExplainOptions``."""
+        from workbench.errors import UserError
+
+        raise UserError(f"plugin {type(self).__name__} does not support `workbench explain`.")
+
     def export_module(self) -> tuple[torch.nn.Module, torch.Tensor]:
         """(the network to export, an example input) for ``workbench export``."""
         from workbench.errors import UserError

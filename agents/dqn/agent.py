@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from workbench.agents.dqn import evaluation
-from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions
+from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
 from workbench.agents.dqn.evaluation import Game
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
@@ -213,6 +213,12 @@ class DQN(Plugin[DQNConfig]):
         if opts.video and self.atari:
             lines.append(f"video in {out or self.ctx.media_dir}")
         return "\n".join(lines)
+
+    def explain(self, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
+        """``workbench explain RUN_DIR``: one game with attribution overlays (agents/dqn/explain.py)."""
+        from workbench.agents.dqn.explain import explain
+
+        return explain(self, step, out, opts)
 
     # ------------------------------------------------------------------ checkpoints
     # the networks, optimizer, scaler, exploration RNG and counters (these keys are the

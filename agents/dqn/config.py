@@ -17,6 +17,7 @@ from workbench.config import (
     Seed,
 )
 from workbench.errors import ConfigError
+from workbench.options import AttributionMethod
 
 
 @dataclass
@@ -34,8 +35,32 @@ class DQNEvalOptions:
 
 
 @dataclass
+class DQNExplainOptions:
+    method: AttributionMethod = "saliency"
+    """Captum method for the chosen action's Q-value (integrated-gradients: ~steps x slower)"""
+    n: int = 8
+    """frames in the PNG strip, evenly spaced over the game (Atari)"""
+    every: int = 2
+    """explain every k-th agent step for the video (2 at 15 fps plays at about real time)"""
+    steps: int = 16
+    """integration steps (integrated-gradients) or noise samples (smoothgrad, gradient-shap)"""
+    seed: int = 0
+    """seed of the game"""
+    epsilon: float | None = None
+    """exploration while playing (default: the run's eval_epsilon)"""
+
+    def validate(self) -> None:
+        for name in ("n", "every", "steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
+        if self.epsilon is not None and not 0 <= self.epsilon <= 1:
+            raise ConfigError(f"config key 'epsilon' must be in [0, 1]; got {self.epsilon}.")
+
+
+@dataclass
 class DQNConfig(RunConfig):
     EvalOptions: ClassVar[type] = DQNEvalOptions
+    ExplainOptions: ClassVar[type] = DQNExplainOptions
     total_steps: int = 10_000_000
     log_every: int = 10_000
     eval_every: int = 100_000
