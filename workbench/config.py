@@ -16,7 +16,7 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from workbench.errors import ConfigError, nearest
 
@@ -30,7 +30,7 @@ class RunConfig:
     device: str = "auto"
     """auto | cpu | cuda | cuda:N | mps (auto picks cuda, then mps, then cpu)"""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    """auto = bf16 autocast on CPU and bf16-capable CUDA, fp16 + GradScaler on older CUDA"""
+    """auto = bf16 autocast on bf16-capable CUDA (fp16 + GradScaler on older CUDA); on CPU per plugin and CPU, as `describe` says"""
     compile: bool = False
     """torch.compile the plugin's modules (falls back to eager, with a warning, if it fails)"""
     total_steps: int = 10_000
@@ -41,6 +41,10 @@ class RunConfig:
     """steps between evaluations / samples (0 = only at the end)"""
     checkpoint_every: int = 10_000
     """steps between checkpoints; bounds the work lost to a crash or kill -9 (0 = only at the end)"""
+
+    # What precision=auto picks on CPU for this plugin, from a measurement of its training step:
+    # "fp32", "bf16" or "bf16-with-amx" (bf16 only on CPUs with AMX). See workbench/precision.py.
+    auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
 
 
 # --------------------------------------------------------------------------- introspection

@@ -248,7 +248,7 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
         from workbench.distributed import device_for_rank
 
         device = device_for_rank(device)
-    precision = resolve_precision(cfg.precision, device)
+    precision = resolve_precision(cfg.precision, device, type(cfg).auto_cpu_precision)
     seed_everything(cfg.seed)
     ctx = Context(device=device, precision=precision, logger=logger, run_dir=run.path,
                   seed=cfg.seed, compile_enabled=cfg.compile, rank=_rank(), world_size=_world())

@@ -61,12 +61,15 @@ class Precision:
         return torch.amp.GradScaler("cuda" if enabled else "cpu", enabled=enabled)
 
 
-def resolve_precision(name: str, device: torch.device) -> Precision:
+def resolve_precision(name: str, device: torch.device, cpu_auto: str = "bf16-with-amx") -> Precision:
+    """``cpu_auto``: the plugin's ``Config.auto_cpu_precision`` (see workbench/precision.py)."""
     if name == "auto":
         if device.type == "cuda":
             name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         elif device.type == "cpu":
-            name = "bf16"
+            from workbench.precision import auto_cpu
+
+            name = auto_cpu(cpu_auto)
         else:  # mps: autocast support varies by macOS version; stay exact
             name = "fp32"
     if name == "fp16" and device.type == "cpu":

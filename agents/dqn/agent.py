@@ -92,13 +92,16 @@ class DQN(Plugin):
         self.obs_first = np.ones(e.num_envs, bool)
 
     # ------------------------------------------------------------------ acting
-    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+    def _to_device(self, array: np.ndarray, nhwc: bool = False) -> torch.Tensor:
+        """A batch to the device; ``nhwc``: (B, H, W, C) arrays become channels_last NCHW views."""
         t = torch.from_numpy(array)
+        if nhwc:
+            t = t.permute(0, 3, 1, 2)
         if self.ctx.device.type == "cuda":  # pinned + async copy overlaps with the next batch
             t = t.pin_memory().to(self.ctx.device, non_blocking=True)
         else:
             t = t.to(self.ctx.device)
-        if self.channels_last and t.dim() == 4:
+        if self.channels_last and t.dim() == 4 and not nhwc:
             t = t.contiguous(memory_format=torch.channels_last)
         return t
 
@@ -135,8 +138,10 @@ class DQN(Plugin):
         return loss, q.detach().mean()
 
     def update(self) -> dict[str, torch.Tensor]:
-        batch = self.buffer.sample(self.cfg.batch_size)
-        obs, next_obs = self._to_device(batch["obs"]), self._to_device(batch["next_obs"])
+        # channels_last stacks are built (B, H, W, C) by the buffer: no transpose afterwards
+        batch = self.buffer.sample(self.cfg.batch_size, channels_last=self.channels_last)
+        nhwc = self.channels_last
+        obs, next_obs = self._to_device(batch["obs"], nhwc), self._to_device(batch["next_obs"], nhwc)
         actions = self._to_device(batch["actions"])
         returns, discounts = self._to_device(batch["returns"]), self._to_device(batch["discounts"])
         with self.ctx.autocast():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
@@ -35,6 +35,11 @@ class EnvConfig:
 
 @dataclass
 class DQNConfig(RunConfig):
+    # bf16 autocast + channels_last made the Nature-CNN update 1.5x faster on a CPU with AMX
+    # (README, issue 17) and 0.6x as fast on one without (benchmarks/dqn_update_variants.py),
+    # so precision=auto is bf16 only where the CPU has AMX (workbench/precision.py)
+    auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
+
     total_steps: int = 10_000_000
     log_every: int = 10_000
     eval_every: int = 100_000

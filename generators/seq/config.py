@@ -7,7 +7,7 @@ A sequence run is ``model`` (which network), ``optim`` (AdamW + warmup/cosine sc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
@@ -71,6 +71,11 @@ class SampleConfig:
 
 @dataclass
 class SequenceConfig(RunConfig):
+    # bf16 autocast made the nanoGPT-size GPT step slower on every CPU measured, AMX or not
+    # (issue 17: 0.88x with AMX; benchmarks/gpt_speed.py --variants: 0.5x without), so
+    # precision=auto stays fp32 on CPU (workbench/precision.py)
+    auto_cpu_precision: ClassVar[str] = "fp32"
+
     total_steps: int = 2_000
     log_every: int = 50
     eval_every: int = 250
