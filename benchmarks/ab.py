@@ -44,7 +44,19 @@ def cores_for(threads: int) -> list[int] | None:
     return allowed[:threads]
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this process when the benchmark that started it dies (Ctrl-C, kill)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _child(conn: Any, side: Side, threads: int, cores: list[int] | None) -> None:
+    _die_with_parent()
     # before torch is imported: OpenMP reads these once
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)

@@ -271,10 +271,11 @@ class CleanRLDQN:
         return {"sps_before_learning": self.global_step / (time.perf_counter() - t)}
 
     def chunk(self) -> dict[str, float]:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(self.chunk_steps):
             self._step()
-        return {"sps": self.chunk_steps / (time.perf_counter() - t)}
+        return {"sps": self.chunk_steps / (time.perf_counter() - t),
+                "cpu_sps": self.chunk_steps / (time.process_time() - cpu)}
 
     def close(self) -> None:
         self.envs.close()

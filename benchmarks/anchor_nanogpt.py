@@ -159,7 +159,7 @@ class NanoGPT:
         self.model = GPT(self.c, meta["vocab_size"])
         self.optimizer = self._configure_optimizers()
         self.chunk_iters, self.evals = chunk_iters, evals
-        self.iter_num, self.best_val_loss, self.train_s = 0, 1e9, 0.0
+        self.iter_num, self.best_val_loss, self.train_s, self.train_cpu_s = 0, 1e9, 0.0, 0.0
         self.X, self.Y = self.get_batch("train")
 
     def _configure_optimizers(self) -> torch.optim.Optimizer:
@@ -224,13 +224,15 @@ class NanoGPT:
         return {"chars": self.chars}
 
     def chunk(self) -> dict[str, float]:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(self.chunk_iters):
             self._iteration()
-        dt = time.perf_counter() - t
+        dt, dcpu = time.perf_counter() - t, time.process_time() - cpu
         self.train_s += dt
+        self.train_cpu_s += dcpu
         tokens = self.chunk_iters * self.c["batch_size"] * self.c["block_size"]
-        return {"tokens_per_s": tokens / dt, "iter": self.iter_num, "train_s": self.train_s}
+        return {"tokens_per_s": tokens / dt, "tokens_per_cpu_s": tokens / dcpu,
+                "iter": self.iter_num, "train_s": self.train_s, "train_cpu_s": self.train_cpu_s}
 
     @torch.no_grad()
     def loss_on(self, blocks: np.ndarray) -> float:

@@ -119,13 +119,14 @@ class WorkbenchDQN:
         return rate
 
     def chunk(self) -> dict[str, float]:
-        t, start = time.perf_counter(), self.step
+        t, cpu, start = time.perf_counter(), time.process_time(), self.step
         self._advance(self.step + self.chunk_steps)
         sps = (self.step - start) / (time.perf_counter() - t)
+        cpu_sps = (self.step - start) / (time.process_time() - cpu)
         self.window.clear()
         updates = self._update_rate()
         env_sps = self._env_rate()
-        return {"sps": sps, "updates_per_s": updates, "env_sps": env_sps,
+        return {"sps": sps, "cpu_sps": cpu_sps, "updates_per_s": updates, "env_sps": env_sps,
                 "limit": min(env_sps, updates * self.cfg.train_frequency)}
 
     def close(self) -> None:
@@ -179,27 +180,31 @@ def main(argv: list[str] | None = None) -> None:
             sides.append(Side("before", "dqn_throughput:WorkbenchDQN", mine, root=args.before))
         prepared, results = run_interleaved(sides, threads, args.repeats, pin=not args.no_pin)
         rows.append((threads, prepared, results))
-    print()
-    print("| threads | CleanRL anchor SPS | ours SPS | ratio | ours updates/s | ours env-only SPS "
-          "| ours SPS / own limit | SPS before learning (anchor / ours) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for threads, prepared, (anchor, mine, *_) in rows:
-        a, o = median_of(anchor, "sps"), median_of(mine, "sps")
-        ratios = [m["sps"] / c["sps"] for m, c in zip(mine, anchor)]
-        frac = statistics.median(m["sps"] / m["limit"] for m in mine)
-        print(f"| {threads} | {a:.1f} | {o:.1f} | **{o / a:.2f}** (rounds: "
-              f"{', '.join(f'{r:.2f}' for r in ratios)}) | {median_of(mine, 'updates_per_s'):.1f} "
-              f"| {median_of(mine, 'env_sps'):,.0f} | {frac:.2f} | "
-              f"{prepared[0]['sps_before_learning']:,.0f} / {prepared[1]['sps_before_learning']:,.0f} |")
-    if args.before:
-        print("\n| threads | before SPS | before / CleanRL | ours / before | before SPS / own limit |")
-        print("|---|---|---|---|---|")
-        for threads, _, (anchor, mine, before) in rows:
-            b = median_of(before, "sps")
-            print(f"| {threads} | {b:.1f} | {b / median_of(anchor, 'sps'):.2f} | "
-                  f"{median_of(mine, 'sps') / b:.2f} | "
-                  f"{statistics.median(m['sps'] / m['limit'] for m in before):.2f} |")
+        report(rows[-1:], [s.name for s in sides])  # as soon as it is measured
+    if len(rows) > 1:
+        report(rows, [s.name for s in sides])
 
+
+def report(rows: list[tuple[int, list[dict[str, Any]], list[list[dict[str, Any]]]]],
+           names: list[str]) -> None:
+    """One row per thread count and side; ratios divide medians by the CleanRL anchor's."""
+    print("\nSPS after learning starts (median of the rounds); x = ratio to the CleanRL anchor in "
+          "the same run. cpu-SPS = env steps per second of process CPU time (all threads): "
+          "on a loaded machine, the figure that load distorts least.")
+    print("| threads | side | SPS | x (per round) | cpu-SPS | x | updates/s | env-only SPS "
+          "| SPS / own limit | SPS before learning |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for threads, prepared, results in rows:
+        anchor = results[0]
+        a, a_cpu = median_of(anchor, "sps"), median_of(anchor, "cpu_sps")
+        for name, prep, res in zip(names, prepared, results):
+            o, o_cpu = median_of(res, "sps"), median_of(res, "cpu_sps")
+            per_round = ", ".join(f"{m['sps'] / c['sps']:.2f}" for m, c in zip(res, anchor))
+            own = ("| - | - | - " if "limit" not in res[0] else
+                   f"| {median_of(res, 'updates_per_s'):.1f} | {median_of(res, 'env_sps'):,.0f} "
+                   f"| {statistics.median(m['sps'] / m['limit'] for m in res):.2f} ")
+            print(f"| {threads} | {name} | {o:.1f} | **{o / a:.2f}** ({per_round}) | {o_cpu:.1f} "
+                  f"| {o_cpu / a_cpu:.2f} {own}| {prep['sps_before_learning']:,.0f} |")
 
 if __name__ == "__main__":
     main()

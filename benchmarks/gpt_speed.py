@@ -77,7 +77,7 @@ class WorkbenchGPT:
         self.plugin = registry.load_plugin_class(spec)(cfg, ctx)
         self.cfg, self.chunk_iters, self.loop = cfg, chunk_iters, loop
         self.window, self.save = MetricWindow(), checkpoint.save
-        self.step, self.train_s = 0, 0.0
+        self.step, self.train_s, self.train_cpu_s = 0, 0.0, 0.0
         self.precision = precision.name
         self._torch = torch
 
@@ -97,17 +97,19 @@ class WorkbenchGPT:
                       Path(self.tmp.name) / "checkpoint.pt")
 
     def chunk(self) -> dict[str, float]:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(self.chunk_iters):
             metrics = self.plugin.train_step(self.step)
             self.step += 1
             self.window.add(metrics)
             if self.loop:
                 self._after_step(self.step - 1)
-        dt = time.perf_counter() - t
+        dt, dcpu = time.perf_counter() - t, time.process_time() - cpu
         self.train_s += dt
+        self.train_cpu_s += dcpu
         tokens = self.chunk_iters * self.plugin.tokens_per_step
-        return {"tokens_per_s": tokens / dt, "iter": self.step, "train_s": self.train_s}
+        return {"tokens_per_s": tokens / dt, "tokens_per_cpu_s": tokens / dcpu, "iter": self.step,
+                "train_s": self.train_s, "train_cpu_s": self.train_cpu_s}
 
     def total_steps(self) -> dict[str, int]:
         return {"total_steps": self.cfg.total_steps}
@@ -148,8 +150,10 @@ def tokens_figure(threads: int, args: argparse.Namespace, ours: dict[str, Any]) 
                    "chunk_iters": args.iters, "loop": False})]
     prepared, (anchor, mine) = run_interleaved(sides, threads, args.repeats, pin=not args.no_pin)
     a, o = median_of(anchor, "tokens_per_s"), median_of(mine, "tokens_per_s")
+    a_cpu, o_cpu = median_of(anchor, "tokens_per_cpu_s"), median_of(mine, "tokens_per_cpu_s")
     return {"anchor": a, "ours": o, "ratio": o / a, "precision": prepared[1]["precision"],
-            "rounds": [m["tokens_per_s"] / n["tokens_per_s"] for m, n in zip(mine, anchor)]}
+            "rounds": [m["tokens_per_s"] / n["tokens_per_s"] for m, n in zip(mine, anchor)],
+            "anchor_cpu": a_cpu, "ours_cpu": o_cpu}
 
 
 def loss_figure(threads: int, args: argparse.Namespace, ours: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +166,7 @@ def loss_figure(threads: int, args: argparse.Namespace, ours: dict[str, Any]) ->
                   {"name": args.preset, "overrides": ours, "chunk_iters": args.ours_chunk, "loop": True})]
     print(f"  {threads} thread(s): nanoGPT {args.anchor_iters:,} iterations in chunks of "
           f"{anchor_chunk}; ours {args.preset} {ours or ''} in chunks of {args.ours_chunk}")
-    curves: list[list[tuple[int, float, float]]] = [[], []]
+    curves: list[list[tuple[int, float, float, float]]] = [[], []]
     with Pair(sides, threads, pin=not args.no_pin) as pair:
         prepared = [pair.ask(i, "prepare") for i in range(2)]
         if prepared[0]["chars"] != prepared[1]["chars"]:
@@ -179,16 +183,18 @@ def loss_figure(threads: int, args: argparse.Namespace, ours: dict[str, Any]) ->
                     continue
                 res = pair.ask(i, "chunk")
                 loss = pair.ask(i, "loss_on", blocks)  # untimed
-                curves[i].append((int(res["iter"]), float(res["train_s"]), float(loss)))
+                curves[i].append((int(res["iter"]), float(res["train_s"]), float(loss),
+                                  float(res["train_cpu_s"])))
             if ours_total is None:
                 ours_total = int(pair.ask(1, "total_steps")["total_steps"])
-            print(f"    nanoGPT {curves[0][-1][0]:>5} it {curves[0][-1][1]:7.1f} s loss "
-                  f"{curves[0][-1][2]:.3f} | ours {curves[1][-1][0]:>5} it {curves[1][-1][1]:7.1f} s "
-                  f"loss {curves[1][-1][2]:.3f}", flush=True)
-    target_iter, anchor_s, target = curves[0][-1]
-    reached = next(((it, s, loss) for it, s, loss in curves[1] if loss <= target), None)
-    return {"target": target, "anchor_s": anchor_s, "anchor_iters": target_iter,
-            "reached": reached, "ours_final": curves[1][-1], "curves": curves}
+            a, o = curves[0][-1], curves[1][-1]
+            print(f"    nanoGPT {a[0]:>5} it {a[1]:7.1f} s ({a[3]:6.1f} CPU) loss {a[2]:.3f} | "
+                  f"ours {o[0]:>5} it {o[1]:7.1f} s ({o[3]:6.1f} CPU) loss {o[2]:.3f}", flush=True)
+    target_iter, anchor_s, target, anchor_cpu = curves[0][-1]
+    reached = next((c for c in curves[1] if c[2] <= target), None)
+    return {"target": target, "anchor_s": anchor_s, "anchor_cpu": anchor_cpu,
+            "anchor_iters": target_iter, "reached": reached, "ours_final": curves[1][-1],
+            "curves": curves}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -229,32 +235,36 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report(rows: list[dict[str, Any]]) -> None:
+    """Wall-clock figures, and the same per second of process CPU time (what load distorts
+    least on a shared machine; meaningful at 1 thread, where no thread spins waiting)."""
     print()
     if any("tokens" in r for r in rows):
-        print("| threads | nanoGPT anchor tokens/s | ours tokens/s | ratio | ours precision |")
-        print("|---|---|---|---|---|")
+        print("| threads | nanoGPT anchor tokens/s | ours tokens/s | ratio (per round) "
+              "| per CPU-second: anchor / ours / ratio | ours precision |")
+        print("|---|---|---|---|---|---|")
         for r in rows:
             if "tokens" in r:
                 t = r["tokens"]
                 print(f"| {r['threads']} | {t['anchor']:,.0f} | {t['ours']:,.0f} | **{t['ratio']:.2f}** "
-                      f"(rounds: {', '.join(f'{x:.2f}' for x in t['rounds'])}) | {t['precision']} |")
+                      f"({', '.join(f'{x:.2f}' for x in t['rounds'])}) | {t['anchor_cpu']:,.0f} / "
+                      f"{t['ours_cpu']:,.0f} / **{t['ours_cpu'] / t['anchor_cpu']:.2f}** | {t['precision']} |")
     if any("loss" in r for r in rows):
-        print("\n| threads | nanoGPT: val loss at its last iteration, time | ours: first chunk at or "
-              "below it | time ratio |")
+        print("\n| threads | nanoGPT: val loss at its last iteration, wall s, CPU s | ours: first "
+              "chunk at or below it | time ratio: wall, CPU |")
         print("|---|---|---|---|")
         for r in rows:
-            if "loss" in r:
-                f = r["loss"]
-                if f["reached"] is None:
-                    it, s, loss = f["ours_final"]
-                    print(f"| {r['threads']} | {f['target']:.3f} at {f['anchor_iters']:,}, "
-                          f"{f['anchor_s']:.1f} s | not reached: {loss:.3f} at {it:,} ({s:.1f} s) | - |")
-                else:
-                    it, s, loss = f["reached"]
-                    print(f"| {r['threads']} | {f['target']:.3f} at {f['anchor_iters']:,}, "
-                          f"{f['anchor_s']:.1f} s | {loss:.3f} at {it:,}, {s:.1f} s | "
-                          f"**{s / f['anchor_s']:.2f}** |")
-
+            if "loss" not in r:
+                continue
+            f = r["loss"]
+            anchor = f"{f['target']:.3f} at {f['anchor_iters']:,}, {f['anchor_s']:.1f} s, {f['anchor_cpu']:.1f} s"
+            if f["reached"] is None:
+                it, s, loss, cpu = f["ours_final"]
+                print(f"| {r['threads']} | {anchor} | not reached: {loss:.3f} at {it:,} "
+                      f"({s:.1f} s, {cpu:.1f} s CPU) | - |")
+            else:
+                it, s, loss, cpu = f["reached"]
+                print(f"| {r['threads']} | {anchor} | {loss:.3f} at {it:,}, {s:.1f} s, {cpu:.1f} s CPU | "
+                      f"**{s / f['anchor_s']:.2f}**, **{cpu / f['anchor_cpu']:.2f}** |")
 
 if __name__ == "__main__":
     main()

@@ -101,6 +101,18 @@ def optimizer_step(
     return norm
 
 
+def fused_optimizer_ok(device: torch.device) -> bool:
+    """Whether torch's fused Adam/AdamW kernels (one pass over all weights instead of a chain of
+    ops per tensor) exist for ``device``: CPU and CUDA in the torch versions we support."""
+    if device.type not in ("cpu", "cuda"):
+        return False
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
 class CompiledWithFallback:
     """``torch.compile(fn)`` that falls back to eager, with one warning, if compiling or running
     the compiled graph fails (compilation is lazy: errors surface at the first call)."""
