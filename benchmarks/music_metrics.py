@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from workbench.generators.music import metrics as mm
 from workbench.generators.music.io import read_back_notes
+from workbench.generators.seq.config import SequenceSampleOptions
 
 from workbench.loop import load_for_inference
 
@@ -39,7 +40,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             out = Path(tmp) / f"s{seed}.mid"
-            report = plugin.sample(out, tokens=args.tokens, temperature=args.temperature, seed=seed)
+            report = plugin.sample(out, SequenceSampleOptions(tokens=args.tokens,
+                                                             temperature=args.temperature, seed=seed))
             metrics = dict(line.split() for line in report.splitlines()[1:])
             back = read_back_notes(out)
             rows.append({"seed": seed, "notes (read back)": len(back),

@@ -9,7 +9,6 @@ split once and logs a confusion matrix and the most confidently wrong test image
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -18,16 +17,14 @@ import torch.nn.functional as F
 from torch import nn
 from workbench.classifiers.augment import augment
 from workbench.classifiers.config import ClassifierConfig
-from workbench.classifiers.data import ImageSet, load_images, to_float
 from workbench.classifiers.models import build_model
 
+from workbench.data.images import ImageSet, load_images, to_float
 from workbench.plugin import Context, Plugin
-from workbench.runtime import optimizer_step
+from workbench.runtime import optimizer_step, warmup_cosine_lr
 
 
-class ImageClassifier(Plugin):
-    kind = "classifier"
-    Config = ClassifierConfig
+class ImageClassifier(Plugin[ClassifierConfig]):
 
     def __init__(self, cfg: ClassifierConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
@@ -66,13 +63,7 @@ class ImageClassifier(Plugin):
     # ------------------------------------------------------------------ training
     def lr_at(self, step: int) -> float:
         o, total = self.cfg.optim, self.cfg.total_steps
-        warmup = int(o.warmup_frac * total)
-        if step < warmup:
-            return o.lr * (step + 1) / warmup
-        if o.schedule == "constant":
-            return o.lr
-        progress = (step - warmup) / max(1, total - warmup)
-        return o.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return warmup_cosine_lr(step, o.lr, int(o.warmup_frac * total), total, schedule=o.schedule)
 
     def next_batch(self) -> torch.Tensor:
         """The next ``batch_size`` indices of a reshuffled-every-epoch order (this rank's share)."""
@@ -149,7 +140,7 @@ class ImageClassifier(Plugin):
         return {"eval/test_accuracy": (pred == labels).float().mean().item(),
                 "eval/test_loss": F.cross_entropy(logits, labels).item()}
 
-    def eval_report(self, step: int, **_: Any) -> str:
+    def eval_report(self, step: int, opts: Any) -> str:
         """``workbench eval RUN_DIR``: test accuracy and a per-class precision / recall table."""
         logits, labels, _ = self.predict(self.test_set)
         pred = logits.argmax(1)

@@ -9,6 +9,8 @@ register(
     entry_point="workbench.classifiers.classifier:ImageClassifier",
     config="workbench.classifiers.config:ClassifierConfig",
     kind="classifier",
+    metric="eval/accuracy",
+    goal="max",
     description="image classifier (LeNet-style ConvNet or ResNet) on MNIST, digits, CIFAR-10 or a folder",
     smoke={"total_steps": 6, "log_every": 3, "eval_every": 3, "checkpoint_every": 3,
            "batch_size": 16, "eval_images": 64, "data.source": "digits", "precision": "fp32"},

@@ -19,6 +19,8 @@ register(
     entry_point="workbench.generators.text.plugin:TextLM",
     config="workbench.generators.text.config:TextConfig",
     kind="generator",
+    metric="eval/loss",
+    goal="min",
     description="character-level language model (GPT or LSTM) of Shakespeare or any text",
     smoke=_SMOKE,
 )
@@ -27,6 +29,8 @@ register(
     entry_point="workbench.generators.music.plugin:MusicLM",
     config="workbench.generators.music.config:MusicConfig",
     kind="generator",
+    metric="eval/loss",
+    goal="min",
     description="note-event language model (GPT or LSTM) of Bach chorales or MIDI/MusicXML",
     smoke={**_SMOKE, "data.limit": 8},
 )

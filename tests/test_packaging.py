@@ -53,13 +53,12 @@ def test_foreign_top_level_agents_and_envs_do_not_change_list(tmp_path):
 def test_a_missing_builtin_registration_module_is_listed_as_broken(monkeypatch):
     from workbench import registry
 
-    registry.reset()
-    monkeypatch.setattr(registry, "_BUILTIN", (*registry._BUILTIN, "workbench.agents.gone_plugins"))
-    try:
-        registry.load_all()
-        problem = registry.BROKEN["workbench.agents.gone_plugins"]
-    finally:
-        registry.reset()
+    for name in ("PLUGINS", "PRESETS", "BROKEN"):  # a private registry, restored afterwards
+        monkeypatch.setattr(registry, name, {})
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "_BUILTIN", ("workbench.agents.gone_plugins",))
+    registry.load_all()
+    problem = registry.BROKEN["workbench.agents.gone_plugins"]
     assert "No module named 'workbench.agents.gone_plugins'" in problem
     assert str(ROOT / "agents") in problem  # where it looked
 
@@ -77,6 +76,9 @@ def test_the_wheel_installs_one_top_level_package_that_runs(tmp_path):
     assert {t for t in top if not t.endswith(".dist-info")} == {"workbench"}
     assert "workbench/agents/dqn/agent.py" in names
     assert "workbench/classifiers/weights/mnist_features.pt" in names
+    # the trained agents `workbench eval --pretrained` plays (agents/weights/, package data)
+    for shipped in (ROOT / "agents" / "weights").glob("*.pt"):
+        assert f"workbench/agents/weights/{shipped.name}" in names
 
     target = tmp_path / "site"
     inst = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",

@@ -1,5 +1,5 @@
 """The sequence models train with torch's fused AdamW on CPU, and checkpoints written with the
-foreach AdamW of earlier versions still resume."""
+default (for-loop) AdamW of earlier versions still resume, and go on fused."""
 
 from __future__ import annotations
 
@@ -42,11 +42,11 @@ def test_gpt_trains_with_fused_adamw_in_fp32_on_cpu(tmp_path):
     assert last < first - 0.5, (first, last)
 
 
-def test_a_checkpoint_from_the_foreach_adamw_resumes_and_matches_its_next_step(tmp_path):
+def test_a_checkpoint_from_the_default_adamw_resumes_and_matches_its_next_step(tmp_path):
     poem = tmp_path / "poem.txt"
     poem.write_text("JULIET:\nsoft, what light through yonder window breaks.\n\n" * 50, encoding="utf-8")
     old = make_text_lm(tmp_path, poem)
-    # what earlier versions built on CPU: AdamW's default (foreach) implementation
+    # what earlier versions built on CPU: AdamW's default implementation
     old.opt = torch.optim.AdamW([{"params": g["params"], "weight_decay": g["weight_decay"]}
                                  for g in old.opt.param_groups], lr=1e-3, betas=(0.9, 0.99))
     assert not old.opt.defaults["fused"]

@@ -41,6 +41,8 @@ def test_runs_checkpoints_and_samples_at_a_tiny_budget(name, runs_root):
     assert any("perf/sps" in r for r in rows) and any(k.startswith("train/") for r in rows for k in r)
     assert (run / "checkpoints" / "latest.pt").is_file()
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    if spec.metric:  # the declared primary metric is one the plugin really logs
+        assert any(spec.metric in r for r in rows), f"{name} never logs {spec.metric}"
 
     cls = registry.load_plugin_class(spec)
     if cls.sample is not Plugin.sample:

@@ -7,9 +7,9 @@ nor any plugin module. Bad input is one paragraph on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ EPILOG = """examples:
   workbench run dqn-pong lr=1e-4 total_steps=2e6 --name my-run
   workbench resume runs/dqn-pong/my-run
   workbench eval runs/dqn-pong/my-run --episodes 10 --video
+  workbench eval --pretrained dqn-pong --episodes 3
   workbench sample runs/dcgan-mnist/<run> --n 64
   workbench compare --group dqn-cartpole --metric eval/return --out curves.png
 """
@@ -63,21 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. total_steps=2e6")
     _add_wandb(p)
 
-    p = sub.add_parser("eval", help="evaluate a run's last checkpoint")
-    p.add_argument("run_dir")
-    p.add_argument("--episodes", type=int, default=None, help="episodes (agents)")
-    p.add_argument("--video", action="store_true", default=None, help="record a video (agents)")
-
-    p = sub.add_parser("sample", help="generate from a run's last checkpoint")
-    p.add_argument("run_dir")
-    p.add_argument("--n", type=int, default=None, help="number of samples (images)")
-    p.add_argument("--seed", type=int, default=None)
+    p = _hook_parser(sub, "eval", "evaluate a run's last checkpoint")
+    p.add_argument("--pretrained", default=None, metavar="NAME|FILE",
+                   help="play a shipped agent (e.g. dqn-pong) or an exported weights file "
+                   "instead of a run; takes the DQN eval options")
+    p = _hook_parser(sub, "sample", "generate from a run's last checkpoint")
     p.add_argument("--out", type=Path, default=None, help="output file (or DIR/ for single images)")
-    p.add_argument("--prompt", default=None, help="text prompt (sequence models)")
-    p.add_argument("--tokens", type=int, default=None, help="tokens to generate (sequence models)")
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--top-k", dest="top_k", type=int, default=None)
-    p.add_argument("--top-p", dest="top_p", type=float, default=None)
 
     p = sub.add_parser("compare", help="table and curves across runs",
                        description="Config differences and final/best metric per run, ranked; "
@@ -95,13 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", type=Path, default=None, help="write the run table as CSV")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
-    # issue-7 verbs register themselves here when their modules exist
-    for extra in ("workbench.export", "workbench.sweep"):
-        try:
-            __import__(extra)
-            sys.modules[extra].add_parser(sub)  # type: ignore[attr-defined]
-        except ModuleNotFoundError:
-            pass
+    # export and sweep define their own sub-commands; both modules are light (torch, optuna
+    # and the plugins are imported only when the command runs)
+    from workbench import export, sweep
+
+    export.add_parser(sub)
+    sweep.add_parser(sub)
     return parser
 
 
@@ -168,6 +159,13 @@ def cmd_describe(args: argparse.Namespace) -> int:
             value = getattr(value, part)
         shown = _show(value)
         print(f"{f.path:<{wk}}  {type_name(f.type):<{wt}}  {shown:<12}  {f.doc}")
+    from workbench.options import HOOKS, NoOptions, describe_options, options_class
+
+    for hook in HOOKS:
+        cls = options_class(cfg_cls, hook)
+        if cls is not NoOptions:
+            print(f"\noptions of `workbench {hook} RUN_DIR`:")
+            print("\n".join(describe_options(cls)))
     return 0
 
 
@@ -206,46 +204,100 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return code
 
 
-def _call_with_options(fn: Any, what: str, *fixed: Any, **options: Any) -> Any:
-    given = {k: v for k, v in options.items() if v is not None}
-    params = inspect.signature(fn).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = [k for k in given if k not in params]
-        if unknown:
-            allowed = [f"--{k.replace('_', '-')}" for k in params if k not in ("self", "step", "out")]
-            raise UserError(f"{what} does not take {', '.join('--' + k.replace('_', '-') for k in unknown)}; "
-                            f"it takes: {', '.join(allowed) or 'no options'}.")
-    return fn(*fixed, **given)
+def _hook_parser(sub: Any, hook: str, help_text: str) -> argparse.ArgumentParser:
+    """A verb on a finished run whose options the run's plugin declares (workbench/options.py):
+    they are read after the run directory, so ``--help`` needs the run to list them."""
+    p = sub.add_parser(hook, help=help_text, add_help=False,
+                       description=f"{help_text[0].upper()}{help_text[1:]}. The options after "
+                       f"RUN_DIR are the plugin's own: `workbench {hook} RUN_DIR --help` lists them.")
+    p.add_argument("-h", "--help", action="store_true", help="show this help (with RUN_DIR: the "
+                   "plugin's options too) and exit")
+    p.add_argument("run_dir", nargs="?", help="a run directory")
+    p.set_defaults(hook=hook, hook_options=[], hook_parser=p)
+    return p
+
+
+def _parse_hook_options(args: argparse.Namespace) -> Any:
+    """The plugin's typed options for this verb, read before any checkpoint or torch import;
+    None when help was printed instead."""
+    from workbench.options import describe_options, options_class, parse_options
+    from workbench.runs import open_run
+
+    if args.run_dir is None:
+        if args.help:
+            args.hook_parser.print_help()
+            return None
+        raise UserError(f"`workbench {args.hook}` needs a run directory: workbench {args.hook} "
+                        f"RUN_DIR [options]. `workbench {args.hook} RUN_DIR --help` lists the options.")
+    info = open_run(args.run_dir).read_info()
+    spec, _ = registry.resolve(info.plugin)
+    cls = options_class(registry.load_config_class(spec), args.hook)
+    if args.help:
+        args.hook_parser.print_help()
+        print(f"\noptions of plugin '{spec.name}' for `{args.hook}`:")
+        print("\n".join(describe_options(cls)))
+        return None
+    return parse_options(cls, args.hook_options, f"`workbench {args.hook}` of plugin '{spec.name}'")
+
+
+def _pretrained_tokens(argv: list[str]) -> list[str]:
+    """``eval --pretrained X --episodes 3``: every token after ``eval`` but --pretrained and
+    help; argparse alone would take the 3 for the (optional) run directory."""
+    rest = argv[argv.index("eval") + 1:]
+    out: list[str] = []
+    skip = False
+    for token in rest:
+        if skip:
+            skip = False
+        elif token == "--pretrained":
+            skip = True
+        elif not token.startswith("--pretrained=") and token not in ("-h", "--help"):
+            out.append(token)
+    return out
+
+
+def _eval_pretrained(args: argparse.Namespace) -> int:
+    """``workbench eval --pretrained NAME``: a shipped DQN agent, no run directory needed."""
+    from workbench.options import describe_options, options_class, parse_options
+
+    spec, _ = registry.resolve("dqn")
+    cls = options_class(registry.load_config_class(spec), "eval")
+    if args.help:
+        args.hook_parser.print_help()
+        print("\noptions of `eval --pretrained`:")
+        print("\n".join(describe_options(cls)))
+        return 0
+    opts = parse_options(cls, args.hook_options, "`workbench eval --pretrained`")
+    from workbench.agents.dqn.pretrained import play
+
+    print(play(args.pretrained, opts))
+    return 0
+
+
+def _call_hook(args: argparse.Namespace, hook: Callable[[Any, Any, int, Any], str]) -> int:
+    """`eval` / `sample`: typed options, the run's plugin at its last checkpoint, one hook."""
+    opts = _parse_hook_options(args)
+    if opts is None:
+        return 0
+    from workbench.loop import load_for_inference
+
+    plugin, run, step = load_for_inference(args.run_dir)
+    try:
+        print(hook(plugin, run, step, opts))
+    finally:
+        plugin.close()
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from workbench.loop import load_for_inference
-
-    plugin, run, step = load_for_inference(args.run_dir)
-    try:
-        report = _call_with_options(plugin.eval_report, "eval for this plugin", step,
-                                    episodes=args.episodes, video=args.video)
-    finally:
-        plugin.close()
-    print(f"{run.path} at step {step:,}")
-    print(report)
-    return 0
+    if args.pretrained is not None:
+        return _eval_pretrained(args)
+    return _call_hook(args, lambda plugin, run, step, opts:
+                      f"{run.path} at step {step:,}\n{plugin.eval_report(step, opts)}")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from workbench.loop import load_for_inference
-
-    plugin, run, step = load_for_inference(args.run_dir)
-    try:
-        result = _call_with_options(
-            plugin.sample, "sample for this plugin", args.out, n=args.n, seed=args.seed,
-            prompt=args.prompt, tokens=args.tokens, temperature=args.temperature,
-            top_k=args.top_k, top_p=args.top_p,
-        )
-    finally:
-        plugin.close()
-    print(result)
-    return 0
+    return _call_hook(args, lambda plugin, run, step, opts: plugin.sample(args.out, opts))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -264,6 +316,11 @@ COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "resume"
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if hasattr(args, "hook_options"):  # eval / sample: the plugin's own options, typed later
+        args.hook_options = extra
+        extra = []
+    if getattr(args, "pretrained", None) is not None:
+        args.hook_options = _pretrained_tokens(sys.argv[1:] if argv is None else argv)
     # overrides may come after options: `run NAME --name x lr=1e-3`
     stray = [a for a in extra if a.startswith("-") or "=" not in a]
     if stray or (extra and not hasattr(args, "overrides")):

@@ -41,6 +41,10 @@ class RunConfig:
     """steps between evaluations / samples (0 = only at the end)"""
     checkpoint_every: int = 10_000
     """steps between checkpoints; bounds the work lost to a crash or kill -9 (0 = only at the end)"""
+    eval_at_start: bool = False
+    """also evaluate the untrained model at step 0 (a baseline for the later evaluations)"""
+    torch_threads: int = 0
+    """CPU threads for torch (0 = torch's default); 1 is several times faster on an oversubscribed machine"""
 
     # What precision=auto picks on CPU for this plugin, from a measurement of its training step:
     # "fp32", "bf16" or "bf16-with-amx" (bf16 only on CPUs with AMX). See workbench/precision.py.
@@ -290,7 +294,7 @@ def validate(cfg: Any) -> None:
         for name in ("total_steps", "log_every"):
             if getattr(cfg, name) <= 0:
                 raise ConfigError(f"config key '{name}' must be positive; got {getattr(cfg, name)}.")
-        for name in ("eval_every", "checkpoint_every"):
+        for name in ("eval_every", "checkpoint_every", "torch_threads"):
             if getattr(cfg, name) < 0:
                 raise ConfigError(f"config key '{name}' must be >= 0; got {getattr(cfg, name)}.")
         dev = cfg.device

@@ -2,9 +2,11 @@
 
     start()  name + overrides -> validated config -> new run directory -> train()
     resume() run directory    -> config + last checkpoint          -> train()
-    train()  repeat plugin.train_step; on its own cadence log, evaluate, checkpoint;
-             Ctrl-C / SIGTERM -> checkpoint and exit 130 / 143; non-finite loss -> stop, keep
-             the last good checkpoint.
+    train()  a Trainer: build the plugin (threads, device, seed), repeat plugin.train_step; on
+             its own cadence log, evaluate, checkpoint; Ctrl-C / SIGTERM -> checkpoint and
+             exit 130 / 143; non-finite loss -> stop, keep the last good checkpoint.
+
+Rank and world size come from workbench/distributed.py; without torchrun its calls are no-ops.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench import checkpoint, registry
-from workbench.config import apply_overrides, build_config, flatten, from_dict, to_dict
-from workbench.errors import CheckpointError, ConfigError, UserError
+from workbench import checkpoint, distributed, registry
+from workbench.config import apply_overrides, build_config, from_dict, to_dict
+from workbench.errors import ConfigError, UserError
 from workbench.runs import RunDir, RunInfo, new_run_id, open_run
 
 log = logging.getLogger("workbench")
@@ -127,14 +129,14 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
     info = dict(plugin=spec.name, preset=preset,
                 wandb_id=os.environ.get("WANDB_RUN_ID") or new_run_id(), created=time.time(),
                 tags=list(launch.tags), project=launch.project)
-    with _distributed(cfg.device):
+    with distributed.session(cfg.device):  # a no-op without torchrun
         # DDP: rank 0 creates the directory and broadcasts its path; the others train alongside
         run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root).path))
         try:
             return train(run, plugin_cls, cfg, spec, launch, state=None), run
         except UserError:
             # bad input found by the plugin itself (a missing data path, say): leave nothing behind
-            if _rank() == 0 and not run.checkpoint.exists():
+            if distributed.rank() == 0 and not run.checkpoint.exists():
                 shutil.rmtree(run.path, ignore_errors=True)
                 with contextlib.suppress(OSError):
                     run.path.parent.rmdir()  # only if it is now empty
@@ -159,36 +161,6 @@ def load_run(path: str | Path, overrides: Mapping[str, Any] | None = None
     return run, info, spec, cfg, registry.load_plugin_class(spec)
 
 
-def _check_checkpoint(state: dict[str, Any], spec: registry.PluginSpec, cfg: Any, path: Path) -> None:
-    if state.get("plugin") != spec.name:
-        raise CheckpointError(
-            f"{path} belongs to plugin '{state.get('plugin')}', not '{spec.name}'; refusing to load it."
-        )
-    saved = set(flatten(state.get("config", {})))
-    now = flatten(to_dict(cfg))
-    gone = sorted(saved - set(now))
-    if gone:
-        raise CheckpointError(
-            f"{path} was written with a different config shape (keys the plugin no longer has: "
-            f"{', '.join(gone[:10])}); refusing to load it."
-        )
-    added = sorted(set(now) - saved)
-    if added:  # options the plugin gained since the run started: they take their defaults
-        log.warning("the plugin gained config keys since %s was written; they take their values "
-                    "from now: %s", path, ", ".join(f"{k}={now[k]}" for k in added[:10]))
-
-
-def _load_plugin_state(plugin: Any, state: dict[str, Any], path: Path) -> None:
-    try:
-        plugin.load_state_dict(state["state"])
-    except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as e:
-        raise CheckpointError(
-            f"{path} does not fit plugin {type(plugin).__name__} as configured now "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). Did an override "
-            "change the model's shape? Resume with the run's own config, or start a new run."
-        ) from None
-
-
 def _refuse_if_alive(run: RunDir, info: RunInfo) -> None:
     """Two processes training into one directory would corrupt it."""
     import socket
@@ -211,9 +183,9 @@ def resume(path: str | Path, overrides: Mapping[str, Any], launch: Launch | None
            ) -> tuple[int, RunDir]:
     launch = launch or Launch()
     run, info, spec, cfg, plugin_cls = load_run(path, overrides)
-    if _rank() == 0:
+    if distributed.rank() == 0:
         _refuse_if_alive(run, info)
-    with _distributed(cfg.device):
+    with distributed.session(cfg.device):  # a no-op without torchrun
         return _resume(run, info, spec, cfg, plugin_cls, launch)
 
 
@@ -222,15 +194,17 @@ def _resume(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any, plu
     state = None
     if run.checkpoint.exists():
         state = checkpoint.load(run.checkpoint)
-        _check_checkpoint(state, spec, cfg, run.checkpoint)
+        checkpoint.check_fits(state, spec, cfg, run.checkpoint)
         if state["step"] >= cfg.total_steps:
             print(f"{run.path} is already at step {state['step']:,} of total_steps={cfg.total_steps:,};"
                   " pass total_steps=N to train it further.")
             return EXIT_OK, run
     else:
         print(f"{run.path} has no checkpoint yet: starting it again from step 0.")
-    if _rank() == 0:
-        run.truncate_metrics_after(state["step"] if state else 0)
+    if distributed.rank() == 0:
+        dropped = run.truncate_metrics_after(state["step"] if state else 0)
+        run.record_resume(state["step"] if state else 0, float(state["elapsed"]) if state else 0.0,
+                          dropped)
         run.write_config(to_dict(cfg))
     launch.tags = tuple(info.tags or ()) or launch.tags
     launch.project = info.project
@@ -239,32 +213,28 @@ def _resume(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any, plu
 
 def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any,
                  plugin_cls: type, logger: Any) -> Any:
-    """Device, precision, seed, context -> the plugin (used by train, eval, sample, export)."""
+    """Threads, device, precision, seed, context -> the plugin (used by train, eval, sample,
+    export)."""
     from workbench.plugin import Context
-    from workbench.runtime import resolve_device, resolve_precision, seed_everything
+    from workbench.runtime import resolve_device, resolve_precision, seed_everything, set_threads
 
-    device = resolve_device(cfg.device)
-    if _world() > 1:  # torchrun: each rank on its own GPU
-        from workbench.distributed import device_for_rank
-
-        device = device_for_rank(device)
+    set_threads(cfg.torch_threads)
+    device = distributed.device_for_rank(resolve_device(cfg.device))  # torchrun: a GPU per rank
     precision = resolve_precision(cfg.precision, device, type(cfg).auto_cpu_precision)
     seed_everything(cfg.seed)
+    world = distributed.world_size()
     ctx = Context(device=device, precision=precision, logger=logger, run_dir=run.path,
-                  seed=cfg.seed, compile_enabled=cfg.compile, rank=_rank(), world_size=_world())
+                  seed=cfg.seed, compile_enabled=cfg.compile, rank=distributed.rank(), world_size=world)
     plugin = plugin_cls(cfg, ctx)
-    if _world() > 1 and not ctx.ddp_wrapped:
+    if world > 1 and not ctx.ddp_wrapped:
         # N unsynchronised copies of one run would only waste N-1 processes
         raise UserError(
             f"plugin '{spec.name}' does not support multi-process training (it never wraps a "
             "network with ctx.ddp); run it without torchrun. Plugin authors: see "
             "workbench/distributed.py for the few lines that opt in."
         )
-    if _world() > 1:
-        # the same weights on every rank (one seed), then different noise / dropout per rank
-        from workbench.distributed import rank_seed
-
-        seed_everything(rank_seed(cfg.seed))
+    if world > 1:  # the same weights on every rank (one seed), then different noise / dropout per rank
+        seed_everything(distributed.rank_seed(cfg.seed))
     return plugin
 
 
@@ -274,47 +244,26 @@ def load_for_inference(path: str | Path) -> tuple[Any, RunDir, int]:
 
     run, info, spec, cfg, plugin_cls = load_run(path)
     state = checkpoint.load(run.checkpoint)
-    _check_checkpoint(state, spec, cfg, run.checkpoint)
+    checkpoint.check_fits(state, spec, cfg, run.checkpoint)
     logger = Logger(run.path, wandb_mode="disabled", metrics=False)
     plugin = build_plugin(run, info, spec, cfg, plugin_cls, logger)
-    _load_plugin_state(plugin, state, run.checkpoint)
+    checkpoint.load_into(plugin, state, run.checkpoint)
     return plugin, run, int(state["step"])
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
-def _world() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _distributed(device: str) -> Any:
-    """The torchrun process group for the length of a run (see workbench/distributed.py)."""
-    if _world() <= 1:
-        import contextlib
-
-        return contextlib.nullcontext()
-    from workbench.distributed import session
-
-    return session(device)
 
 
 def _on_rank0(fn: Any) -> Any:
     """``fn()`` on rank 0, its result on every rank; a UserError there is raised everywhere
     (so no rank waits forever for a directory that was refused)."""
-    if _world() <= 1:
+    if distributed.world_size() <= 1:
         return fn()
-    from workbench.distributed import broadcast_object
-
     result: Any = None
     error: str | None = None
-    if _rank() == 0:
+    if distributed.rank() == 0:
         try:
             result = fn()
         except UserError as e:
             error = str(e)
-    result, error = broadcast_object((result, error))
+    result, error = distributed.broadcast_object((result, error))
     if error is not None:
         raise UserError(error)
     return result
@@ -329,140 +278,178 @@ def _crossed(before: int, after: int, every: int) -> bool:
 
 def train(run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec, launch: Launch,
           state: dict[str, Any] | None) -> int:
-    from workbench.logger import Logger, default_wandb_mode
-    from workbench.progress import Progress
-    from workbench.runtime import rng_state, set_rng_state
+    """Train ``run`` to ``cfg.total_steps`` (from ``state`` when resuming); the exit code."""
+    return Trainer(run, plugin_cls, cfg, spec, launch, state).train()
 
-    info = run.read_info()
-    rank0 = _rank() == 0
-    logger = Logger(
-        run.path,
-        wandb_mode=launch.wandb_mode or default_wandb_mode(),
-        project=launch.project,
-        group=info.group,
-        job_type=spec.kind,
-        name=f"{info.group}/{info.name}",
-        config=to_dict(cfg),
-        tags=list(launch.tags),
-        run_id=info.wandb_id,
-        time_offset=float(state["elapsed"]) if state else 0.0,
-        enabled=rank0,
-    )
-    plugin = None
-    progress = None
-    exit_code = EXIT_FAILED
-    step = 0
-    try:
-        plugin = build_plugin(run, info, spec, cfg, plugin_cls, logger)
+
+class Trainer:
+    """One training session of one run. ``train()`` builds the plugin, repeats ``train_step``
+    and, on the run's cadence, logs the metric window, evaluates and checkpoints; it ends at
+    ``total_steps`` (``finish``), on a signal (checkpoint, exit 128 + signum) or on a non-finite
+    loss (exit 3, the last good checkpoint kept). Under torchrun every rank trains; only rank 0
+    logs, checkpoints and writes run.json."""
+
+    def __init__(self, run: RunDir, plugin_cls: type, cfg: Any, spec: registry.PluginSpec,
+                 launch: Launch, state: dict[str, Any] | None) -> None:
+        self.run, self.plugin_cls, self.cfg, self.spec = run, plugin_cls, cfg, spec
+        self.launch, self.state = launch, state
+        self.info = run.read_info()
+        self.rank0 = distributed.rank() == 0
+        self.logger = self._open_logger()
+        self.plugin: Any = None
+        self.progress: Any = None
+        self.step = 0
+        self.window = MetricWindow()
+        self.window_start_step, self.window_time = 0, 0.0
+        self.last_eval_step = -1
+
+    def train(self) -> int:
+        exit_code = EXIT_FAILED
+        try:
+            self._build()
+            with StopFlag() as stop:
+                failed = self._run_steps(stop)
+                exit_code = failed if failed is not None else (
+                    self._finish() if stop.signum is None else self._stopped_by(stop.signum))
+            return exit_code
+        except KeyboardInterrupt:
+            exit_code = 130
+            self._mark("interrupted")
+            raise
+        except BaseException:
+            self._mark("failed")
+            raise
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+            if self.plugin is not None:
+                self.plugin.close()
+            self.logger.close(exit_code)
+
+    # ------------------------------------------------------------------ start
+    def _open_logger(self) -> Any:
+        from workbench.logger import Logger, default_wandb_mode
+
+        info, launch = self.info, self.launch
+        return Logger(
+            self.run.path, wandb_mode=launch.wandb_mode or default_wandb_mode(),
+            project=launch.project, group=info.group, job_type=self.spec.kind,
+            name=f"{info.group}/{info.name}", config=to_dict(self.cfg), tags=list(launch.tags),
+            run_id=info.wandb_id, time_offset=float(self.state["elapsed"]) if self.state else 0.0,
+            enabled=self.rank0,
+        )
+
+    def _build(self) -> None:
+        """The plugin, restored from the checkpoint when resuming; run.json says running."""
+        from workbench.progress import Progress
+        from workbench.runtime import seed_everything, set_rng_state
+
+        cfg, state = self.cfg, self.state
+        self.plugin = build_plugin(self.run, self.info, self.spec, cfg, self.plugin_cls, self.logger)
         if state is not None:
-            _load_plugin_state(plugin, state, run.checkpoint)
+            checkpoint.load_into(self.plugin, state, self.run.checkpoint)
             set_rng_state(state["rng"])
-            step = int(state["step"])
-            if _world() > 1:  # rank 0's saved RNG state would give every rank the same draws
-                from workbench.distributed import rank_seed
-                from workbench.runtime import seed_everything
-
-                seed_everything(rank_seed(cfg.seed, step))
-        if rank0:
+            self.step = self.window_start_step = int(state["step"])
+            if distributed.world_size() > 1:  # rank 0's saved RNG state would give every rank the same draws
+                seed_everything(distributed.rank_seed(cfg.seed, self.step))
+        if self.rank0:
             import socket
 
-            run.update_info(status="running", step=step, pid=os.getpid(), host=socket.gethostname())
+            self.run.update_info(status="running", step=self.step, pid=os.getpid(),
+                                 host=socket.gethostname())
+        self.progress = Progress(f"{self.info.group}/{self.info.name}", cfg.total_steps, self.step,
+                                 enabled=self.launch.progress and self.rank0)
+        self.progress.message(f"workbench: {'resuming' if state else 'starting'} {self.spec.name} "
+                              f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}")
+        if cfg.eval_at_start and self.step == 0:
+            self._evaluate()  # the untrained model: the baseline later evaluations are read against
 
-        def save_checkpoint() -> None:
-            if rank0:
-                checkpoint.save(
-                    {"plugin": spec.name, "config": to_dict(cfg), "step": step,
-                     "elapsed": logger.elapsed(), "rng": rng_state(), "state": plugin.state_dict()},
-                    run.checkpoint,
-                )
-                run.update_info(step=step)
+    # ------------------------------------------------------------------ the steps
+    def _run_steps(self, stop: StopFlag) -> int | None:
+        """train_step until total_steps or a signal; EXIT_NONFINITE if a loss went bad."""
+        cfg = self.cfg
+        while self.step < cfg.total_steps and stop.signum is None:
+            before = self._train_step()
+            at_end = self.step >= cfg.total_steps
+            if _crossed(before, self.step, cfg.log_every) or at_end:
+                means = self.window.means()
+                if non_finite(means):
+                    return self._stop_non_finite(means)
+                self._log_window(means)
+            if _crossed(before, self.step, cfg.eval_every) or (at_end and self.last_eval_step != self.step):
+                self._evaluate()
+            if _crossed(before, self.step, cfg.checkpoint_every) and not at_end:
+                means = self.window.means()  # what was trained since the last log
+                if non_finite(means):
+                    return self._stop_non_finite(means)
+                self._save_checkpoint()
+        return None
 
-        progress = Progress(f"{info.group}/{info.name}", cfg.total_steps, step,
-                            enabled=launch.progress and rank0)
-        progress.message(f"workbench: {'resuming' if state else 'starting'} {spec.name} at step "
-                         f"{step:,} of {cfg.total_steps:,} in {run.path}")
-        window = MetricWindow()
-        last_eval_step = -1
-        window_start_step, window_time = step, 0.0
-        stop = StopFlag()
-        with stop:
-            while step < cfg.total_steps and stop.signum is None:
-                t = time.perf_counter()
-                metrics = plugin.train_step(step)
-                before, step = step, step + plugin.steps_per_call
-                window.add(metrics)
-                window_time += time.perf_counter() - t
-                progress.update(step)
+    def _train_step(self) -> int:
+        """One call of plugin.train_step into the metric window; the step before it."""
+        t = time.perf_counter()
+        metrics = self.plugin.train_step(self.step)
+        before = self.step
+        self.step += self.plugin.steps_per_call
+        self.window.add(metrics)
+        self.window_time += time.perf_counter() - t
+        self.progress.update(self.step)
+        return before
 
-                if _crossed(before, step, cfg.log_every) or step >= cfg.total_steps:
-                    means = window.means()
-                    bad = non_finite(means)
-                    if bad:
-                        return _stop_non_finite(run, logger, progress, bad, step, rank0)
-                    means["perf/sps"] = (step - window_start_step) / max(window_time, 1e-9)
-                    logger.log(means, step)
-                    progress.show(means)
-                    window.clear()
-                    window_start_step, window_time = step, 0.0
+    def _log_window(self, means: dict[str, float]) -> None:
+        means["perf/sps"] = (self.step - self.window_start_step) / max(self.window_time, 1e-9)
+        self.logger.log(means, self.step)
+        self.progress.show(means)
+        self.window.clear()
+        self.window_start_step, self.window_time = self.step, 0.0
 
-                if _crossed(before, step, cfg.eval_every) or (
-                    step >= cfg.total_steps and last_eval_step != step
-                ):
-                    results = dict(plugin.evaluate(step))
-                    last_eval_step = step
-                    if results:
-                        logger.log(results, step)
-                        progress.show(results)
+    def _evaluate(self) -> None:
+        results = dict(self.plugin.evaluate(self.step))
+        self.last_eval_step = self.step
+        if results:
+            self.logger.log(results, self.step)
+            self.progress.show(results)
 
-                if _crossed(before, step, cfg.checkpoint_every) and step < cfg.total_steps:
-                    bad = non_finite(window.means())
-                    if bad:
-                        return _stop_non_finite(run, logger, progress, bad, step, rank0)
-                    save_checkpoint()
+    def _save_checkpoint(self) -> None:
+        if not self.rank0:
+            return
+        from workbench.runtime import rng_state
 
-            if stop.signum is not None:
-                save_checkpoint()
-                exit_code = 128 + stop.signum
-                progress.message(
-                    f"stopped by {signal.Signals(stop.signum).name} at step {step:,}; checkpoint saved. "
-                    f"Continue with: workbench resume {run.path}"
-                )
-                if rank0:
-                    run.update_info(status="interrupted", step=step)
-                return exit_code
+        checkpoint.save(
+            {"plugin": self.spec.name, "config": to_dict(self.cfg), "step": self.step,
+             "elapsed": self.logger.elapsed(), "rng": rng_state(), "state": self.plugin.state_dict()},
+            self.run.checkpoint,
+        )
+        self.run.update_info(step=self.step)
 
-            final = dict(plugin.finish(step))
-            if final:
-                logger.log(final, step)
-            save_checkpoint()
-            if rank0:
-                run.update_info(status="finished", step=step)
-            exit_code = EXIT_OK
-            return exit_code
-    except KeyboardInterrupt:
-        exit_code = 130
-        if rank0:
-            run.update_info(status="interrupted")
-        raise
-    except BaseException:
-        if rank0:
-            run.update_info(status="failed")
-        raise
-    finally:
-        if progress is not None:
-            progress.close()
-        if plugin is not None:
-            plugin.close()
-        logger.close(exit_code)
+    # ------------------------------------------------------------------ the ends
+    def _finish(self) -> int:
+        final = dict(self.plugin.finish(self.step))
+        if final:
+            self.logger.log(final, self.step)
+        self._save_checkpoint()
+        self._mark("finished", step=self.step)
+        return EXIT_OK
 
+    def _stopped_by(self, signum: int) -> int:
+        self._save_checkpoint()
+        self.progress.message(
+            f"stopped by {signal.Signals(signum).name} at step {self.step:,}; checkpoint saved. "
+            f"Continue with: workbench resume {self.run.path}"
+        )
+        self._mark("interrupted", step=self.step)
+        return 128 + signum
 
-def _stop_non_finite(run: RunDir, logger: Any, progress: Any, keys: list[str], step: int,
-                     rank0: bool) -> int:
-    msg = (f"non-finite {', '.join(keys)} near step {step:,}: training stopped. The last good "
-           f"checkpoint (if any) is kept at {run.checkpoint}; lower the learning rate or try "
-           "precision=fp32, then `workbench resume` it.")
-    progress.message("error: " + msg)
-    log.error(msg)
-    if rank0:
-        run.update_info(status="failed")
-    return EXIT_NONFINITE
+    def _stop_non_finite(self, means: Mapping[str, float]) -> int:
+        msg = (f"non-finite {', '.join(non_finite(means))} near step {self.step:,}: training "
+               f"stopped. The last good checkpoint (if any) is kept at {self.run.checkpoint}; "
+               "lower the learning rate or try precision=fp32, then `workbench resume` it.")
+        self.progress.message("error: " + msg)
+        log.error(msg)
+        self._mark("failed")
+        return EXIT_NONFINITE
+
+    def _mark(self, status: str, **changes: Any) -> None:
+        """run.json's status (rank 0 writes it; the other ranks have no say)."""
+        if self.rank0:
+            self.run.update_info(status=status, **changes)

@@ -3,15 +3,13 @@
 The loop owns time (steps, cadence, precision, compilation, logging, checkpoints, signals,
 progress); the plugin owns the math. A plugin::
 
-    class MyModel(Plugin):
-        kind = "generator"                # agent | generator | classifier
-        Config = MyConfig                 # a dataclass subclassing workbench.config.RunConfig
-
+    class MyModel(Plugin[MyConfig]):       # MyConfig: a dataclass subclassing RunConfig
         def __init__(self, cfg, ctx): ...          # build nets, optimizers, data, envs
         def train_step(self, step): ...            # one unit of learning -> {"train/loss": t}
         def evaluate(self, step): ...              # every eval_every -> {"eval/...": x}; media via ctx
-        def state_dict(self): ...                  # tensors, numbers, strings, lists, dicts
-        def load_state_dict(self, state): ...
+        checkpointed = ("model", "opt")            # or state_dict / load_state_dict
+
+The README's "Adding a plugin" lists every hook, its signature and when the loop calls it.
 
 ``train_step`` advances the run by ``steps_per_call`` steps (an agent with N vector envs
 advances N env steps per call). Metric values may be floats or 0-d tensors: the loop averages
@@ -24,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+
+from workbench.config import RunConfig
 
 if TYPE_CHECKING:  # keep this module free of torch at import time
     import torch
@@ -92,15 +92,33 @@ class Context:
         return sampler(dataset, shuffle=shuffle, seed=self.seed, drop_last=drop_last)
 
 
-class Plugin:
-    """Base class; see the module docstring for the contract."""
+C = TypeVar("C", bound=RunConfig)
 
-    kind: ClassVar[str] = "generator"
-    Config: ClassVar[type]
+
+class Plugin(Generic[C]):
+    """Base class, generic over the plugin's config: ``class DQN(Plugin[DQNConfig])`` types
+    ``self.cfg`` and sets ``DQN.Config = DQNConfig``. See the module docstring for the contract.
+
+    A plugin's kind (agent | generator | classifier) is the registry's alone
+    (``register(..., kind=...)``): ``workbench list`` must show it without importing the plugin,
+    so the class does not repeat it."""
+
+    Config: ClassVar[type[RunConfig]]
     steps_per_call: int = 1
+    """steps one train_step call advances the run (an agent with N vector envs: N env steps)"""
 
-    def __init__(self, cfg: Any, ctx: Context) -> None:
-        self.cfg = cfg
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Config" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            origin, args = get_origin(base), get_args(base)
+            if isinstance(origin, type) and issubclass(origin, Plugin) and args and isinstance(args[0], type):
+                cls.Config = args[0]
+                return
+
+    def __init__(self, cfg: C, ctx: Context) -> None:
+        self.cfg: C = cfg
         self.ctx = ctx
 
     def train_step(self, step: int) -> Mapping[str, Any]:
@@ -135,13 +153,17 @@ class Plugin:
             if restored is not current:
                 setattr(self, name, restored)
 
-    def eval_report(self, step: int, **options: Any) -> str:
-        """``workbench eval RUN_DIR``: a human-readable report (default: the evaluate() metrics)."""
-        metrics = self.evaluate(step, **options) if options else self.evaluate(step)
+    def eval_report(self, step: int, opts: Any) -> str:
+        """``workbench eval RUN_DIR [--option V ...]``: a human-readable report (default: the
+        evaluate() metrics). ``opts`` is an instance of the Config's ``EvalOptions`` dataclass
+        (workbench/options.py), already typed and validated."""
+        metrics = self.evaluate(step)
         return "\n".join(f"{k:<32} {v:.6g}" for k, v in sorted(metrics.items()))
 
-    def sample(self, out: Path | None, **options: Any) -> str:
-        """``workbench sample RUN_DIR``: write samples; return what was written (or the text)."""
+    def sample(self, out: Path | None, opts: Any) -> str:
+        """``workbench sample RUN_DIR [--out PATH] [--option V ...]``: write samples (to ``out``
+        if the user named it, else under the run's media/); return what was written (or the
+        text). ``opts`` is an instance of the Config's ``SampleOptions`` dataclass."""
         from workbench.errors import UserError
 
         raise UserError(f"plugin {type(self).__name__} does not support `workbench sample`.")

@@ -56,6 +56,8 @@ class PluginSpec:
     description: str = ""
     source: str = "builtin"
     smoke: Mapping[str, Any] = field(default_factory=dict)  # overrides for a seconds-long run
+    metric: str | None = None  # the primary metric ("eval/return"): console, compare, sweeps
+    goal: str = "max"  # is a higher (max) or lower (min) value of the metric better
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,17 @@ def register(
     config: str | None = None,
     description: str = "",
     smoke: Mapping[str, Any] | None = None,
+    metric: str | None = None,
+    goal: str = "max",
 ) -> None:
     """Register a plugin by its import strings (no import happens here). ``smoke`` holds the
     overrides that make a run of it take seconds; the test suite runs every plugin and preset
-    with them (timm-style), so a new plugin is tested the day it is registered."""
+    with them (timm-style), so a new plugin is tested the day it is registered. ``metric`` is
+    the plugin's primary metric (an ``eval/`` name its evaluate() returns) and ``goal`` says
+    whether higher ("max") or lower ("min") is better: the console, ``compare`` and sweeps use
+    them."""
+    if goal not in ("min", "max"):
+        raise UserError(f"plugin '{name}' has goal {goal!r}; allowed goals: min, max.")
     if kind not in KINDS:
         raise UserError(f"plugin '{name}' has kind {kind!r}; allowed kinds: {', '.join(KINDS)}.")
     if ":" not in entry_point:
@@ -95,7 +104,7 @@ def register(
     if name in PRESETS:
         raise UserError(f"plugin '{name}' has the same name as a preset; pick another name.")
     PLUGINS[name] = PluginSpec(name, entry_point, kind, config, description, _current_source,
-                               dict(smoke or {}))
+                               dict(smoke or {}), metric, goal)
 
 
 def register_preset(name: str, plugin: str, description: str = "",
@@ -214,6 +223,12 @@ def resolve(name: str) -> tuple[PluginSpec, PresetSpec | None]:
         f"Known names: {', '.join(names) or '(none)'}. `workbench list` shows them all"
         f"{_broken_hint()}."
     )
+
+
+def primary_metric(name: str) -> tuple[str, str] | None:
+    """(metric, goal) of a plugin or preset, or None when its plugin declares none."""
+    spec, _ = resolve(name)
+    return (spec.metric, spec.goal) if spec.metric else None
 
 
 def _broken_hint() -> str:

@@ -53,6 +53,9 @@ class RunInfo:
     project: str = "workbench"
     pid: int | None = None  # the training process, while status is "running"
     host: str | None = None
+    resumes: list[dict[str, Any]] | None = None
+    """one entry per `workbench resume`: the checkpoint's step and clock (metrics' ``time``), and
+    what the crash had logged past it (``lost_steps``, ``lost_seconds``: work done twice)"""
 
 
 class RunDir:
@@ -146,13 +149,26 @@ class RunDir:
                 continue  # a line cut by kill -9
         return out
 
-    def truncate_metrics_after(self, step: int) -> None:
+    def truncate_metrics_after(self, step: int) -> list[dict[str, Any]]:
         """On resume from a checkpoint at ``step``, drop log lines the crash made obsolete, so
-        the curve continues instead of repeating steps."""
+        the curve continues instead of repeating steps. Returns the dropped records."""
         if not self.metrics.exists():
-            return
-        keep = [json.dumps(r) for r in self.read_metrics() if r.get("step", 0) <= step]
+            return []
+        records = self.read_metrics()
+        keep = [json.dumps(r) for r in records if r.get("step", 0) <= step]
         _atomic_write(self.metrics, "".join(line + "\n" for line in keep))
+        return [r for r in records if r.get("step", 0) > step]
+
+    def record_resume(self, step: int, elapsed: float, dropped: list[dict[str, Any]]) -> None:
+        """Append this resume to run.json, so a curve can mark where the run was continued."""
+        entry: dict[str, Any] = {"step": int(step), "time": round(float(elapsed), 3),
+                                 "resumed_at": round(time.time(), 3)}
+        if dropped:
+            entry["lost_steps"] = max(int(r.get("step", 0)) for r in dropped) - int(step)
+            entry["lost_seconds"] = round(max(float(r.get("time", elapsed)) for r in dropped)
+                                          - float(elapsed), 3)
+        info = self.read_info()
+        self.update_info(resumes=[*(info.resumes or []), entry])
 
 
 def _atomic_write(path: Path, text: str) -> None:

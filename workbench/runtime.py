@@ -1,8 +1,10 @@
-"""Device, precision, compilation and seeding: each switched on in exactly one place."""
+"""Device, precision, compilation, seeding, threads, and the optimizer step and learning-rate
+schedule that plugins share: each in exactly one place."""
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import warnings
 from collections.abc import Callable, Iterable
@@ -113,6 +115,19 @@ def fused_optimizer_ok(device: torch.device) -> bool:
     return True
 
 
+def warmup_cosine_lr(step: int, peak_lr: float, warmup_steps: int, total_steps: int,
+                     min_lr: float = 0.0, schedule: str = "cosine") -> float:
+    """The learning rate at ``step``: a linear warm-up to ``peak_lr`` over ``warmup_steps``, then
+    a cosine decay to ``min_lr`` at ``total_steps`` (Loshchilov & Hutter 2017, "SGDR"; nanoGPT's
+    schedule), held there after it; ``schedule="constant"`` keeps ``peak_lr`` after the warm-up."""
+    if step < warmup_steps:
+        return peak_lr * (step + 1) / warmup_steps
+    if schedule == "constant":
+        return peak_lr
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (peak_lr - min_lr)
+
+
 class CompiledWithFallback:
     """``torch.compile(fn)`` that falls back to eager, with one warning, if compiling or running
     the compiled graph fails (compilation is lazy: errors surface at the first call)."""
@@ -184,3 +199,10 @@ def numpy_rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 def set_numpy_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
+
+
+def set_threads(torch_threads: int) -> None:
+    """The run's ``torch_threads`` key: CPU threads for torch's intra-op pool (0 = torch's own
+    default, one per core). Set before the plugin is built, so every plugin gets it the same way."""
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)

@@ -10,12 +10,11 @@ from torch import nn
 
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
-from workbench.toy_config import LinRegConfig
+from workbench.toy_config import LinRegConfig, LinRegSampleOptions
 
 
-class LinearRegression(Plugin):
-    kind = "generator"
-    Config = LinRegConfig
+class LinearRegression(Plugin[LinRegConfig]):
+    """Least squares on synthetic data: the smallest complete plugin."""
 
     def __init__(self, cfg: LinRegConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
@@ -72,7 +71,8 @@ class LinearRegression(Plugin):
     checkpointed = ("model", "opt", "scaler", "batches")
 
     @torch.no_grad()
-    def sample(self, out: Path | None, n: int = 8, seed: int = 0, **_: Any) -> str:
+    def sample(self, out: Path | None, opts: LinRegSampleOptions) -> str:
+        n, seed = opts.n, opts.seed
         x = torch.randn(n, self.cfg.features, generator=torch.Generator().manual_seed(seed))
         y = self.model(x.to(self.ctx.device)).float().cpu().squeeze(1)
         text = "\n".join(f"{v:.5f}" for v in y.tolist())

@@ -7,6 +7,7 @@ the big plugins; it is also the smallest example of a plugin (see workbench/toy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from workbench.config import RunConfig
 from workbench.registry import register, register_preset
@@ -21,7 +22,16 @@ class OptimConfig:
 
 
 @dataclass
+class LinRegSampleOptions:
+    n: int = 8
+    """inputs to draw and predict"""
+    seed: int = 0
+    """seed of the random inputs"""
+
+
+@dataclass
 class LinRegConfig(RunConfig):
+    SampleOptions: ClassVar[type] = LinRegSampleOptions
     total_steps: int = 400
     log_every: int = 50
     eval_every: int = 200
@@ -45,6 +55,8 @@ register(
     entry_point="workbench.toy:LinearRegression",
     config="workbench.toy_config:LinRegConfig",
     kind="generator",
+    metric="eval/mse",
+    goal="min",
     description="toy: fit a linear map to synthetic data (tests and the plugin tutorial)",
     smoke={"total_steps": 20, "log_every": 5, "eval_every": 10, "checkpoint_every": 10},
 )

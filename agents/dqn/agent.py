@@ -12,17 +12,21 @@ on num_envs.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from workbench.agents.dqn.config import DQNConfig
+from workbench.agents.dqn import evaluation
+from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions
+from workbench.agents.dqn.evaluation import Game
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
-from workbench.envs.vector import RGBRecorder, VectorEnv
+from workbench.envs.vector import VectorEnv
 
+from workbench.media import save_gif
 from workbench.plugin import Context, Plugin
 from workbench.runtime import fused_optimizer_ok, optimizer_step
 
@@ -46,20 +50,12 @@ def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: tor
     return returns + discounts * next_value.float()
 
 
-class DQN(Plugin):
-    kind = "agent"
-    Config = DQNConfig
+class DQN(Plugin[DQNConfig]):
 
     def __init__(self, cfg: DQNConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         e = cfg.env
-        if cfg.torch_threads > 0:
-            torch.set_num_threads(cfg.torch_threads)
-        self.env = VectorEnv(e.id, e.num_envs, cfg.seed, num_threads=e.num_threads,
-                             frame_stack=e.frame_stack, frame_skip=e.frame_skip,
-                             noop_max=e.noop_max, repeat_action_probability=e.repeat_action_probability,
-                             life_loss_terminal=e.life_loss_terminal,
-                             max_episode_frames=e.max_episode_frames)
+        self.env = VectorEnv.from_config(e, cfg.seed)
         self.steps_per_call = e.num_envs
         self.atari = self.env.atari
         obs_shape = self.env.obs_shape
@@ -112,12 +108,7 @@ class DQN(Plugin):
         return q.argmax(dim=1).cpu().numpy()
 
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        n = len(obs)
-        explore = rng.random(n) < epsilon
-        actions = rng.integers(0, self.env.num_actions, n)
-        if not explore.all():
-            actions = np.where(explore, actions, self.greedy(obs))
-        return actions.astype(np.int64)
+        return evaluation.epsilon_greedy(obs, epsilon, rng, self.env.num_actions, self.greedy)
 
     def epsilon(self, step: int) -> float:
         c = self.cfg
@@ -192,103 +183,59 @@ class DQN(Plugin):
         return metrics
 
     # ------------------------------------------------------------------ evaluation
-    def _eval_env(self, num_envs: int, seed: int) -> VectorEnv:
-        e = self.cfg.env
-        return VectorEnv(e.id, num_envs, seed, num_threads=e.num_threads, frame_stack=e.frame_stack,
-                         frame_skip=e.frame_skip, noop_max=e.noop_max,
-                         repeat_action_probability=e.repeat_action_probability,
-                         life_loss_terminal=False, max_episode_frames=e.max_episode_frames)
-
-    def _play(self, episodes: int, seed: int, rng: np.random.Generator) -> list[float]:
-        """Full games at eval epsilon; each env plays its share so long games are not dropped."""
-        env = self._eval_env(min(episodes, 8), seed)
-        quota = np.bincount(np.arange(episodes) % env.num_envs, minlength=env.num_envs)
-        done_count = np.zeros(env.num_envs, int)
-        returns: list[float] = []
-        obs = env.reset()
-        try:
-            while (done_count < quota).any():
-                obs, _, terminated, truncated, _ = env.step(self.act(obs, self.cfg.eval_epsilon, rng))
-                ended = np.flatnonzero(terminated | truncated)
-                finished = env.stats.drain()[0]
-                for i, ret in zip(ended, finished):
-                    if done_count[i] < quota[i]:
-                        returns.append(ret)
-                    done_count[i] += 1
-        finally:
-            env.close()
-        return returns
-
-    def _play_video(self, seed: int, rng: np.random.Generator) -> tuple[float, np.ndarray | None]:
-        """One full game while an RGB twin replays the same actions for the video."""
-        e = self.cfg.env
-        env = self._eval_env(1, seed)
-        twin = (RGBRecorder(e.id, seed, e.frame_skip, e.noop_max, e.max_episode_frames)
-                if e.repeat_action_probability == 0 else None)
-        obs = env.reset()
-        if twin is not None:
-            twin.reset()
-        in_sync = twin is not None
-        try:
-            while True:
-                action = self.act(obs, self.cfg.eval_epsilon, rng)
-                obs, reward, terminated, truncated, _ = env.step(action)
-                if in_sync and twin.step(int(action[0])) != float(reward[0]):
-                    in_sync = False  # the twin diverged: no video rather than a wrong one
-                if terminated[0] or truncated[0]:
-                    return env.stats.drain()[0][0], twin.video() if in_sync else None
-        finally:
-            env.close()
-            if twin is not None:
-                twin.close()
-
     @torch.no_grad()
-    def evaluate(self, step: int, episodes: int | None = None, video: bool | None = None) -> dict[str, float]:
-        episodes = episodes or self.cfg.eval_episodes
-        video = (self.cfg.eval_video if video is None else video) and self.atari
-        self.evaluations += 1
-        seed = 10_000 + self.cfg.seed * 1_000 + self.evaluations
-        rng = np.random.default_rng(seed)
-        returns = self._play(episodes - 1, seed, rng) if video and episodes > 1 else []
-        if video:
-            ret, frames = self._play_video(seed + 500, rng)
-            returns.append(ret)
-            if frames is not None:  # every 2nd agent step at 15 fps plays at about real time
+    def play_evaluation(self, step: int, episodes: int | None = None, video: bool | None = None,
+                        seed: int | None = None, epsilon: float | None = None,
+                        out: Path | None = None) -> tuple[list[Game], int, float]:
+        """Full games (agents/dqn/evaluation.py); the one at total_steps plays
+        final_eval_episodes. A video goes to ``out`` if named, else to the run's media/."""
+        c = self.cfg
+        final = step >= c.total_steps
+        episodes = episodes or (c.final_eval_episodes if final else c.eval_episodes)
+        video = (c.eval_video if video is None else video) and self.atari
+        self.evaluations += 1  # a new seed for each evaluation; part of the checkpoint
+        seed = 10_000 + c.seed * 1_000 + self.evaluations if seed is None else seed
+        epsilon = c.eval_epsilon if epsilon is None else epsilon
+        games, frames = evaluation.play(self.act, c.env, episodes, seed, epsilon, video)
+        if frames is not None:
+            # every 2nd agent step at 15 fps: with frame_skip=4 (8 emulator frames of 1/60 s
+            # per video frame) the video plays at twice real time, a whole game in minutes
+            if out is not None:
+                save_gif(frames[::2], out / f"eval-step{step}-seed{seed}.gif", fps=15)
+            else:
                 self.ctx.logger.log_video("eval/video", frames[::2], step, fps=15)
-        elif not returns:
-            returns = self._play(episodes, seed, rng)
-        return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
-                "eval/episodes": float(len(returns))}
+        return games, seed, epsilon
 
-    def eval_report(self, step: int, episodes: int | None = None, video: bool | None = None) -> str:
-        m = self.evaluate(step, episodes=episodes, video=bool(video))
-        lines = [f"eval/return  {m['eval/return']:.2f} +- {m['eval/return_std']:.2f} "
-                 f"over {int(m['eval/episodes'])} episodes at eval_epsilon={self.cfg.eval_epsilon}"]
-        if video and self.atari:
-            lines.append(f"video in {self.ctx.media_dir}")
+    def evaluate(self, step: int) -> dict[str, float]:
+        return evaluation.summary(self.play_evaluation(step)[0])
+
+    def eval_report(self, step: int, opts: DQNEvalOptions) -> str:
+        """``workbench eval RUN``: one line per game and the mean (default: final_eval_episodes)."""
+        out = Path(opts.out) if opts.out else None
+        games, seed, epsilon = self.play_evaluation(
+            step, opts.episodes or self.cfg.final_eval_episodes, opts.video, opts.seed,
+            opts.epsilon, out)
+        lines = evaluation.report(games, epsilon, seed)
+        if opts.video and self.atari:
+            lines.append(f"video in {out or self.ctx.media_dir}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ checkpoints
+    # the networks, optimizer, scaler, exploration RNG and counters (these keys are the
+    # checkpoint format: runs saved before must still resume)
+    checkpointed = ("q", "q_target", "opt", "scaler", "rng", "update_credit", "updates",
+                    "evaluations")
+
+    # `checkpointed` cannot say "only when checkpoint_replay" or "cut episodes after loading":
+    # the optional replay buffer is added here
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
-            "opt": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": self.rng.bit_generator.state, "update_credit": self.update_credit,
-            "updates": self.updates, "evaluations": self.evaluations,
-        }
+        state = super().state_dict()
         if self.checkpoint_replay:
             state["replay"] = self.buffer.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q.load_state_dict(state["q"])
-        self.q_target.load_state_dict(state["q_target"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.rng.bit_generator.state = state["rng"]
-        self.update_credit = float(state["update_credit"])
-        self.updates = int(state["updates"])
-        self.evaluations = int(state["evaluations"])
+        super().load_state_dict(state)
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
             self.buffer.cut_episodes()  # the envs restart their games: no transition spans that

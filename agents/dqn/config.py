@@ -5,32 +5,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from workbench.envs.config import EnvConfig
+
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
 
 
 @dataclass
-class EnvConfig:
-    id: str = "ALE/Pong-v5"
-    """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...) or a gymnasium id with discrete actions (CartPole-v1)"""
-    num_envs: int = 8
-    """environments stepped together; one call of the agent advances num_envs env steps"""
-    num_threads: int = 2
-    """C++ threads stepping the Atari envs (0 = one per core)"""
-    frame_stack: int = 4
-    """frames per observation (Atari; classic control uses 1)"""
-    frame_skip: int = 4
-    """emulator frames per agent step, max-pooled over the last two (Atari)"""
-    noop_max: int = 30
-    """up to this many no-op actions at the start of an episode (Atari)"""
-    repeat_action_probability: float = 0.0
-    """sticky actions (Machado et al. 2018): 0 as CleanRL and SB3, 0.25 as Dopamine (Atari)"""
-    max_episode_frames: int = 108_000
-    """emulator frames before an Atari episode is truncated (108,000 = 30 minutes, as Machado et al.)"""
-    life_loss_terminal: bool = True
-    """training only: a lost life cuts the bootstrap as in Nature DQN; evaluation plays full games"""
-    clip_rewards: bool = True
-    """clip training rewards to their sign (episode returns always report the true score)"""
+class DQNEvalOptions:
+    episodes: int | None = None
+    """full games to play (default: the run's final_eval_episodes; --pretrained: 10)"""
+    seed: int | None = None
+    """seed of the games and of the exploration draws (default: the next evaluation's; --pretrained: 0)"""
+    epsilon: float | None = None
+    """exploration while playing (default: the run's eval_epsilon, as shipped with --pretrained)"""
+    video: bool = False
+    """film the last game as a GIF (Atari): in the run's media/, or in --out"""
+    out: str | None = None
+    """folder for the video (needed with --pretrained --video: nothing is written unasked)"""
+
+    def validate(self) -> None:
+        if self.episodes is not None and self.episodes <= 0:
+            raise ConfigError(f"config key 'episodes' must be a positive number of games; "
+                              f"got {self.episodes}.")
+        if self.epsilon is not None and not 0 <= self.epsilon <= 1:
+            raise ConfigError(f"config key 'epsilon' must be in [0, 1]; got {self.epsilon}.")
 
 
 @dataclass
@@ -40,6 +39,7 @@ class DQNConfig(RunConfig):
     # so precision=auto is bf16 only where the CPU has AMX (workbench/precision.py)
     auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
 
+    EvalOptions: ClassVar[type] = DQNEvalOptions
     total_steps: int = 10_000_000
     log_every: int = 10_000
     eval_every: int = 100_000
@@ -86,20 +86,20 @@ class DQNConfig(RunConfig):
     """env steps over which epsilon falls linearly from start_e to end_e (counted from step 0)"""
     eval_episodes: int = 4
     """full games per evaluation (no life-loss terminal)"""
+    final_eval_episodes: int = 10
+    """full games of the final evaluation, at total_steps (the figure a run is judged by)"""
     eval_epsilon: float = 0.001
     """epsilon while evaluating: 0.001 as Dopamine, 0.05 as Nature DQN"""
     eval_video: bool = True
     """record one evaluation game as an RGB video (Atari)"""
     hidden: int = 128
     """hidden units of the MLP (classic control)"""
-    torch_threads: int = 0
-    """CPU threads for torch (0 = torch's default); 1 is several times faster on an oversubscribed machine"""
     channels_last: bool = True
     """channels_last memory format for the CNN (faster convolutions on CPU)"""
 
     def validate(self) -> None:
         for name in ("buffer_size", "batch_size", "train_frequency", "gradient_steps", "n_step",
-                     "target_network_frequency", "eval_episodes"):
+                     "target_network_frequency", "eval_episodes", "final_eval_episodes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
         if self.env.num_envs <= 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
@@ -31,11 +31,21 @@ class DCGANOptim:
 
 
 @dataclass
+class DCGANSampleOptions:
+    n: int = 64
+    """images in the grid"""
+    seed: int = 0
+    """seed of the latent noise"""
+
+
+@dataclass
 class DCGANConfig(RunConfig):
+    SampleOptions: ClassVar[type] = DCGANSampleOptions
     total_steps: int = 3_000
     log_every: int = 100
     eval_every: int = 500
     checkpoint_every: int = 500
+    eval_at_start: bool = True  # the untrained generator's eval/fd: the baseline of the curve
     image_size: Literal[32, 64] = 32
     """side of the generated square images, in pixels"""
     channels: int = 1

@@ -16,37 +16,36 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from workbench.classifiers.data import load_images, to_float
-from workbench.generators.dcgan.config import DCGANConfig
+from workbench.classifiers.features import SPLIT_SEED
+from workbench.generators.dcgan.config import DCGANConfig, DCGANSampleOptions
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 
+from workbench.data.images import ImageSet, load_images, to_float
 from workbench.errors import UserError
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 
 
-def load_split(cfg: DCGANConfig, split: str) -> torch.Tensor:
-    """A split of the configured image source as uint8 N,C,S,S (classifiers.data does the work)."""
+def load_split(cfg: DCGANConfig, split: str) -> ImageSet:
+    """A split of the configured image source (images uint8 N,C,S,S). The split seed is the
+    digit feature network's, never the run's: every seed of a sweep trains on the same images
+    and is scored against the same held-out reference, none of which the feature net saw."""
     data = load_images(cfg.data.source, split, path=cfg.data.path or None,
-                       image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
-    images = torch.as_tensor(data.images)
-    if len(images) == 0:
+                       image_size=cfg.image_size, channels=cfg.channels, seed=SPLIT_SEED)
+    if len(data) == 0:
         raise UserError(f"the {split} split of data.source={cfg.data.source} "
                         f"{'at ' + cfg.data.path + ' ' if cfg.data.path else ''}has no images.")
-    return images
+    return data
 
 
-class DCGAN(Plugin):
+class DCGAN(Plugin[DCGANConfig]):
     """Deep convolutional GAN; the networks are in generators/dcgan/model.py."""
-
-    kind = "generator"
-    Config = DCGANConfig
 
     def __init__(self, cfg: DCGANConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         device = ctx.device
         # uint8 on the device (4x smaller than floats); each batch is converted when drawn
-        self.images = load_split(cfg, "train").to(device)
+        self.images = load_split(cfg, "train").images.to(device)
         self.batches = torch.Generator().manual_seed(cfg.seed + 1)
 
         torch.manual_seed(cfg.seed)  # the networks' initial weights are a function of the seed
@@ -71,9 +70,6 @@ class DCGAN(Plugin):
     # ------------------------------------------------------------------ training
     def train_step(self, step: int) -> dict[str, Any]:
         cfg, device = self.cfg, self.ctx.device
-        if step == 0 and cfg.scores_fd:
-            # the untrained generator's FD: the baseline every later eval/fd is read against
-            self.ctx.logger.log(self.evaluate(0), 0)
         idx = torch.randint(len(self.images), (cfg.batch_size,), generator=self.batches)
         real = to_float(self.images[idx.to(device)])
         z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches).to(device)
@@ -119,7 +115,7 @@ class DCGAN(Plugin):
         from workbench.generators.metrics import DigitFD
 
         if self._fd is None:  # held-out real digits: never seen by the generator
-            self._fd = DigitFD(to_float(load_split(self.cfg, "test")))
+            self._fd = DigitFD(to_float(load_split(self.cfg, "test").images))
         z = torch.randn(self.cfg.fd_samples, self.cfg.latent_size,
                         generator=torch.Generator().manual_seed(self.cfg.seed + 3))
         return self._fd(self.generate_images(z))
@@ -128,12 +124,13 @@ class DCGAN(Plugin):
         self.ctx.logger.log_image("eval/samples", self.generate_images(self.fixed_noise), step)
         return {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
 
-    def sample(self, out: Path | None, n: int = 64, seed: int = 0, **_: Any) -> str:
+    def sample(self, out: Path | None, opts: DCGANSampleOptions) -> str:
         """``workbench sample RUN --n 64 [--seed S] [--out grid.png | --out DIR]``: a grid PNG
         (under the run's media/ by default); an --out without an image suffix is a folder that
         receives one PNG per image."""
         from workbench.media import image_grid, save_png
 
+        n, seed = opts.n, opts.seed
         if n <= 0:
             raise UserError(f"--n must be positive; got {n}.")
         z = torch.randn(n, self.cfg.latent_size, generator=torch.Generator().manual_seed(seed))

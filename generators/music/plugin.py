@@ -19,16 +19,15 @@ from workbench.generators.music.corpus import load_pieces, split_pieces
 from workbench.generators.music.io import timeline, write_midi
 from workbench.generators.music.synth import render
 from workbench.generators.music.tokenizer import Measure, MusicTokenizer, pitches
+from workbench.generators.seq.config import SequenceSampleOptions
 from workbench.generators.seq.plugin import SequenceLM
 
 from workbench.errors import UserError
 from workbench.media import save_wav
 
 
-class MusicLM(SequenceLM):
+class MusicLM(SequenceLM[MusicConfig]):
     """A language model of note events."""
-
-    Config = MusicConfig
 
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
         d = self.cfg.data
@@ -123,11 +122,9 @@ class MusicLM(SequenceLM):
         logger.log_audio("eval/sample", audio, self.cfg.sample_rate, step)
         return self.score(pieces)
 
-    def sample(self, out: Path | None, prompt: str | None = None, tokens: int | None = None,
-               temperature: float | None = None, top_k: int | None = None,
-               top_p: float | None = None, seed: int | None = None, **_: Any) -> str:
+    def sample(self, out: Path | None, options: SequenceSampleOptions) -> str:
         """A MIDI file (``out``, default media/sample_seed<S>.mid) and a WAV next to it."""
-        opts = self.sample_options(tokens, temperature, top_k, top_p, seed)
+        opts, prompt = self.sample_options(options), options.prompt
         prompt_ids = [self.tokenizer.bos] + (self.tokenizer.from_text(prompt) if prompt else [])
         ids = self.generate(prompt_ids, **opts)
         if out is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
@@ -33,7 +33,16 @@ class Pix2PixOptim:
 
 
 @dataclass
+class Pix2PixSampleOptions:
+    n: int = 8
+    """images in the grid"""
+    seed: int = 0
+    """seed of the held-out pairs drawn"""
+
+
+@dataclass
 class Pix2PixConfig(RunConfig):
+    SampleOptions: ClassVar[type] = Pix2PixSampleOptions
     total_steps: int = 3_000
     log_every: int = 100
     eval_every: int = 500

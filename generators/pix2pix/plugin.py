@@ -15,23 +15,21 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from workbench.classifiers.data import to_float
 from workbench.generators.metrics import psnr, ssim
-from workbench.generators.pix2pix.config import Pix2PixConfig
-from workbench.generators.pix2pix.data import dataset_root, held_out_split, jitter, read_pairs
+from workbench.generators.pix2pix.config import Pix2PixConfig, Pix2PixSampleOptions
+from workbench.generators.pix2pix.data import dataset_root, jitter
 from workbench.generators.pix2pix.model import PatchDiscriminator, UNetGenerator, pix2pix_init
 
+from workbench.data.images import to_float
+from workbench.data.pairs import held_out_split, read_pairs
 from workbench.errors import UserError
 from workbench.media import image_grid, save_png
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 
 
-class Pix2Pix(Plugin):
+class Pix2Pix(Plugin[Pix2PixConfig]):
     """Paired image-to-image translation: U-Net generator, PatchGAN discriminator."""
-
-    kind = "generator"
-    Config = Pix2PixConfig
 
     def __init__(self, cfg: Pix2PixConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
@@ -133,10 +131,11 @@ class Pix2Pix(Plugin):
         metrics["eval/psnr_mean_target"] = psnr(mean, b).mean().item()
         return metrics
 
-    def sample(self, out: Path | None, n: int = 8, seed: int = 0, **_: Any) -> str:
+    def sample(self, out: Path | None, opts: Pix2PixSampleOptions) -> str:
         """``workbench sample RUN [--n 8] [--seed S] [--out grid.png | --out DIR]``: translate n
         held-out inputs picked by seed; a grid of input | output | target rows, or (--out
         without an image suffix) a folder of single outputs."""
+        n, seed = opts.n, opts.seed
         a, b = self.held_out()
         if n <= 0:
             raise UserError(f"--n must be positive; got {n}.")

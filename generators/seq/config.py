@@ -70,12 +70,29 @@ class SampleConfig:
 
 
 @dataclass
+class SequenceSampleOptions:
+    prompt: str | None = None
+    """text to continue (music: notes written as the tokenizer reads them); default: the run's"""
+    tokens: int | None = None
+    """tokens to generate (default: the run's sample.tokens)"""
+    temperature: float | None = None
+    """softmax temperature, 0 = greedy (default: the run's sample.temperature)"""
+    top_k: int | None = None
+    """keep only the k most likely tokens, 0 = off (default: the run's sample.top_k)"""
+    top_p: float | None = None
+    """nucleus sampling mass, 1 = off (default: the run's sample.top_p)"""
+    seed: int | None = None
+    """sampling seed (default: the run's seed)"""
+
+
+@dataclass
 class SequenceConfig(RunConfig):
     # bf16 autocast made the nanoGPT-size GPT step slower on every CPU measured, AMX or not
     # (issue 17: 0.88x with AMX; benchmarks/gpt_speed.py --variants: 0.5x without), so
     # precision=auto stays fp32 on CPU (workbench/precision.py)
     auto_cpu_precision: ClassVar[str] = "fp32"
 
+    SampleOptions: ClassVar[type] = SequenceSampleOptions
     total_steps: int = 2_000
     log_every: int = 50
     eval_every: int = 250

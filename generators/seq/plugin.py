@@ -8,25 +8,26 @@ The training step is nanoGPT's: random blocks, next-token cross-entropy (nats/to
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from workbench.generators.seq.config import SequenceConfig
+from workbench.generators.seq.config import SequenceConfig, SequenceSampleOptions
 from workbench.generators.seq.data import TokenDataset
 from workbench.generators.seq.models import build_model, param_groups
 from workbench.generators.seq.sampling import generate
 
 from workbench.errors import CheckpointError, UserError
 from workbench.plugin import Context, Plugin
-from workbench.runtime import fused_optimizer_ok, optimizer_step
+from workbench.runtime import fused_optimizer_ok, optimizer_step, warmup_cosine_lr
+
+S = TypeVar("S", bound=SequenceConfig)
 
 
-class SequenceLM(Plugin):
-    kind = "generator"
+class SequenceLM(Plugin[S]):
+    """The shared machinery; a domain plugin subclasses ``SequenceLM[ItsConfig]``."""
 
     # ------------------------------------------------------------------ for the domain plugins
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
@@ -45,7 +46,7 @@ class SequenceLM(Plugin):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared machinery
-    def __init__(self, cfg: SequenceConfig, ctx: Context) -> None:
+    def __init__(self, cfg: S, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         train, val, self.vocab_size = self.load_corpus()
         self.data = TokenDataset(train, val, cfg.model.block_size, cfg.seed, ctx.device,
@@ -53,8 +54,8 @@ class SequenceLM(Plugin):
         self.model = build_model(cfg.model, self.vocab_size).to(ctx.device)
         self.forward = ctx.compile(self.model, cfg.model.arch)
         o = cfg.optim
-        # fused AdamW (one kernel over all weights) on CPU and CUDA: on a CPU at nanoGPT's size
-        # the foreach implementation's chain of small ops cost ~5 % of a step
+        # fused AdamW (one kernel over all weights) on CPU and CUDA: at nanoGPT's CPU size the
+        # default per-tensor for-loop AdamW cost ~5 % more per step (benchmarks/gpt_speed.py)
         self.opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr,
                                      betas=(o.beta1, o.beta2),
                                      fused=fused_optimizer_ok(ctx.device))
@@ -65,14 +66,8 @@ class SequenceLM(Plugin):
 
     def lr_at(self, step: int) -> float:
         o = self.cfg.optim
-        total = o.decay_steps or self.cfg.total_steps
-        if step < o.warmup_steps:
-            return o.lr * (step + 1) / o.warmup_steps
-        if o.schedule == "constant":
-            return o.lr
-        progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
-        min_lr = o.lr * o.min_lr_ratio
-        return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (o.lr - min_lr)
+        return warmup_cosine_lr(step, o.lr, o.warmup_steps, o.decay_steps or self.cfg.total_steps,
+                                min_lr=o.lr * o.min_lr_ratio, schedule=o.schedule)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, forward: Any = None) -> torch.Tensor:
         with self.ctx.autocast():
@@ -120,20 +115,21 @@ class SequenceLM(Plugin):
             return generate(self.model, prompt, tokens, temperature=temperature, top_k=top_k,
                             top_p=top_p, seed=seed, stop_token=stop_token, device=self.ctx.device)
 
-    def sample_options(self, tokens: int | None, temperature: float | None, top_k: int | None,
-                       top_p: float | None, seed: int | None) -> dict[str, Any]:
+    def sample_options(self, opts: SequenceSampleOptions) -> dict[str, Any]:
         """The CLI's options, defaulting to the run's ``sample.*`` settings."""
         s = self.cfg.sample
-        return {"tokens": s.tokens if tokens is None else tokens,
-                "temperature": s.temperature if temperature is None else temperature,
-                "top_k": s.top_k if top_k is None else top_k,
-                "top_p": s.top_p if top_p is None else top_p,
-                "seed": self.cfg.seed if seed is None else seed}
+        return {"tokens": s.tokens if opts.tokens is None else opts.tokens,
+                "temperature": s.temperature if opts.temperature is None else opts.temperature,
+                "top_k": s.top_k if opts.top_k is None else opts.top_k,
+                "top_p": s.top_p if opts.top_p is None else opts.top_p,
+                "seed": self.cfg.seed if opts.seed is None else opts.seed}
+
+    # the network, its optimizer and scaler, and the batch generator; plus the vocabulary, which
+    # is checked on load (not restored: it comes from the corpus)
+    checkpointed = ("model", "opt", "scaler", "data")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "scaler": self.scaler.state_dict(), "data": self.data.state_dict(),
-                "vocab": self.vocab_state()}
+        return {**super().state_dict(), "vocab": self.vocab_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("vocab") != self.vocab_state():
@@ -141,9 +137,6 @@ class SequenceLM(Plugin):
                 "the checkpoint was trained on a different vocabulary than the corpus loads to now "
                 "(was data.path changed, or the file edited?); point data.path at the original data."
             )
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        for group in self.opt.param_groups:  # a checkpoint of the foreach AdamW resumes fused
+        super().load_state_dict(state)
+        for group in self.opt.param_groups:  # a checkpoint of the for-loop AdamW resumes fused
             group["fused"] = self.opt.defaults["fused"]
-        self.scaler.load_state_dict(state["scaler"])
-        self.data.load_state_dict(state["data"])

@@ -8,21 +8,19 @@ cross-entropy in nats per character.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from workbench.generators.seq.config import SequenceSampleOptions
 from workbench.generators.seq.plugin import SequenceLM
 from workbench.generators.seq.tokenizers import CharTokenizer
 from workbench.generators.text.config import TextConfig
-from workbench.generators.text.corpus import load_text
 
+from workbench.data.text import load_text
 from workbench.errors import UserError
 
 
-class TextLM(SequenceLM):
+class TextLM(SequenceLM[TextConfig]):
     """A character-level language model of a text corpus."""
-
-    Config = TextConfig
 
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
         text = load_text(self.cfg.data.path)
@@ -41,11 +39,9 @@ class TextLM(SequenceLM):
         self.ctx.logger.log_text("eval/sample", self.tokenizer.decode(ids), step)
         return {}
 
-    def sample(self, out: Path | None, prompt: str | None = None, tokens: int | None = None,
-               temperature: float | None = None, top_k: int | None = None,
-               top_p: float | None = None, seed: int | None = None, **_: Any) -> str:
+    def sample(self, out: Path | None, options: SequenceSampleOptions) -> str:
         """Text continuing ``prompt``; printed by the CLI, and written to ``out`` if given."""
-        opts = self.sample_options(tokens, temperature, top_k, top_p, seed)
+        opts, prompt = self.sample_options(options), options.prompt
         text_prompt = self.cfg.prompt or "\n" if prompt is None else prompt
         if not text_prompt:
             raise UserError("--prompt is empty; give at least one character, or leave it out.")
