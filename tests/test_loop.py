@@ -185,11 +185,10 @@ def test_compile_true_runs_and_a_failing_compile_falls_back_to_eager(runs_root, 
     assert read_metrics(runs_root / "linreg-quick" / "compiled")[-1]["step"] == 30
 
 
-def test_precision_auto_is_bf16_autocast_on_cpu_and_fp16_scaler_only_on_cuda():
+def test_precision_bf16_is_autocast_on_cpu_and_fp16_scaler_only_on_cuda():
     from workbench.runtime import resolve_precision
 
-    p = resolve_precision("auto", torch.device("cpu"))
-    assert p.name == "bf16"
+    p = resolve_precision("bf16", torch.device("cpu"))
     with p.autocast():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
     assert not p.grad_scaler().is_enabled()

@@ -164,6 +164,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print(f"  {desc}")
     if preset and preset.overrides:
         print("  overrides: " + " ".join(f"{k}={v}" for k, v in preset.overrides.items()))
+    from workbench.precision import describe_auto
+
+    print("  " + describe_auto(getattr(cfg_cls, "auto_cpu_precision", "bf16-with-amx")))
     print()
     fields = list(iter_fields(cfg_cls))
     wk = max(len(f.path) for f in fields)

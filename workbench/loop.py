@@ -214,7 +214,7 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
 
     set_threads(cfg.torch_threads)
     device = distributed.device_for_rank(resolve_device(cfg.device))  # torchrun: a GPU per rank
-    precision = resolve_precision(cfg.precision, device)
+    precision = resolve_precision(cfg.precision, device, type(cfg).auto_cpu_precision)
     seed_everything(cfg.seed)
     world = distributed.world_size()
     ctx = Context(device=device, precision=precision, logger=logger, run_dir=run.path,

@@ -59,6 +59,11 @@ class DQNExplainOptions:
 
 @dataclass
 class DQNConfig(RunConfig):
+    # bf16 autocast + channels_last made the Nature-CNN update 1.5x faster on a CPU with AMX
+    # (README, issue 17) and 0.6x as fast on one without (benchmarks/dqn_update_variants.py),
+    # so precision=auto is bf16 only where the CPU has AMX (workbench/precision.py)
+    auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
+
     EvalOptions: ClassVar[type] = DQNEvalOptions
     ExplainOptions: ClassVar[type] = DQNExplainOptions
     total_steps: int = 10_000_000
