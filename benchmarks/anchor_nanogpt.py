@@ -46,7 +46,7 @@ CPU_CONFIG = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "batch
 
 def corpus_text() -> str:
     """The text ``gpt-shakespeare`` trains on (its default data.path)."""
-    from workbench.generators.text.corpus import load_text
+    from workbench.data.text import load_text
 
     return load_text("")
 
