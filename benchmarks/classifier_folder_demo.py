@@ -18,7 +18,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.classifiers.data import load_images  # noqa: E402
+from workbench.data.images import load_images  # noqa: E402
 
 
 def main() -> None:

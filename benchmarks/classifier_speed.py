@@ -26,9 +26,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.classifiers.config import ClassifierConfig  # noqa: E402
-from workbench.classifiers.data import to_float  # noqa: E402
 
 from workbench.config import apply_overrides  # noqa: E402
+from workbench.data.images import to_float  # noqa: E402
 
 
 def build(args: argparse.Namespace, precision: str):

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from workbench.classifiers.config import ClassifierExplainOptions
-from workbench.classifiers.data import to_float
 
+from workbench.data.images import to_float
 from workbench.explain import SIGNED, Output, attribute, figure_array, overlay, pyplot, scale
 
 if TYPE_CHECKING:

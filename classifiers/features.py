@@ -1,7 +1,7 @@
 """Digit features for the image generators' Frechet distance (``eval/fd``).
 
     feats = digit_features(images)          # images N,1,H,W float in [-1, 1] -> N,128 float32
-    fd = frechet_distance(feats_fake, feats_real)
+    fd = frechet_distance(feats_fake, feats_real)    # workbench.data.frechet
 
 The features are the penultimate layer of a small LeNet-style :class:`~workbench.classifiers.models.ConvNet`
 trained on the 4,000-digit ``train`` split of the offline MNIST (``load_images("mnist", "train",
@@ -19,15 +19,19 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from workbench.classifiers.models import ConvNet
 
+from workbench.data.images import rgb_to_gray
 from workbench.errors import UserError
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "mnist_features.pt"
 IMAGE_SIZE = 32  # the size the feature network was trained at; other sizes are resized to it
+SPLIT_SEED = 0
+"""The network was trained on ``load_images("mnist", "train", seed=SPLIT_SEED)``: a generator
+scored on it takes its reference digits from the held-out splits of this same seed, whatever
+the run's own seed (another split seed would put the network's training digits in the reference)."""
 
 
 @lru_cache(maxsize=4)
@@ -52,7 +56,7 @@ def prepare(images: torch.Tensor) -> torch.Tensor:
                         f"shape {tuple(images.shape)}.")
     x = images.float()
     if x.shape[1] == 3:
-        x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = rgb_to_gray(x)
     if x.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
         x = F.interpolate(x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False,
                           antialias=max(x.shape[-2:]) > IMAGE_SIZE)
@@ -69,18 +73,3 @@ def digit_features(images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     if not out:
         return torch.zeros(0, model.feature_dim, device=device)
     return torch.cat(out)
-
-
-def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (rows = samples):
-    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2), computed in float64."""
-    x = a.detach().double().cpu().numpy()
-    y = b.detach().double().cpu().numpy()
-    mu_x, mu_y = x.mean(0), y.mean(0)
-    s_x, s_y = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    # Tr((S_x S_y)^1/2) = sum of sqrt of the eigenvalues of S_x^1/2 S_y S_x^1/2 (symmetric PSD)
-    w, v = np.linalg.eigh(s_x)
-    root_x = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    eig = np.linalg.eigvalsh(root_x @ s_y @ root_x)
-    tr_cross = np.sqrt(np.clip(eig, 0, None)).sum()
-    return float(((mu_x - mu_y) ** 2).sum() + np.trace(s_x) + np.trace(s_y) - 2 * tr_cross)

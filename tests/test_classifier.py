@@ -20,14 +20,8 @@ TINY = ["total_steps=4", "log_every=2", "eval_every=2", "checkpoint_every=2", "b
 
 
 @pytest.fixture(autouse=True)
-def _own_cache_one_thread(tmp_path, monkeypatch):
+def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    # these nets are tiny: on a shared, loaded 2-core machine 2 intra-op threads make them
-    # several times slower than 1 (benchmarks/classifier_speed.py measures it)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("net", [ConvNet, ResNet])
@@ -122,8 +116,10 @@ def test_export_module_returns_the_network_and_an_example_batch(runs_root):
 
 
 def test_digit_features_separate_real_digits_from_noise():
-    from workbench.classifiers.data import load_images, to_float
-    from workbench.classifiers.features import digit_features, frechet_distance
+    from workbench.classifiers.features import digit_features
+
+    from workbench.data.frechet import frechet_distance
+    from workbench.data.images import load_images, to_float
 
     real = to_float(load_images("mnist", "train").images[:300])  # 28 px: resized inside
     held = to_float(load_images("mnist", "test", image_size=32).images[:300])
@@ -134,8 +130,9 @@ def test_digit_features_separate_real_digits_from_noise():
 
 
 def test_shipped_feature_network_classifies_held_out_digits():
-    from workbench.classifiers.data import load_images, to_float
     from workbench.classifiers.features import load_digit_classifier
+
+    from workbench.data.images import load_images, to_float
 
     test = load_images("mnist", "test", image_size=32)
     model = load_digit_classifier()

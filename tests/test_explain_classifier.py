@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 from workbench.classifiers.config import ClassifierExplainOptions
-from workbench.classifiers.data import to_float
 from workbench.classifiers.explain import attributions, ink_share
 
 from workbench.cli import main
+from workbench.data.images import to_float
 from workbench.loop import load_for_inference
 from workbench.runs import find_runs
 

@@ -8,17 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from workbench.classifiers.data import load_images, to_float
-from workbench.generators.metrics import DigitFD, frechet_distance, psnr, ssim
+from workbench.generators.metrics import DigitFD, psnr, ssim
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: on a shared, loaded 2-core machine 2 intra-op threads are several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from workbench.data.frechet import frechet_distance
+from workbench.data.images import load_images, to_float
 
 
 @pytest.fixture(scope="module")

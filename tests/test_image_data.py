@@ -9,20 +9,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from workbench.classifiers.data import load_images
 
+from workbench.data.images import load_images
 from workbench.errors import UserError
 
 
 @pytest.fixture(autouse=True)
-def _own_cache_one_thread(tmp_path, monkeypatch):
+def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    # these nets are tiny: on a shared, loaded 2-core machine 2 intra-op threads make them
-    # several times slower than 1 (benchmarks/classifier_speed.py measures it)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("source, n_all, size", [("mnist", 5000, 28), ("digits", 1797, 8)])
@@ -61,7 +55,7 @@ def test_resize_and_channel_conversion():
     m = load_images("mnist", "val", image_size=32)
     assert m.images.shape[1:] == (1, 32, 32)
     back = load_images("digits", "val", image_size=32, channels=3)
-    from workbench.classifiers.data import convert_channels
+    from workbench.data.images import convert_channels
 
     assert torch.equal(convert_channels(back.images, 1), load_images("digits", "val", image_size=32).images)
 

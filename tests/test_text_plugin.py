@@ -50,7 +50,7 @@ def test_tiny_train_then_sample_prints_text_for_each_preset(preset, runs_root, p
 
 
 def test_default_corpus_is_shakespeare_with_speaker_turns():
-    from workbench.generators.text.corpus import shakespeare
+    from workbench.data.text import shakespeare
 
     text = shakespeare()
     assert len(text) > 4_000_000

