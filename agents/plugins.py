@@ -18,6 +18,7 @@ register(
     config="workbench.agents.dqn.config:DQNConfig",
     kind="agent",
     metric="eval/return",
+    train_metric="train/episode_return",
     goal="max",
     description="DQN (Nature CNN / MLP) with Double, dueling, n-step; Atari via ale-py's vector env",
     smoke=_SMOKE_ATARI,

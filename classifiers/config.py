@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from workbench.config import BatchSize, Interval, NonNegative, Positive, RunConfig, Seed
 from workbench.errors import ConfigError
+from workbench.options import AttributionMethod
 
 
 @dataclass
@@ -52,7 +53,32 @@ class OptimConfig:
 
 
 @dataclass
+class ClassifierExplainOptions:
+    method: AttributionMethod = "occlusion"
+    """Captum method; occlusion is the default as it passes the random-weights check on digits (README)"""
+    n: int = 16
+    """test images in the grid: the most confidently wrong (up to half of them), then correct ones"""
+    per_class: int = 20
+    """correctly classified test images averaged into each class's mean attribution map"""
+    steps: int = 32
+    """integration steps (integrated-gradients) or noise samples (smoothgrad, gradient-shap)"""
+    window: int = 0
+    """occlusion: side of the square patch in pixels (0 = about a quarter of the image side)"""
+    seed: int = 0
+    """which correct test images are shown"""
+
+    def validate(self) -> None:
+        for name in ("n", "steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
+        for name in ("per_class", "window"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"config key '{name}' must be >= 0; got {getattr(self, name)}.")
+
+
+@dataclass
 class ClassifierConfig(RunConfig):
+    ExplainOptions: ClassVar[type] = ClassifierExplainOptions
     total_steps: int = 2_000
     log_every: int = 100
     eval_every: int = 500

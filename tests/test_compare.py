@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from workbench.cli import main
-from workbench.compare import band, compare
+from workbench.comparison import band, compare
 from workbench.errors import UserError
 from workbench.runs import RunDir
 
@@ -95,3 +96,78 @@ def test_cli_writes_png_csv_and_markdown(three_runs, runs_root, tmp_path, capsys
     assert [(r["run"], r["final"]) for r in rows] == [("c", "5"), ("b", "4"), ("a", "3")]
     assert md.read_text().startswith("| rank | run |")
     assert "ranked by final eval/return" in capsys.readouterr().out
+
+
+def _dqn_run(root: Path, name: str, seed: int, evals: dict[int, float], **config) -> RunDir:
+    info = dict(plugin="dqn", preset="dqn-cartpole", wandb_id=name, created=0.0, tags=[],
+                project="workbench")
+    cfg = {"seed": seed, "total_steps": 1000, "eval_every": 500, **config}
+    run = RunDir.create("dqn-cartpole", name, info, cfg, root=root)
+    # eval/episodes sorts before eval/return: the old default picked it
+    lines = [{"step": s, "time": 0.0, "eval/episodes": 10.0, "eval/return": v,
+              "eval/return_std": 1.0} for s, v in evals.items()]
+    run.metrics.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    run.update_info(status="finished", step=max(evals))
+    return run
+
+
+def test_default_metric_is_the_plugins_primary_metric(runs_root):
+    _dqn_run(runs_root, "a", 0, {500: 10.0, 1000: 20.0})
+    _dqn_run(runs_root, "b", 1, {500: 30.0, 1000: 40.0})
+    report = compare([], group="dqn-cartpole", root=runs_root)
+    assert report.startswith("2 runs, ranked by final eval/return (higher is better)")
+
+
+def test_goal_comes_from_the_plugins_declaration_not_the_name(runs_root, monkeypatch):
+    from workbench import registry
+
+    registry.load_all()
+    spec = registry.PLUGINS["linreg"]
+    # "score" reads as higher-is-better; the plugin says lower
+    monkeypatch.setitem(registry.PLUGINS, "linreg", replace(spec, metric="eval/score", goal="min"))
+    fake_run(runs_root, "toy", "a", {"seed": 0}, {100: 1.0}, metric="eval/score")
+    fake_run(runs_root, "toy", "b", {"seed": 1}, {100: 2.0}, metric="eval/score")
+    report = compare([], group="toy", root=runs_root)
+    assert "ranked by final eval/score (lower is better)" in report
+    assert [line.split()[1] for line in report.splitlines()[3:5]] == ["a", "b"]
+
+
+def test_one_point_curves_get_markers_and_a_warning_naming_eval_every(runs_root):
+    from workbench.comparison import build, figure
+
+    _dqn_run(runs_root, "a", 0, {1000: 10.0}, eval_every=5000)
+    _dqn_run(runs_root, "b", 1, {1000: 12.0}, eval_every=5000)
+    c = build([], group="dqn-cartpole", root=runs_root)
+    assert any("a has one point of eval/return" in n and "eval_every=5,000 > total_steps=1,000" in n
+               for n in c.notes)
+    assert "warning:" in c.report()
+    fig = figure(c.groups, c.metric, "step", c.keys)
+    markers = [line.get_marker() for line in fig.axes[0].lines]
+    assert markers and all(m == "o" for m in markers)  # a single point is visible as a dot
+
+
+def test_runs_repeating_a_seed_are_not_a_seed_band_and_labels_name_run_then_keys(runs_root):
+    from workbench.comparison import build, figure
+
+    _dqn_run(runs_root, "first", 0, {500: 1.0, 1000: 2.0}, lr=0.001)
+    _dqn_run(runs_root, "again", 0, {500: 1.5, 1000: 2.5}, lr=0.001)  # same seed: a repeat
+    _dqn_run(runs_root, "other", 0, {500: 3.0, 1000: 4.0}, lr=0.01)
+    c = build([], group="dqn-cartpole", root=runs_root)
+    assert not c.seeded and "seeds" not in c.report()
+    labels = sorted(line.get_label() for line in figure(c.groups, c.metric, "step", c.keys).axes[0].lines)
+    assert labels == ["again (lr=0.001)", "first (lr=0.001)", "other (lr=0.01)"]
+    # distinct seeds of one config do make a band
+    _dqn_run(runs_root, "seed1", 1, {500: 2.0, 1000: 3.0}, lr=0.01)
+    c = build([str(runs_root / "dqn-cartpole" / n) for n in ("other", "seed1")], root=runs_root)
+    lines = figure(c.groups, c.metric, "step", c.keys).axes[0].lines
+    assert [line.get_label() for line in lines] == ["mean (2 seeds)"]
+
+
+def test_curves_csv_is_tidy_run_step_metric_value(three_runs, runs_root, tmp_path):
+    out = tmp_path / "curves.csv"
+    assert main(["compare", "--group", "toy", "--curves-csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["run", "step", "metric", "value"]
+    b = {(int(r["step"]), r["metric"]): float(r["value"]) for r in rows if r["run"] == "b"}
+    assert b[(200, "eval/return")] == 9.0 and b[(100, "train/loss")] == pytest.approx(1 / 101)
+    assert len(rows) == 3 * 3 * 2  # 3 runs x 3 steps x 2 metrics

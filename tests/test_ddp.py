@@ -25,6 +25,7 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints/latest.pt", weights_only=True)["state"]["model"]
 
 
+@pytest.mark.ddp
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
 def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
     env = {**os.environ, "WORKBENCH_RUNS": str(runs_root), "OMP_NUM_THREADS": "1"}
@@ -45,7 +46,7 @@ def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
     assert steps == [10, 20, 30]  # written once (rank 0), not once per rank
 
     # parameters identical on both ranks at the end (measured inside the run by all_reduce)
-    divergence = [r["eval/ddp_param_divergence"] for r in records if "eval/ddp_param_divergence" in r]
+    divergence = [r["ddp/param_divergence"] for r in records if "ddp/param_divergence" in r]
     assert divergence == [0.0]
     # and the global batch is kept: 2 x 32 examples give the weights 1 x 64 give
     for key, w in _weights(single).items():

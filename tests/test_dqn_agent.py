@@ -135,3 +135,22 @@ def test_resume_after_kill_continues_step_counters_and_epsilon_schedule(tmp_path
     final = torch.load(ckpt, weights_only=True)
     assert final["step"] == saved_step + 400
     assert final["state"]["updates"] > 0
+
+
+def test_the_eval_video_plays_the_game_in_real_time(tmp_path):
+    from PIL import Image
+
+    agent = make_agent(tmp_path, "dqn-pong", **{"buffer_size": 1_000, "env.num_envs": 1,
+                                                "env.noop_max": 0, "env.max_episode_frames": 600})
+    try:
+        agent.play_evaluation(0, episodes=1, video=True)
+    finally:
+        agent.close()
+    (gif,) = (tmp_path / "media").glob("eval_video_*.gif")
+    video = Image.open(gif)
+    total_ms = 0
+    for i in range(video.n_frames):
+        video.seek(i)
+        total_ms += video.info["duration"]
+    # the game was cut at 600 emulator frames, 10 s of a 60 Hz console: the GIF lasts as long
+    assert total_ms == pytest.approx(10_000, abs=100)

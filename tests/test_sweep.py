@@ -114,4 +114,14 @@ def test_sweep_restart_skips_finished_runs_and_resumes_the_interrupted_one(runs_
     assert steps == [20, 40, 60]  # the curve continues; nothing is logged twice
 
     assert main(args) == 0
-    assert "0 to start, 0 to resume, 2 done" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0 to start, 0 to resume, 2 done" in out
+    # it ends with its runs ranked by the plugin's primary metric (linreg: eval/mse, lower)
+    table = out.split("ranked by final eval/mse (lower is better)")[1].splitlines()[3:5]
+    assert sorted(row.split()[1] for row in table) == ["rs_seed0", "rs_seed1"]
+
+
+def test_wandb_sweep_optimises_the_plugins_primary_metric_by_default(runs_root):
+    assert main(["sweep", "linreg", "lr=0.01,0.05", "--name", "pm", "--wandb-sweep", "--dry-run"]) == 0
+    saved = yaml.safe_load((runs_root / "linreg" / "_sweep-pm" / "wandb-sweep.yaml").read_text())
+    assert saved["metric"] == {"name": "eval/mse", "goal": "minimize"}  # declared at registration

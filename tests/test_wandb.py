@@ -97,3 +97,29 @@ def test_a_wandb_log_failure_midway_keeps_metrics_jsonl_complete(runs_root, monk
     assert code == 0
     assert sum("W&B log failed" in m for m in caplog.messages) == 1
     assert sum("train/loss" in r for r in read_metrics(runs_root / "linreg-quick" / "g")) == 10
+
+
+def test_the_w_and_b_summary_keeps_the_best_value_of_the_primary_metric(runs_root):
+    r = cli("run", "linreg-quick", "--name", "best", "--wandb", "offline")
+    assert r.returncode == 0, r.stderr
+    run = runs_root / "linreg-quick" / "best"
+    records = _records(run)
+    defined = [x["metric"] for x in records if x["type"] == "metric" and x["metric"].get("name") == "eval/mse"]
+    assert defined and defined[0]["summary"] == {"min": True}  # linreg declares eval/mse, min
+    summaries = [x["summary"]["update"] for x in records if x["type"] == "summary"]
+    last = [s["eval/mse"] for s in summaries if "eval/mse" in s][-1]
+    assert last == {"min": pytest.approx(min(m["eval/mse"] for m in read_metrics(run) if "eval/mse" in m))}
+
+
+def test_a_midi_file_is_uploaded_to_w_and_b_beside_the_audio(tmp_path):
+    from workbench.logger import Logger
+
+    (tmp_path / "media").mkdir()
+    logger = Logger(tmp_path, wandb_mode="offline", metrics=False)
+    path = logger.log_file("eval/sample.mid", b"MThd\x00\x00\x00\x06", 40)
+    logger.close()
+    assert path == tmp_path / "media" / "eval_sample_000000040.mid"
+    files = [f["path"] for x in _records(tmp_path) if x["type"] == "files" for f in x["files"]["files"]]
+    assert "media/eval_sample_000000040.mid" in files
+    (uploaded,) = (tmp_path / "wandb").glob("offline-run-*/files/media/eval_sample_000000040.mid")
+    assert uploaded.read_bytes() == path.read_bytes()

@@ -1,4 +1,4 @@
-"""``workbench list | describe | run | resume | eval | sample | compare | export | sweep``.
+"""``workbench list | describe | run | resume | eval | sample | explain | compare | export | sweep``.
 
 Start-up is kept light: ``--help``, ``list`` and ``describe`` import neither torch nor wandb
 nor any plugin module. Bad input is one paragraph on stderr and exit code 2.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench import registry
+from workbench import __version__, registry
 from workbench.errors import UserError
 
 EPILOG = """examples:
@@ -23,6 +25,7 @@ EPILOG = """examples:
   workbench eval runs/dqn-pong/my-run --episodes 10 --video
   workbench eval --pretrained dqn-pong --episodes 3
   workbench sample runs/dcgan-mnist/<run> --n 64
+  workbench explain runs/classifier-digits/<run> --method integrated-gradients --n 16
   workbench compare --group dqn-cartpole --metric eval/return --out curves.png
 """
 
@@ -40,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="plugins and presets, with their kind and description")
@@ -50,8 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="start a run: workbench run NAME [key=value ...]",
                        description="Start a run of a plugin or preset. Overrides are key=value "
-                       "(dotted keys for nested configs: optim.lr=3e-4).")
-    p.add_argument("name", help="plugin or preset")
+                       "(dotted keys for nested configs: optim.lr=3e-4). With --config FILE.yaml "
+                       "(a run's config.yaml or a subset naming `preset:` or `plugin:`) the "
+                       "file's keys come first and the command line's on top.")
+    p.add_argument("name", nargs="?", help="plugin or preset (or `preset:` in the --config file)")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.yaml",
+                   help="config keys from a YAML file (a run's own config.yaml, or a subset)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--name", dest="run_name", default=None, help="run name (default: time + seed)")
     p.add_argument("--tag", action="append", default=[], help="W&B tag (repeatable)")
@@ -69,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of a run; takes the DQN eval options")
     p = _hook_parser(sub, "sample", "generate from a run's last checkpoint")
     p.add_argument("--out", type=Path, default=None, help="output file (or DIR/ for single images)")
+    p = _hook_parser(sub, "explain", "show what a run's model looked at (attributions, via Captum)")
+    p.add_argument("--out", type=Path, default=None, help="a folder for the files (default: the "
+                   "run's media/, and W&B; with --out nothing is written into the run)")
+    _add_wandb(p)
 
     p = sub.add_parser("compare", help="table and curves across runs",
                        description="Config differences and final/best metric per run, ranked; "
@@ -78,21 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[], help="only runs with this tag (repeatable)")
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="only runs whose config has this value, e.g. optim.lr=1e-4 (repeatable)")
-    p.add_argument("--metric", default=None, help="metric to plot and rank by (default: first eval/ metric)")
+    p.add_argument("--metric", default=None, help="metric to plot and rank by (default: the "
+                   "plugin's primary metric, see `workbench describe`)")
     p.add_argument("--goal", choices=("auto", "min", "max"), default="auto",
-                   help="is lower or higher better (auto: lower for loss/error/mse/fd names)")
+                   help="is lower or higher better (auto: the plugin's declared goal for its "
+                   "primary metric, else lower for loss/error/mse/fd names)")
     p.add_argument("--x", choices=("step", "time"), default="step", help="x-axis of the curves")
     p.add_argument("--out", type=Path, default=None, help="PNG of the curves")
     p.add_argument("--csv", type=Path, default=None, help="write the run table as CSV")
+    p.add_argument("--curves-csv", type=Path, default=None,
+                   help="write every logged number as a tidy CSV: run, step, metric, value")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
-    # issue-7 verbs register themselves here when their modules exist
-    for extra in ("workbench.export", "workbench.sweep"):
-        try:
-            __import__(extra)
-            sys.modules[extra].add_parser(sub)  # type: ignore[attr-defined]
-        except ModuleNotFoundError:
-            pass
+    # export, sweep, rerun/config files and the runs list define their own sub-commands; the
+    # modules are light (torch, optuna and the plugins are imported only when a command runs)
+    from workbench import configfile, export, listing, sweep
+
+    for module in (export, sweep, configfile, listing):
+        module.add_parser(sub)
+    for verb in sub.choices.values():  # `workbench run NAME -v` as well as `workbench -v run NAME`
+        verb.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="more log output")
     return parser
 
 
@@ -146,6 +164,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print(f"  {desc}")
     if preset and preset.overrides:
         print("  overrides: " + " ".join(f"{k}={v}" for k, v in preset.overrides.items()))
+    from workbench.precision import describe_auto
+
+    print("  " + describe_auto(getattr(cfg_cls, "auto_cpu_precision", "bf16-with-amx")))
     print()
     fields = list(iter_fields(cfg_cls))
     wk = max(len(f.path) for f in fields)
@@ -180,16 +201,26 @@ def _launch(args: argparse.Namespace) -> Any:
     from workbench.loop import Launch
 
     return Launch(wandb_mode=args.wandb, tags=tuple(getattr(args, "tag", ()) or ()),
-                  project=getattr(args, "project", "workbench"))
+                  project=getattr(args, "project", "workbench"),
+                  command=getattr(args, "command_line", None))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.config import parse_overrides
     from workbench.loop import start
 
-    overrides = parse_overrides(args.overrides)
-    code, run = start(args.name, overrides, run_name=args.run_name, launch=_launch(args))
-    print(f"run directory: {run.path}", file=sys.stderr)
+    name, raw = args.name, list(args.overrides)
+    if name is not None and "=" in name:  # `run --config f.yaml lr=1e-3`: no name given
+        name, raw = None, [name, *raw]
+    overrides = parse_overrides(raw)
+    if args.config is not None:
+        from workbench.configfile import with_config_file
+
+        name, overrides = with_config_file(args.config, name, overrides)
+    elif name is None:
+        raise UserError("`workbench run` needs a plugin or preset (`workbench list` shows them) "
+                        "or --config FILE.yaml: workbench run NAME [key=value ...].")
+    code, _ = start(name, overrides, run_name=args.run_name, launch=_launch(args))
     return code
 
 
@@ -271,9 +302,8 @@ def _eval_pretrained(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    if args.pretrained is not None:
-        return _eval_pretrained(args)
+def _call_hook(args: argparse.Namespace, hook: Callable[[Any, Any, int, Any], str]) -> int:
+    """`eval` / `sample`: typed options, the run's plugin at its last checkpoint, one hook."""
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
@@ -281,40 +311,53 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     plugin, run, step = load_for_inference(args.run_dir)
     try:
-        report = plugin.eval_report(step, opts)
+        print(hook(plugin, run, step, opts))
     finally:
         plugin.close()
-    print(f"{run.path} at step {step:,}")
-    print(report)
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.pretrained is not None:
+        return _eval_pretrained(args)
+    return _call_hook(args, lambda plugin, run, step, opts:
+                      f"{run.path} at step {step:,}\n{plugin.eval_report(step, opts)}")
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
+    return _call_hook(args, lambda plugin, run, step, opts: plugin.sample(args.out, opts))
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
+    from workbench.logger import default_wandb_mode
     from workbench.loop import load_for_inference
 
-    plugin, run, step = load_for_inference(args.run_dir)
+    wandb_mode = "disabled" if args.out else args.wandb or default_wandb_mode()
+    plugin, run, step = load_for_inference(args.run_dir, wandb_mode=wandb_mode)
     try:
-        result = plugin.sample(args.out, opts)
+        result = plugin.explain(step, args.out, opts)
     finally:
         plugin.close()
+        plugin.ctx.logger.close()
     print(result)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.compare import compare
+    from workbench.comparison import compare
 
     print(compare(args.run_dirs, group=args.group, metric=args.metric, out=args.out, tags=args.tag,
                   where=args.where, x=args.x, csv_out=args.csv, markdown_out=args.markdown,
-                  goal=args.goal))
+                  goal=args.goal, curves_csv=args.curves_csv))
     return 0
 
 
 COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "resume": cmd_resume,
-            "eval": cmd_eval, "sample": cmd_sample, "compare": cmd_compare}
+            "eval": cmd_eval, "sample": cmd_sample, "explain": cmd_explain,
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if hasattr(args, "hook_options"):  # eval / sample: the plugin's own options, typed later
+    if hasattr(args, "hook_options"):  # eval / sample / explain: the plugin's own options, typed later
         args.hook_options = extra
         extra = []
     if getattr(args, "pretrained", None) is not None:
@@ -341,6 +384,7 @@ def _main(argv: list[str] | None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    args.command_line = shlex.join(["workbench", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="workbench: %(levelname)s: %(message)s")
     if not args.command:

@@ -35,7 +35,7 @@ import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from workbench import constraints
 from workbench.constraints import (  # noqa: F401 - re-exported: what a plugin's config imports
@@ -68,7 +68,7 @@ class RunConfig:
     device: str = "auto"
     """auto | cpu | cuda | cuda:N | mps (auto picks cuda, then mps, then cpu)"""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    """auto = bf16 autocast on CPU and bf16-capable CUDA, fp16 + GradScaler on older CUDA"""
+    """auto = bf16 autocast on bf16-capable CUDA (fp16 + GradScaler on older CUDA); on CPU per plugin and CPU, as `describe` says"""
     compile: bool = False
     """torch.compile the plugin's modules (falls back to eager, with a warning, if it fails)"""
     total_steps: Annotated[int, Positive] = 10_000
@@ -83,6 +83,10 @@ class RunConfig:
     """also evaluate the untrained model at step 0 (a baseline for the later evaluations)"""
     torch_threads: Annotated[int, NonNegative] = 0
     """CPU threads for torch (0 = torch's default); 1 is several times faster on an oversubscribed machine"""
+
+    # What precision=auto picks on CPU for this plugin, from a measurement of its training step:
+    # "fp32", "bf16" or "bf16-with-amx" (bf16 only on CPUs with AMX). See workbench/precision.py.
+    auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
 
 
 # --------------------------------------------------------------------------- introspection

@@ -18,6 +18,16 @@ class CheckpointError(UserError):
     """A checkpoint that cannot be read or does not belong to this run."""
 
 
+class RunFailed(UserError):
+    """A run that stopped itself (a non-finite loss): raised by the Python API, where the CLI
+    exits with the run's code."""
+
+    def __init__(self, message: str, run_dir: object = None, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+        self.exit_code = exit_code
+
+
 def nearest(name: str, choices: Iterable[str]) -> str:
     """' Did you mean "x"?' for the closest choice, or '' when nothing is close."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

@@ -76,6 +76,7 @@ class Logger:
         time_offset: float = 0.0,
         enabled: bool = True,
         metrics: bool = True,
+        primary: tuple[str, str] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.media_dir = run_dir / "media"
@@ -84,6 +85,8 @@ class Logger:
         self._wandb: Any = None
         self._wandb_run: Any = None
         self._disk_warned: set[str] = set()
+        self.primary = primary  # (metric, "min" | "max"): W&B's summary keeps its best value
+        self.sync_hint: str | None = None  # how to see this run in W&B (set once W&B started)
         # metrics=False: media only (workbench eval / sample write no metric lines)
         self._jsonl = open(run_dir / "metrics.jsonl", "a", buffering=1) if enabled and metrics else None  # noqa: SIM115
         if enabled and wandb_mode != "disabled":
@@ -117,6 +120,13 @@ class Logger:
             # every chart's x-axis is the workbench step, also after an offline resume
             self._wandb_run.define_metric("step")
             self._wandb_run.define_metric("*", step_metric="step")
+            if self.primary:  # the runs table shows the best value, not the last one
+                metric, goal = self.primary
+                self._wandb_run.define_metric(metric, step_metric="step", summary=goal)
+            if mode == "offline":
+                self.sync_hint = f"wandb sync {Path(self._wandb_run.dir).parent}"
+            else:
+                self.sync_hint = f"{self._wandb_run.url}"
         except Exception as e:  # noqa: BLE001 - the logger never kills a run
             self._wandb_failed("start", e)
 
@@ -175,7 +185,7 @@ class Logger:
         """An HWC/CHW image or a B,C,H,W batch (shown as a grid)."""
         if not self.enabled:
             return None
-        arr = np.asarray(image.detach().float().cpu()) if hasattr(image, "detach") else np.asarray(image)
+        arr = media.as_numpy(image)
         if arr.ndim == 4:
             arr = media.image_grid(arr)
         path = self._on_disk("media", lambda: media.save_png(arr, self._media_path(key, step, ".png")))
@@ -183,7 +193,7 @@ class Logger:
             self._media(key, step, lambda w: w.Image(str(path), caption=caption))
         return path
 
-    def log_video(self, key: str, frames: np.ndarray, step: int, fps: int = 30) -> Path | None:
+    def log_video(self, key: str, frames: np.ndarray, step: int, fps: float = 30) -> Path | None:
         """T,H,W,C uint8 frames -> GIF on disk and a W&B video."""
         if not self.enabled:
             return None
@@ -212,6 +222,17 @@ class Logger:
             self._media(key, step, lambda w: w.Html(f"<pre>{_escape(text)}</pre>"))
         return path
 
+    def log_html(self, key: str, html: str, step: int) -> Path | None:
+        """A self-contained HTML page: a file under media/ and a W&B HTML panel."""
+        if not self.enabled:
+            return None
+        path = self._media_path(key, step, ".html")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+        if self._wandb_run is not None:
+            self._media(key, step, lambda w: w.Html(str(path), inject=False))
+        return path
+
     def log_file(self, name: str, data: bytes, step: int) -> Path | None:
         """Any other artifact (a MIDI file, say) under media/."""
         if not self.enabled:
@@ -219,7 +240,14 @@ class Logger:
         stem, dot, suffix = name.rpartition(".")
         path = self._media_path(stem or name, step, f".{suffix}" if dot else "")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return path if self._on_disk("media", lambda: path.write_bytes(data)) is not None else None
+        if self._on_disk("media", lambda: path.write_bytes(data)) is None:
+            return None
+        if self._wandb_run is not None:  # W&B has no MIDI panel: the file goes to the run's files
+            try:
+                self._wandb_run.save(str(path), base_path=str(self.run_dir), policy="now")
+            except Exception as e:  # noqa: BLE001
+                log.warning("W&B upload of %s failed (%s); the file is in media/", path.name, e)
+        return path
 
     def _media(self, key: str, step: int, make: Any) -> None:
         try:

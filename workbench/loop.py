@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,12 @@ class Launch:
     tags: tuple[str, ...] = ()
     project: str = "workbench"
     progress: bool = True
+    command: str | None = None  # recorded in run.json (default: this process's command line)
+    group: str | None = None  # the run directory's group folder (default: the preset or plugin)
+    on_eval: Callable[[int, Mapping[str, float]], str | None] | None = None
+    """Called after each evaluation in the loop with (step, metrics), e.g. to report to an
+    Optuna trial. A returned word ("pruned") stops the run cleanly before total_steps: a
+    checkpoint, run.json status = that word, exit code 0. Under torchrun rank 0 decides."""
 
 
 def _group_name(name: str) -> str:
@@ -127,6 +133,7 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
     if run_name is not None:
         check_run_name(run_name)  # before anything is imported or created
     spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
+    group = _group_name(launch.group) if launch.group else group
     preset = name if name != spec.name else None
     # a W&B sweep agent chooses the run id; otherwise a fresh one
     info = dict(plugin=spec.name, preset=preset,
@@ -207,7 +214,7 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
 
     set_threads(cfg.torch_threads)
     device = distributed.device_for_rank(resolve_device(cfg.device))  # torchrun: a GPU per rank
-    precision = resolve_precision(cfg.precision, device)
+    precision = resolve_precision(cfg.precision, device, type(cfg).auto_cpu_precision)
     seed_everything(cfg.seed)
     world = distributed.world_size()
     ctx = Context(device=device, precision=precision, logger=logger, run_dir=run.path,
@@ -225,14 +232,17 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
     return plugin
 
 
-def load_for_inference(path: str | Path) -> tuple[Any, RunDir, int]:
-    """The plugin of a run with its last checkpoint loaded; logging to media/ only."""
+def load_for_inference(path: str | Path, wandb_mode: str = "disabled") -> tuple[Any, RunDir, int]:
+    """The plugin of a run with its last checkpoint loaded; logging to media/ only, and to the
+    run's own W&B run when ``wandb_mode`` is not disabled (``workbench explain``)."""
     from workbench.logger import Logger
 
     run, info, spec, cfg, plugin_cls = load_run(path)
     state = checkpoint.load(run.checkpoint)
     checkpoint.check_fits(state, spec, cfg, run.checkpoint)
-    logger = Logger(run.path, wandb_mode="disabled", metrics=False)
+    logger = Logger(run.path, wandb_mode=wandb_mode, metrics=False, project=info.project,
+                    group=info.group, job_type=spec.kind, name=f"{info.group}/{info.name}",
+                    run_id=info.wandb_id)
     plugin = build_plugin(run, info, spec, cfg, plugin_cls, logger)
     checkpoint.load_into(plugin, state, run.checkpoint)
     return plugin, run, int(state["step"])
@@ -289,16 +299,16 @@ class Trainer:
         self.window = MetricWindow()
         self.window_start_step, self.window_time = 0, 0.0
         self.last_eval_step = -1
+        self.summary: str | None = None  # the console's closing lines
 
     def train(self) -> int:
         exit_code = EXIT_FAILED
         try:
             self._build()
             with StopFlag() as stop:
-                exit_code = self._run_steps(stop)
-                if exit_code is None:
-                    exit_code = (self._finish() if stop.signum is None
-                                 else self._stopped_by(stop.signum))
+                failed = self._run_steps(stop)
+                exit_code = failed if failed is not None else (
+                    self._finish() if stop.signum is None else self._stopped_by(stop.signum))
             return exit_code
         except KeyboardInterrupt:
             exit_code = 130
@@ -312,7 +322,7 @@ class Trainer:
             raise
         finally:
             if self.progress is not None:
-                self.progress.close()
+                self.progress.close(self.summary)
             if self.plugin is not None:
                 self.plugin.close()
             self.logger.close(exit_code)
@@ -327,7 +337,7 @@ class Trainer:
             project=launch.project, group=info.group, job_type=self.spec.kind,
             name=f"{info.group}/{info.name}", config=to_dict(self.cfg), tags=list(launch.tags),
             run_id=info.wandb_id, time_offset=float(self.state["elapsed"]) if self.state else 0.0,
-            enabled=self.rank0,
+            enabled=self.rank0, primary=(self.spec.metric, self.spec.goal) if self.spec.metric else None,
         )
 
     def _build(self) -> None:
@@ -346,15 +356,26 @@ class Trainer:
         if self.rank0:
             import socket
 
+            from workbench.provenance import provenance
+
             self.run.update_info(status="running", step=self.step, pid=os.getpid(),
-                                 host=socket.gethostname(), reason=None)
+                                 host=socket.gethostname(), reason=None,
+                                 **provenance(self.plugin.ctx, self.launch.command))
             checkpoint.warn_if_disk_small(self.plugin, self.run.checkpoint)
+        spec = self.spec
         self.progress = Progress(f"{self.info.group}/{self.info.name}", cfg.total_steps, self.step,
-                                 enabled=self.launch.progress and self.rank0)
+                                 enabled=self.launch.progress and self.rank0,
+                                 primary=(spec.metric, spec.goal) if spec.metric else None,
+                                 headline=spec.train_metric,
+                                 history=self.run.read_metrics() if state else ())
         self.progress.message(f"workbench: {'resuming' if state else 'starting'} {self.spec.name} "
-                              f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}")
+                              f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}"
+                              f"{distributed.describe(self.plugin.ctx)}")
+        if (cfg.eval_every > cfg.total_steps or cfg.eval_every == 0) and not cfg.eval_at_start:
+            self.progress.message(f"note: eval_every={cfg.eval_every:,} evaluates only at the end "
+                                  f"(total_steps={cfg.total_steps:,}): one point per eval curve")
         if cfg.eval_at_start and self.step == 0:
-            self._evaluate()  # the untrained model: the baseline later evaluations are read against
+            self._evaluate(ask=False)  # the untrained model: what later evaluations are read against
 
     # ------------------------------------------------------------------ the steps
     def _run_steps(self, stop: StopFlag) -> int | None:
@@ -369,7 +390,9 @@ class Trainer:
                     return self._stop_non_finite(means)
                 self._log_window(means)
             if _crossed(before, self.step, cfg.eval_every) or (at_end and self.last_eval_step != self.step):
-                self._evaluate()
+                early = self._evaluate()
+                if early and not at_end:
+                    return self._stopped_early(early)
             if _crossed(before, self.step, cfg.checkpoint_every) and not at_end:
                 means = self.window.means()  # what was trained since the last log
                 if non_finite(means):
@@ -395,12 +418,17 @@ class Trainer:
         self.window.clear()
         self.window_start_step, self.window_time = self.step, 0.0
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, ask: bool = True) -> str | None:
+        """plugin.evaluate, logged; then launch.on_eval's answer (rank 0's, on every rank)."""
         results = dict(self.plugin.evaluate(self.step))
         self.last_eval_step = self.step
         if results:
             self.logger.log(results, self.step)
-            self.progress.show(results)
+            self.progress.evaluation(self.step, results)
+        on_eval = self.launch.on_eval
+        if not ask or on_eval is None:
+            return None
+        return _on_rank0(lambda: on_eval(self.step, results) if results else None)
 
     def _save_checkpoint(self) -> None:
         if not self.rank0:
@@ -417,10 +445,14 @@ class Trainer:
     # ------------------------------------------------------------------ the ends
     def _finish(self) -> int:
         final = dict(self.plugin.finish(self.step))
+        if distributed.world_size() > 1:  # the ranks' weights agree (0.0) if DDP did its job
+            final["ddp/param_divergence"] = distributed.plugin_divergence(self.plugin)
         if final:
             self.logger.log(final, self.step)
+            self.progress.evaluation(self.step, final, label="final")
         self._save_checkpoint()
         self._mark("finished", step=self.step)
+        self.summary = self.progress.summary("finished", self.run.path, self.logger.sync_hint)
         return EXIT_OK
 
     def _stopped_by(self, signum: int) -> int:
@@ -430,7 +462,16 @@ class Trainer:
             f"Continue with: workbench resume {self.run.path}"
         )
         self._mark("interrupted", step=self.step)
+        self.summary = self.progress.summary("stopped", self.run.path, self.logger.sync_hint)
         return 128 + signum
+
+    def _stopped_early(self, status: str) -> int:
+        """launch.on_eval asked to stop (an Optuna pruner): checkpoint, run.json status, exit 0."""
+        self._save_checkpoint()
+        self.progress.message(f"stopped at step {self.step:,}: {status}. Train it on with: "
+                              f"workbench resume {self.run.path}")
+        self._mark(status, step=self.step)
+        return EXIT_OK
 
     def _stop_non_finite(self, means: Mapping[str, float]) -> int:
         msg = (f"non-finite {', '.join(non_finite(means))} near step {self.step:,}: training "

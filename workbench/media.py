@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import wave
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,18 @@ import numpy as np
 from einops import rearrange
 
 
+def as_numpy(x: Any) -> np.ndarray:
+    """A tensor or array as a NumPy array: uint8 stays uint8 (0..255 pixels, not floats in
+    [0, 1]); other tensors become float32 (NumPy has no bfloat16)."""
+    if not hasattr(x, "detach"):
+        return np.asarray(x)
+    t = x.detach().cpu()
+    return t.numpy() if str(t.dtype) == "torch.uint8" else t.float().numpy()
+
+
 def to_uint8_image(img: Any) -> np.ndarray:
     """A tensor or array, CHW or HWC or HW, in [0,1], [-1,1] (floats) or uint8 -> HWC uint8."""
-    arr = img.detach().float().cpu().numpy() if hasattr(img, "detach") else np.asarray(img)
+    arr = as_numpy(img)
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
         arr = rearrange(arr, "c h w -> h w c")
     if arr.ndim == 2:
@@ -27,7 +37,7 @@ def to_uint8_image(img: Any) -> np.ndarray:
 
 def image_grid(images: Any, nrow: int | None = None, pad: int = 2) -> np.ndarray:
     """A batch (B,C,H,W tensor/array, floats in [-1,1] or [0,1], or uint8) -> one HWC uint8 grid."""
-    batch = images.detach().float().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
+    batch = as_numpy(images)
     if batch.ndim == 3:
         batch = batch[:, None]
     b = batch.shape[0]
@@ -53,13 +63,36 @@ def save_png(image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def save_gif(frames: np.ndarray, path: Path, fps: int = 30) -> Path:
-    """frames: T,H,W,C uint8."""
+GIF_MAX_FRAMES = 1_000  # about a minute of an Atari game at 15 fps: a few hundred KB
+_GIF_MAX_FPS = 50  # browsers play shorter GIF delays (< 20 ms) at 100 ms
+
+
+def real_time(frames: np.ndarray, fps: float, max_frames: int = GIF_MAX_FRAMES
+              ) -> tuple[np.ndarray, float]:
+    """Frames recorded at ``fps`` (an Atari agent step: 60 / frame_skip) as every k-th frame
+    and the rate that plays them in real time; k is the smallest that keeps at most
+    ``max_frames`` frames and a rate a browser honours."""
+    k = max(1, math.ceil(len(frames) / max_frames))
+    while fps / k > _GIF_MAX_FPS:
+        k += 1
+    return frames[::k], fps / k
+
+
+def gif_durations(n: int, fps: float) -> list[int]:
+    """Per-frame delays in ms. GIF stores whole centiseconds, so the running time is rounded,
+    not each frame: 15 fps gives 70, 60, 70, 70, 60, ... ms and a total that is exact."""
+    ends = [round((i + 1) * 100 / fps) * 10 for i in range(n)]
+    return [b - a for a, b in zip([0, *ends[:-1]], ends)]
+
+
+def save_gif(frames: np.ndarray, path: Path, fps: float = 30) -> Path:
+    """frames: T,H,W,C uint8, played at ``fps`` frames per second."""
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
     pics = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in np.asarray(frames)]
-    pics[0].save(path, save_all=True, append_images=pics[1:], duration=int(1000 / fps), loop=0)
+    pics[0].save(path, save_all=True, append_images=pics[1:], duration=gif_durations(len(pics), fps),
+                 loop=0)
     return path
 
 

@@ -21,12 +21,16 @@ allowed ones. ``workbench describe NAME`` and ``workbench sample RUN --help`` pr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from workbench.config import build_config, iter_fields, type_name
 from workbench.errors import ConfigError, UserError, nearest
 
 HOOKS = {"eval": "EvalOptions", "sample": "SampleOptions", "explain": "ExplainOptions"}
+
+AttributionMethod = Literal["integrated-gradients", "saliency", "smoothgrad", "input-x-gradient",
+                            "gradient-shap", "occlusion"]
+"""The Captum methods of ``workbench explain --method`` (workbench/explain.py runs them)."""
 
 
 @dataclass

@@ -58,6 +58,7 @@ class PluginSpec:
     smoke: Mapping[str, Any] = field(default_factory=dict)  # overrides for a seconds-long run
     metric: str | None = None  # the primary metric ("eval/return"): console, compare, sweeps
     goal: str = "max"  # is a higher (max) or lower (min) value of the metric better
+    train_metric: str | None = None  # the console's headline train metric (None: train/loss)
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,15 @@ def register(
     smoke: Mapping[str, Any] | None = None,
     metric: str | None = None,
     goal: str = "max",
+    train_metric: str | None = None,
 ) -> None:
     """Register a plugin by its import strings (no import happens here). ``smoke`` holds the
     overrides that make a run of it take seconds; the test suite runs every plugin and preset
     with them (timm-style), so a new plugin is tested the day it is registered. ``metric`` is
     the plugin's primary metric (an ``eval/`` name its evaluate() returns) and ``goal`` says
     whether higher ("max") or lower ("min") is better: the console, ``compare`` and sweeps use
-    them."""
+    them. ``train_metric`` is the train metric the console shows beside it (default
+    ``train/loss``, else the first ``train/`` metric logged)."""
     if goal not in ("min", "max"):
         raise UserError(f"plugin '{name}' has goal {goal!r}; allowed goals: min, max.")
     if kind not in KINDS:
@@ -104,7 +107,7 @@ def register(
     if name in PRESETS:
         raise UserError(f"plugin '{name}' has the same name as a preset; pick another name.")
     PLUGINS[name] = PluginSpec(name, entry_point, kind, config, description, _current_source,
-                               dict(smoke or {}), metric, goal)
+                               dict(smoke or {}), metric, goal, train_metric)
 
 
 def register_preset(name: str, plugin: str, description: str = "",

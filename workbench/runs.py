@@ -2,7 +2,8 @@
 
 A run directory holds everything needed to resume or compare it::
 
-    run.json          plugin, preset, name, W&B id, status, last step (updated as it runs)
+    run.json          plugin, preset, name, W&B id, status, last step (updated as it runs);
+                      device, precision, versions, git commit, command line, world size
     config.yaml       the fully resolved config
     metrics.jsonl     one JSON object per log event (step, time, train/..., eval/..., perf/...)
     checkpoints/      latest.pt (atomic)
@@ -65,7 +66,7 @@ class RunInfo:
     group: str
     wandb_id: str
     created: float
-    status: str = "created"  # created | running | finished | interrupted | failed
+    status: str = "created"  # created | running | finished | interrupted | failed | pruned
     step: int = 0
     tags: list[str] | None = None
     project: str = "workbench"
@@ -75,6 +76,14 @@ class RunInfo:
     resumes: list[dict[str, Any]] | None = None
     """one entry per `workbench resume`: the checkpoint's step and clock (metrics' ``time``), and
     what the crash had logged past it (``lost_steps``, ``lost_seconds``: work done twice)"""
+    # provenance of the latest training session (workbench/provenance.py)
+    device: str | None = None  # resolved: "cpu", "cuda:0"
+    precision: str | None = None  # resolved: fp32 | bf16 | fp16
+    versions: dict[str, str] | None = None  # python, torch, workbench
+    git_commit: str | None = None  # of the checkout holding workbench's code, if any
+    git_dirty: bool | None = None  # uncommitted changes in that checkout
+    command: str | None = None  # the command line (or API call) that started it
+    world_size: int | None = None  # processes (torchrun)
 
 
 class RunDir:

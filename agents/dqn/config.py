@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
+from workbench.envs.config import EnvConfig
+
 from workbench.config import (
     BatchSize,
     Interval,
@@ -15,30 +17,7 @@ from workbench.config import (
     Seed,
 )
 from workbench.errors import ConfigError
-
-
-@dataclass
-class EnvConfig:
-    id: str = "ALE/Pong-v5"
-    """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...) or a gymnasium id with discrete actions (CartPole-v1)"""
-    num_envs: Annotated[int, Positive] = 8
-    """environments stepped together; one call of the agent advances num_envs env steps"""
-    num_threads: Annotated[int, NonNegative] = 2
-    """C++ threads stepping the Atari envs (0 = one per core)"""
-    frame_stack: Annotated[int, Positive] = 4
-    """frames per observation (Atari; classic control uses 1)"""
-    frame_skip: Annotated[int, Positive] = 4
-    """emulator frames per agent step, max-pooled over the last two (Atari)"""
-    noop_max: Annotated[int, NonNegative] = 30
-    """up to this many no-op actions at the start of an episode (Atari)"""
-    repeat_action_probability: Annotated[float, Probability] = 0.0
-    """sticky actions (Machado et al. 2018): 0 as CleanRL and SB3, 0.25 as Dopamine (Atari)"""
-    max_episode_frames: Annotated[int, Positive] = 108_000
-    """emulator frames before an Atari episode is truncated (108,000 = 30 minutes, as Machado et al.)"""
-    life_loss_terminal: bool = True
-    """training only: a lost life cuts the bootstrap as in Nature DQN; evaluation plays full games"""
-    clip_rewards: bool = True
-    """clip training rewards to their sign (episode returns always report the true score)"""
+from workbench.options import AttributionMethod
 
 
 @dataclass
@@ -56,8 +35,37 @@ class DQNEvalOptions:
 
 
 @dataclass
+class DQNExplainOptions:
+    method: AttributionMethod = "saliency"
+    """Captum method for the chosen action's Q-value (integrated-gradients: ~steps x slower)"""
+    n: int = 8
+    """frames in the PNG strip, evenly spaced over the game (Atari)"""
+    every: int = 2
+    """explain every k-th agent step for the video (2 at 15 fps plays at about real time)"""
+    steps: int = 16
+    """integration steps (integrated-gradients) or noise samples (smoothgrad, gradient-shap)"""
+    seed: int = 0
+    """seed of the game"""
+    epsilon: float | None = None
+    """exploration while playing (default: the run's eval_epsilon)"""
+
+    def validate(self) -> None:
+        for name in ("n", "every", "steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
+        if self.epsilon is not None and not 0 <= self.epsilon <= 1:
+            raise ConfigError(f"config key 'epsilon' must be in [0, 1]; got {self.epsilon}.")
+
+
+@dataclass
 class DQNConfig(RunConfig):
+    # bf16 autocast + channels_last made the Nature-CNN update 1.5x faster on a CPU with AMX
+    # (README, issue 17) and 0.6x as fast on one without (benchmarks/dqn_update_variants.py),
+    # so precision=auto is bf16 only where the CPU has AMX (workbench/precision.py)
+    auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
+
     EvalOptions: ClassVar[type] = DQNEvalOptions
+    ExplainOptions: ClassVar[type] = DQNExplainOptions
     total_steps: int = 10_000_000
     log_every: int = 10_000
     eval_every: int = 100_000

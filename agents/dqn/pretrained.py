@@ -167,10 +167,11 @@ def play(name: str, opts: DQNEvalOptions) -> str:
                "games" if ev else "")
     lines = [f"{meta['preset']} ({path}): Q-network from step {meta['step']:,}, {env.id}{trained}",
              *evaluation.report(games, epsilon, seed)]
-    if frames is not None:  # every 2nd agent step at 15 fps plays at about real time
-        from workbench.media import save_gif
+    if frames is not None:  # one frame per agent step: the 60 Hz game at 60 / frame_skip fps
+        from workbench.media import real_time, save_gif
 
-        gif = save_gif(frames[::2], Path(opts.out) / f"{meta['preset']}-seed{seed}.gif", fps=15)
+        frames, fps = real_time(frames, 60 / env.frame_skip)
+        gif = save_gif(frames, Path(opts.out) / f"{meta['preset']}-seed{seed}.gif", fps=fps)
         lines.append(f"video: {gif}")
     elif opts.video:
         lines.append("no video: the RGB twin could not follow this game (sticky actions?)")

@@ -5,7 +5,13 @@ non-saturating generator loss: a discriminator step on a real and a generated ba
 generator step. Each network has its own Adam optimizer and its own gradient scaler (a scaler's
 scale follows one loss; sharing one between two losses would let one network's overflow skip
 the other's steps). Every ``eval_every`` steps: a grid from a fixed noise batch (comparable over
-time) and ``eval/fd``, the Frechet distance on digit-classifier features (workbench.generators.metrics).
+time), ``eval/fd``, the Frechet distance on digit-classifier features (workbench.generators.metrics;
+digit sources only), and ``eval/d_real`` / ``eval/d_fake``, the discriminator's mean score of real
+and generated images (every source).
+
+Under torchrun both networks are DDP wrappers and every rank trains on its shard of the global
+batch (indices and noise drawn alike on all ranks, ``ctx.shard``); BatchNorm normalises over the
+local batch, so N processes are close to, not bit-equal to, one process (workbench/distributed.py).
 """
 
 from __future__ import annotations
@@ -38,11 +44,8 @@ def load_split(cfg: DCGANConfig, split: str) -> ImageSet:
     return data
 
 
-class DCGAN(Plugin):
+class DCGAN(Plugin[DCGANConfig]):
     """Deep convolutional GAN; the networks are in generators/dcgan/model.py."""
-
-    kind = "generator"
-    Config = DCGANConfig
 
     def __init__(self, cfg: DCGANConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
@@ -56,8 +59,11 @@ class DCGAN(Plugin):
         self.D = Discriminator(cfg.channels, cfg.image_size, cfg.disc_features).to(device)
         self.G.apply(dcgan_init)
         self.D.apply(dcgan_init)
-        self.generate = ctx.compile(self.G, "dcgan-generator")
-        self.discriminate = ctx.compile(self.D, "dcgan-discriminator")
+        # under torchrun each network is a DDP wrapper (gradients averaged over ranks); keep the
+        # bare G and D for evaluation, sampling, export and checkpoints
+        self.generate = ctx.compile(ctx.ddp(self.G), "dcgan-generator")
+        self.discriminate = ctx.compile(ctx.ddp(self.D), "dcgan-discriminator")
+        ctx.local_batch(cfg.batch_size)  # a global batch that does not split over ranks fails here
 
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
@@ -73,11 +79,13 @@ class DCGAN(Plugin):
     # ------------------------------------------------------------------ training
     def train_step(self, step: int) -> dict[str, Any]:
         cfg, device = self.cfg, self.ctx.device
+        # the global batch of indices and noise, drawn alike on every rank; each keeps its shard
         idx = torch.randint(len(self.images), (cfg.batch_size,), generator=self.batches)
+        z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches)
+        idx, z = self.ctx.shard(idx), self.ctx.shard(z).to(device)
         real = to_float(self.images[idx.to(device)])
-        z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches).to(device)
-        ones = torch.ones(cfg.batch_size, device=device)
-        zeros = torch.zeros(cfg.batch_size, device=device)
+        ones = torch.ones(len(z), device=device)
+        zeros = torch.zeros(len(z), device=device)
 
         # discriminator: maximise log D(x) + log(1 - D(G(z)))
         with self.ctx.autocast():
@@ -123,9 +131,31 @@ class DCGAN(Plugin):
                         generator=torch.Generator().manual_seed(self.cfg.seed + 3))
         return self._fd(self.generate_images(z))
 
+    @torch.no_grad()
+    def d_scores(self, fakes: torch.Tensor) -> dict[str, float]:
+        """Mean D(x) on a fixed sample of training images and on the fixed-noise fakes. For
+        images no feature network knows (a folder, CIFAR) this is the score there is: how far
+        the generator is from fooling the discriminator (both 0.5 at the game's equilibrium)."""
+        device = self.ctx.device
+        pick = torch.randint(len(self.images), (min(256, len(self.images)),),
+                             generator=torch.Generator().manual_seed(self.cfg.seed + 4))
+        was_training = self.D.training
+        self.D.eval()  # running BatchNorm statistics: a score of each image, not of the batch
+        try:
+            with self.ctx.autocast():
+                real = torch.sigmoid(self.D(to_float(self.images[pick.to(device)])).float())
+                fake = torch.sigmoid(self.D(fakes.to(device)).float())
+        finally:
+            self.D.train(was_training)
+        return {"eval/d_real": real.mean().item(), "eval/d_fake": fake.mean().item()}
+
     def evaluate(self, step: int) -> dict[str, float]:
-        self.ctx.logger.log_image("eval/samples", self.generate_images(self.fixed_noise), step)
-        return {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
+        if not self.ctx.is_main:  # only rank 0 logs: the others skip the Frechet distance
+            return {}
+        fakes = self.generate_images(self.fixed_noise)
+        self.ctx.logger.log_image("eval/samples", fakes, step)
+        scores = {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
+        return {**scores, **self.d_scores(fakes)}
 
     def sample(self, out: Path | None, opts: DCGANSampleOptions) -> str:
         """``workbench sample RUN --n 64 [--seed S] [--out grid.png | --out DIR]``: a grid PNG

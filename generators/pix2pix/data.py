@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data.cache import cache_dir
+from workbench.data.extra import require
 from workbench.data.images import load_images, offline_photos
 from workbench.errors import UserError
 
@@ -44,6 +45,7 @@ def default_root(source: str, image_size: int, pairs: int) -> Path:
 
 def edge_map(rgb: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     """Canny edges of an RGB image as black lines on white, RGB uint8."""
+    require("skimage", "scikit-image", "data.source=edges (Canny edges of scikit-image's photos)")
     from skimage.color import rgb2gray
     from skimage.feature import canny
 

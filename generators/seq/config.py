@@ -19,6 +19,7 @@ from workbench.config import (
     Seed,
 )
 from workbench.errors import ConfigError
+from workbench.options import AttributionMethod
 
 
 @dataclass
@@ -94,7 +95,35 @@ class SequenceSampleOptions:
 
 
 @dataclass
+class SequenceExplainOptions:
+    method: AttributionMethod = "integrated-gradients"
+    """Captum method, on the tokens' embeddings (baseline: all-zero embeddings)"""
+    prompt: str | None = None
+    """text to continue (default: the run's prompt)"""
+    n: int = 80
+    """tokens to generate and explain"""
+    temperature: float | None = None
+    """softmax temperature, 0 = greedy (default: the run's sample.temperature)"""
+    seed: int = 0
+    """sampling seed"""
+    steps: int = 32
+    """integration steps (integrated-gradients) or noise samples (smoothgrad, gradient-shap)"""
+
+    def validate(self) -> None:
+        for name in ("n", "steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
+        if self.temperature is not None and self.temperature < 0:
+            raise ConfigError(f"config key 'temperature' must be >= 0; got {self.temperature}.")
+
+
+@dataclass
 class SequenceConfig(RunConfig):
+    # bf16 autocast made the nanoGPT-size GPT step slower on every CPU measured, AMX or not
+    # (issue 17: 0.88x with AMX; benchmarks/gpt_speed.py --variants: 0.5x without), so
+    # precision=auto stays fp32 on CPU (workbench/precision.py)
+    auto_cpu_precision: ClassVar[str] = "fp32"
+
     SampleOptions: ClassVar[type] = SequenceSampleOptions
     total_steps: int = 2_000
     log_every: int = 50

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from workbench.generators.seq.config import SequenceConfig
+from workbench.generators.seq.config import SequenceConfig, SequenceExplainOptions
 
 from workbench.config import Interval
 
@@ -20,6 +20,7 @@ class TextDataConfig:
 
 @dataclass
 class TextConfig(SequenceConfig):
+    ExplainOptions: ClassVar[type] = SequenceExplainOptions
     data: TextDataConfig = field(default_factory=TextDataConfig)
     """the corpus"""
     prompt: str = "\n"

@@ -11,4 +11,5 @@ fast); each module imports what it needs.
     music.py    MIDI / MusicXML files -> measures of (pitch, duration) events (music21)
     frechet.py  the Frechet distance between two feature sets (FID's formula)
     cache.py    the one cache directory (~/.cache/workbench, or $WORKBENCH_CACHE)
+    extra.py    the offline sources are the `data` extra: a missing one names the extra
 """

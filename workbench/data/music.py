@@ -8,7 +8,6 @@ second to import.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -106,11 +105,12 @@ def read_pieces(files: list[Path], voices: str, transpose: str
     """Each file parsed (with a progress bar): the pieces that have the voices asked for, their
     names, and ``name: error`` for the files music21 could not read."""
     from music21 import converter
-    from tqdm import tqdm
+
+    from workbench.progress import track
 
     pieces, names, failed = [], [], []
     desc = f"parsing {len(files)} music files with music21"
-    for f in tqdm(files, desc=desc, file=sys.stderr, unit="file", leave=False):
+    for f in track(files, desc, unit="file"):  # a bar on a terminal, two plain lines in a pipe
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

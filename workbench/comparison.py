@@ -6,11 +6,12 @@ it works on runs of any plugin, finished or not, with W&B on or off::
     workbench compare runs/dqn-cartpole/a runs/dqn-cartpole/b
     workbench compare --group dqn-cartpole --where optim.lr=1e-4 --metric eval/return --out c.png
 
-The table shows, per run, the config keys whose values differ between the runs, and the final
-and best value of the metric; runs are ranked by the final value. Runs whose configs differ
-only in ``seed`` are also summarised together (mean, min, max over seeds), and the PNG draws
-them as one mean curve with a min-max band. This module imports neither torch nor wandb;
-matplotlib is imported only when a PNG is asked for.
+The metric is the plugins' primary metric unless one is named, and "better" is its declared
+goal. The table shows, per run, the config keys whose values differ between the runs, and the
+final and best value of the metric; runs are ranked by the final value. Runs whose configs
+differ only in ``seed`` (with distinct seeds) are also summarised together (mean, min, max over
+seeds), and the PNG draws them as one mean curve with a min-max band. This module imports
+neither torch nor wandb; matplotlib is imported only when a PNG is asked for.
 """
 
 from __future__ import annotations
@@ -148,15 +149,33 @@ def _number(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def primary_of(runs: Sequence[RunDir]) -> tuple[str, str] | None:
+    """The primary metric (name, goal) the runs' plugins declare (the most common one)."""
+    from workbench import registry
+
+    found: dict[tuple[str, str], int] = {}
+    for r in runs:
+        try:
+            pm = registry.primary_metric(r.read_info().plugin)
+        except UserError:  # a run of a plugin that is not installed here
+            continue
+        if pm:
+            found[pm] = found.get(pm, 0) + 1
+    return max(found, key=found.__getitem__) if found else None
+
+
 def load(runs: Sequence[RunDir], metric: str | None, x: str = "step",
          goal: str = "auto") -> tuple[list[RunData], str, bool]:
-    """Each run's curve of ``metric`` (default: the first eval/ metric any run logged)."""
+    """Each run's curve of ``metric`` (default: the plugins' primary metric, else the first
+    eval/ metric any run logged)."""
     if x not in ("step", "time"):
         raise UserError(f"--x must be step or time; got {x!r}.")
     records = {r.path: r.read_metrics() for r in runs}
     logged = sorted({k for recs in records.values() for rec in recs for k in rec} - {"step", "time"})
+    primary = primary_of(runs)
     if metric is None:
-        metric = next((k for k in logged if k.startswith("eval/")), None) or next(
+        metric = primary[0] if primary and primary[0] in logged else None
+        metric = metric or next((k for k in logged if k.startswith("eval/")), None) or next(
             (k for k in logged if k.startswith("train/")), None)
         if metric is None:
             raise UserError("none of the selected runs has logged a metric yet (metrics.jsonl is empty).")
@@ -167,7 +186,10 @@ def load(runs: Sequence[RunDir], metric: str | None, x: str = "step",
             f"no selected run logged '{metric}'.{nearest(metric, logged)} "
             f"Metrics there are: {', '.join(logged) or '(none)'}."
         )
-    lower = lower_is_better(metric) if goal == "auto" else goal == "min"
+    if goal == "auto":  # the goal the plugin declares, else a guess from the name
+        lower = primary[1] == "min" if primary and primary[0] == metric else lower_is_better(metric)
+    else:
+        lower = goal == "min"
     labels = _labels(runs)
     data = []
     for r in runs:
@@ -194,12 +216,34 @@ def differing_keys(data: Sequence[RunData]) -> list[str]:
 
 
 def seed_groups(data: Sequence[RunData], keys: Sequence[str]) -> dict[tuple, list[RunData]]:
-    """Runs whose differing config keys agree except for the seed."""
+    """Runs whose configs agree except for the seed, with a different seed each: one group. Runs
+    that repeat a seed (a rerun, the same command twice) are not seeds of a config, so each of
+    them stays on its own (keyed by its label as well)."""
     shared = [k for k in keys if k not in _SEED_KEYS]
     groups: dict[tuple, list[RunData]] = {}
     for d in data:
         groups.setdefault(tuple((k, repr(d.config.get(k))) for k in shared), []).append(d)
-    return groups
+    out: dict[tuple, list[RunData]] = {}
+    for key, members in groups.items():
+        seeds = [repr(tuple(d.config.get(k) for k in _SEED_KEYS)) for d in members]
+        if len(set(seeds)) == len(seeds):
+            out[key] = members
+        else:
+            out.update({(*key, ("run", d.label)): [d] for d in members})
+    return out
+
+
+def one_point_notes(data: Sequence[RunData], metric: str) -> list[str]:
+    """Why a run drew a single point: an evaluation only at the end (eval_every > total_steps)."""
+    notes = []
+    for d in data:
+        every, total = d.config.get("eval_every"), d.config.get("total_steps")
+        if len(d.curve) == 1 and metric.startswith("eval/") and isinstance(every, int) and \
+                isinstance(total, int) and (every > total or every == 0):
+            notes.append(f"warning: {d.label} has one point of {metric}: eval_every={every:,} "
+                         f"{'is 0' if every == 0 else f'> total_steps={total:,}'}, so it was "
+                         "evaluated only at the end; pass a smaller eval_every for a curve.")
+    return notes
 
 
 # --------------------------------------------------------------------------- tables
@@ -289,7 +333,17 @@ def band(curves: Sequence[Sequence[tuple[float, float]]]) -> tuple[list[float], 
     return grid.tolist(), ys.mean(0).tolist(), ys.min(0).tolist(), ys.max(0).tolist()
 
 
-def plot(groups: dict[tuple, list[RunData]], metric: str, x: str, out: Path) -> Path:
+_MARKER_POINTS = 20  # curves with this many points or fewer get markers (one point is a dot)
+
+
+def _run_label(d: RunData, keys: Sequence[str]) -> str:
+    """The run's name, then the config keys that differ between the runs."""
+    values = " ".join(f"{k}={_fmt(d.config.get(k))}" for k in keys)
+    return f"{d.label} ({values})" if values else d.label
+
+
+def figure(groups: dict[tuple, list[RunData]], metric: str, x: str, keys: Sequence[str]) -> Any:
+    """The curves: one line per run, or a mean line with a min-max band per group of seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -297,16 +351,20 @@ def plot(groups: dict[tuple, list[RunData]], metric: str, x: str, out: Path) -> 
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for key, members in groups.items():
-        curves = [d.curve for d in members if d.curve]
-        if not curves:
+        runs = [d for d in members if d.curve]
+        if not runs:
             continue
-        label = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key)
-        if len(curves) == 1:
-            xs, ys = zip(*curves[0], strict=True)
-            ax.plot(xs, ys, label=label or members[0].label)
+        if len(runs) == 1:
+            xs, ys = zip(*runs[0].curve, strict=True)
+            short = len(xs) <= _MARKER_POINTS
+            ax.plot(xs, ys, label=_run_label(runs[0], keys), marker="o" if short else None,
+                    markersize=4)
         else:
-            grid, mean, lo, hi = band(curves)
-            (line,) = ax.plot(grid, mean, label=f"{label or 'mean'} ({len(curves)} seeds)")
+            grid, mean, lo, hi = band([d.curve for d in runs])
+            shared = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key)
+            short = len(grid) <= _MARKER_POINTS
+            (line,) = ax.plot(grid, mean, label=f"{shared or 'mean'} ({len(runs)} seeds)",
+                              marker="o" if short else None, markersize=4)
             ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     values = [v for members in groups.values() for d in members for _, v in d.curve]
     if values and min(values) > 0 and max(values) / min(values) > 100:
@@ -317,42 +375,129 @@ def plot(groups: dict[tuple, list[RunData]], metric: str, x: str, out: Path) -> 
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def plot(groups: dict[tuple, list[RunData]], metric: str, x: str, out: Path,
+         keys: Sequence[str] = ()) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = figure(groups, metric, x, keys)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
     return out
 
 
+def curves_rows(runs: Sequence[RunDir], labels: dict[Path, str] | None = None) -> list[list[Any]]:
+    """Every number every run logged, tidy: (run, step, metric, value), for pandas."""
+    labels = labels or _labels(runs)
+    rows = []
+    for r in runs:
+        for rec in r.read_metrics():
+            step = rec.get("step")
+            for k, v in rec.items():
+                if k not in ("step", "time") and (value := _number(v)) is not None:
+                    rows.append([labels[r.path], step, k, value])
+    return rows
+
+
 # --------------------------------------------------------------------------- entry point
+
+
+@dataclass
+class Comparison:
+    """Runs, their curves of one metric, and the ranked table (what ``compare`` prints)."""
+
+    metric: str
+    lower: bool
+    data: list[RunData]
+    keys: list[str]
+    header: list[str]
+    rows: list[list[str]]
+    groups: dict[tuple, list[RunData]]
+    notes: list[str]
+
+    @property
+    def seeded(self) -> bool:
+        return any(len(m) > 1 for m in self.groups.values())
+
+    def report(self) -> str:
+        direction = "lower" if self.lower else "higher"
+        parts = [f"{len(self.data)} runs, ranked by final {self.metric} ({direction} is better)",
+                 "", text_table(self.header, self.rows)]
+        if self.seeded:
+            parts += ["", "across seeds:", text_table(*seed_rows(self.groups, self.lower))]
+        if self.notes:
+            parts += ["", *self.notes]
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:  # a notebook cell shows the report
+        return self.report()
+
+    @property
+    def table(self) -> Any:
+        """The ranked table (a DataFrame with pandas, else a list of dicts)."""
+        from workbench.api import records_or_frame
+
+        return records_or_frame([dict(zip(self.header, row, strict=True)) for row in self.rows])
+
+    @property
+    def curves(self) -> Any:
+        """Every number the runs logged, tidy: run, step, metric, value."""
+        from workbench.api import records_or_frame
+
+        rows = curves_rows([d.run for d in self.data], {d.run.path: d.label for d in self.data})
+        return records_or_frame([dict(zip(("run", "step", "metric", "value"), r, strict=True))
+                                 for r in rows])
+
+    def markdown(self) -> str:
+        text = markdown_table(self.header, self.rows)
+        if self.seeded:
+            text += "\n\n" + markdown_table(*seed_rows(self.groups, self.lower))
+        return text + "\n"
+
+
+def build(paths: Sequence[str | Path], group: str | None = None, metric: str | None = None,
+          tags: Iterable[str] = (), where: Iterable[str] = (), x: str = "step",
+          goal: str = "auto", root: Path | None = None) -> Comparison:
+    runs = select_runs(paths, group, tags, where, root)
+    data, metric, lower = load(runs, metric, x, goal)
+    keys = differing_keys(data)
+    header, rows = run_rows(data, keys, lower)
+    return Comparison(metric, lower, data, keys, header, rows, seed_groups(data, keys),
+                      one_point_notes(data, metric))
 
 
 def compare(paths: Sequence[str | Path], group: str | None = None, metric: str | None = None,
             out: Path | None = None, tags: Iterable[str] = (), where: Iterable[str] = (),
             x: str = "step", csv_out: Path | None = None, markdown_out: Path | None = None,
-            goal: str = "auto", root: Path | None = None) -> str:
-    """The report ``workbench compare`` prints; writes the PNG / CSV / Markdown asked for."""
-    runs = select_runs(paths, group, tags, where, root)
-    data, metric, lower = load(runs, metric, x, goal)
-    keys = differing_keys(data)
-    header, rows = run_rows(data, keys, lower)
-    groups = seed_groups(data, keys)
-    direction = "lower" if lower else "higher"
-    parts = [f"{len(data)} runs, ranked by final {metric} ({direction} is better)", "",
-             text_table(header, rows)]
-    seeded = any(len(m) > 1 for m in groups.values())
-    if seeded:
-        s_header, s_rows = seed_rows(groups, lower)
-        parts += ["", "across seeds:", text_table(s_header, s_rows)]
+            goal: str = "auto", root: Path | None = None, curves_csv: Path | None = None) -> str:
+    """The report ``workbench compare`` prints; writes the PNG / CSVs / Markdown asked for."""
+    c = build(paths, group, metric, tags, where, x, goal, root)
+    wrote = []
     if csv_out:
-        Path(csv_out).write_text(csv_text(header, rows))
-        parts.append(f"\nwrote {csv_out}")
+        Path(csv_out).write_text(csv_text(c.header, c.rows))
+        wrote.append(csv_out)
+    if curves_csv:
+        runs = [d.run for d in c.data]
+        labels = {d.run.path: d.label for d in c.data}
+        Path(curves_csv).write_text(csv_text(["run", "step", "metric", "value"],
+                                             curves_rows(runs, labels)))
+        wrote.append(curves_csv)
     if markdown_out:
-        text = markdown_table(header, rows)
-        if seeded:
-            text += "\n\n" + markdown_table(*seed_rows(groups, lower))
-        Path(markdown_out).write_text(text + "\n")
-        parts.append(f"wrote {markdown_out}" if csv_out else f"\nwrote {markdown_out}")
+        Path(markdown_out).write_text(c.markdown())
+        wrote.append(markdown_out)
     if out:
-        plot(groups, metric, x, Path(out))
-        parts.append(f"wrote {out}" if (csv_out or markdown_out) else f"\nwrote {out}")
-    return "\n".join(parts)
+        plot(c.groups, c.metric, x, Path(out), c.keys)
+        wrote.append(out)
+    return c.report() + "".join(f"\n{'' if i else chr(10)}wrote {w}" for i, w in enumerate(wrote))
+
+
+def ranked_report(paths: Sequence[Path], metric: str | None = None) -> str:
+    """The table of the runs among ``paths`` that exist (``sweep``'s closing table)."""
+    existing = [p for p in paths if (Path(p) / "run.json").is_file()]
+    try:
+        return build(existing, metric=metric).report()
+    except UserError as e:  # no run started, or nothing logged yet
+        return f"no ranking: {e}"
