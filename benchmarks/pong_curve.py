@@ -67,12 +67,9 @@ def read_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any], dict[
     if not metrics.is_file():
         raise SystemExit(f"error: {run_dir} has no metrics.jsonl; pass a run directory "
                          "(runs/<preset>/<run-name>).")
-    records = []
-    for line in metrics.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by kill -9
+    from workbench.runs import read_metrics  # the one reader: damaged lines skipped with a warning
+
+    records = read_metrics(metrics)
     config_file, info_file = run_dir / "config.yaml", run_dir / "run.json"
     config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
     info = json.loads(info_file.read_text()) if info_file.is_file() else {}

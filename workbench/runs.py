@@ -161,6 +161,8 @@ class RunDir:
     def read_info(self) -> RunInfo:
         try:
             data = json.loads((self.path / RUN_FILE).read_text())
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
             known = {f.name for f in fields(RunInfo)}  # a newer workbench's keys are kept out
             return RunInfo(**{k: v for k, v in data.items() if k in known})
         except FileNotFoundError:
