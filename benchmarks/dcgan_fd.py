@@ -10,12 +10,10 @@ the reference FDs of real and degraded digit sets for scale.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from run_rows import REPO, run_rows  # benchmarks/ is the script's folder, on sys.path
+
 sys.path.insert(0, str(REPO))
 
 
@@ -38,14 +36,7 @@ def reference_scale() -> dict[str, float]:
 
 
 def main() -> None:
-    if len(sys.argv) > 1:
-        run = Path(sys.argv[1])
-    else:
-        name = "bench-fd"
-        subprocess.run([sys.executable, "-m", "workbench", "run", "dcgan-mnist", "--name", name,
-                        "--wandb", "disabled"], check=True, cwd=REPO)
-        run = REPO / "runs" / "dcgan-mnist" / name
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    run, rows = run_rows("dcgan-mnist", "bench-fd")
     fds = [(r["step"], r["eval/fd"]) for r in rows if "eval/fd" in r]
     sps = [r["perf/sps"] for r in rows if "perf/sps" in r]
     print(f"run: {run}")

@@ -1,229 +1,210 @@
-"""DQN on Pong: env steps per second of the real training step, against its two limits.
+"""DQN on Pong: env steps/s of workbench's training step against CleanRL's ``dqn_atari.py``.
 
-With CleanRL's ``dqn_atari.py`` hyperparameters (batch 32, train_frequency 4, buffer 100k,
-learning starts 10k, plain DQN targets), this prints, as medians over ``--repeats``:
+Anchor: ``anchor_cleanrl_dqn.CleanRLDQN``, our re-write of the per-step work of CleanRL's
+``dqn_atari.py`` (one env through Python Atari wrappers, an SB3-style replay buffer, fp32 NCHW
+network, a greedy forward per step once epsilon allows, one update per 4 steps; its header says
+what it mirrors and what it does not).
 
-* SPS of ``DQN.train_step`` (what the loop calls) for ``--steps`` env steps after learning starts;
-* the env-only rate (the same vector env stepping random actions);
-* the update-only rate x train_frequency (sample + forward + backward + Adam, nothing else);
-* SPS / min(the two limits); SPS / a CleanRL replica timed in the same run (see
-  ``cleanrl_replica_sps``), and SPS / CleanRL's 104.8 SPS measured on a quiet machine
-  (shared/FIGURES.md);
-* update-only rates for fp32, channels_last, bf16 autocast, bf16 + channels_last, and the latter
-  with torch.compile, so each switch's effect is measured in the same run.
+Ours: ``DQN.train_step`` (what ``workbench run`` calls) with the same hyperparameters: buffer
+100k, learning starts 10k, batch 32, one update per 4 env steps, plain DQN targets (no Double
+DQN, 1-step), MSE, Adam lr 1e-4 eps 1e-8, no gradient clipping, hard target copy every 1,000
+steps, the same epsilon schedule (1 -> 0.01 over 10 % of the steps the benchmark runs, so both
+sides act greedily 99 % of the time once learning starts). It differs where workbench differs
+by design: 8 envs stepped by ale-py's C++ vector env in its own threads (``env.num_threads`` =
+the thread count), a frame-once replay buffer, and the precision and memory format of its
+defaults (``--ours precision=fp32`` etc. to change them).
 
-    nice -n 10 python benchmarks/dqn_throughput.py --repeats 3
+Each side runs in its own process, both pinned to the same cores with the same thread count
+(``--threads``; at the machine's full core count nothing is pinned), timed in alternating chunks
+of ``--steps`` env steps after learning starts (A/B/A/B, see ``ab.py``). Ours also reports, per
+chunk, its update-only rate (sample + loss + backward + Adam, nothing else) and its env-only rate
+(the same vector env stepping random actions), so SPS / min(env-only, 4 x updates/s) says how
+close the loop is to its own limit.
+
+    nice -n 10 python benchmarks/dqn_throughput.py --threads 1,2 --repeats 3
+    nice -n 10 python benchmarks/dqn_throughput.py --quick          # seconds: a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
-from workbench.agents.dqn.agent import DQN
-from workbench.envs.vector import VectorEnv
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workbench import registry
-from workbench.config import build_config
-from workbench.logger import Logger
-from workbench.plugin import Context
-from workbench.runtime import resolve_precision
+from ab import Side, median_of, parse_threads, run_interleaved  # noqa: E402
 
-CLEANRL_SPS = 104.8  # shared/FIGURES.md: dqn_atari.py after learning starts, 2 threads, quiet
-CLEANRL = {"buffer_size": 100_000, "learning_starts": 10_000, "batch_size": 32,
-           "train_frequency": 4, "n_step": 1, "dueling": False, "double": False,
-           "lr": 1e-4, "target_network_frequency": 1_000, "exploration_steps": 1_000_000,
-           "end_e": 0.01, "env.noop_max": 30}
+UPDATES_TIMED = 40
 
 
-def build(num_envs: int, precision: str, channels_last: bool, compile_: bool, **extra) -> DQN:
-    spec, _ = registry.resolve("dqn")
-    cfg = build_config(registry.load_config_class(spec), CLEANRL,
-                       {"env.id": "ALE/Pong-v5", "env.num_envs": num_envs, "precision": precision,
-                        "channels_last": channels_last, "compile": compile_, **extra})
-    device = torch.device("cpu")
-    run_dir = Path(tempfile.mkdtemp(prefix="dqn-bench-"))
-    ctx = Context(device=device, precision=resolve_precision(cfg.precision, device),
-                  logger=Logger(run_dir, wandb_mode="disabled", metrics=False), run_dir=run_dir,
-                  seed=cfg.seed, compile_enabled=cfg.compile)
-    return DQN(cfg, ctx)
+def cleanrl_overrides(total: int, learning_starts: int, buffer_size: int, threads: int) -> dict[str, Any]:
+    """Workbench config keys for CleanRL's dqn_atari.py hyperparameters."""
+    return {"env.id": "PongNoFrameskip-v4", "buffer_size": buffer_size,
+            "learning_starts": learning_starts, "batch_size": 32, "train_frequency": 4,
+            "gradient_steps": 1, "gamma": 0.99, "n_step": 1, "double": False, "dueling": False,
+            "loss": "mse", "lr": 1e-4, "adam_eps": 1e-8, "max_grad_norm": 0.0,
+            "target_network_frequency": 1_000, "tau": 1.0, "start_e": 1.0, "end_e": 0.01,
+            "exploration_steps": int(0.1 * total), "env.noop_max": 30, "env.frame_skip": 4,
+            "env.frame_stack": 4, "env.life_loss_terminal": True, "env.clip_rewards": True,
+            "torch_threads": threads, "env.num_threads": threads, "total_steps": total,
+            "checkpoint_replay": False}
 
 
-def fill(agent: DQN, steps: int) -> float:
-    """Play until learning starts; returns the SPS of that phase."""
-    step, t = 0, time.perf_counter()
-    while step < steps:
-        agent.train_step(step)
-        step += agent.steps_per_call
-    return step / (time.perf_counter() - t)
+class WorkbenchDQN:
+    """``DQN.train_step`` in chunks of ``chunk_steps`` env steps, plus its two limits."""
+
+    def __init__(self, total_timesteps: int, learning_starts: int, buffer_size: int,
+                 chunk_steps: int, threads: int, overrides: dict[str, Any] | None = None) -> None:
+        import torch
+        from workbench.agents.dqn.agent import DQN
+
+        from workbench import registry
+        from workbench.config import build_config
+        from workbench.logger import Logger
+        from workbench.loop import MetricWindow
+        from workbench.plugin import Context
+        from workbench.runtime import resolve_precision
+
+        spec, _ = registry.resolve("dqn")
+        cfg = build_config(registry.load_config_class(spec),
+                           cleanrl_overrides(total_timesteps, learning_starts, buffer_size, threads),
+                           dict(overrides or {}))
+        run_dir = Path(tempfile.mkdtemp(prefix="dqn-bench-"))
+        device = torch.device("cpu")
+        try:  # as the loop resolves precision=auto for this plugin (older checkouts: no 3rd arg)
+            precision = resolve_precision(cfg.precision, device, type(cfg).auto_cpu_precision)
+        except AttributeError:
+            precision = resolve_precision(cfg.precision, device)
+        ctx = Context(device=device, precision=precision,
+                      logger=Logger(run_dir, wandb_mode="disabled", metrics=False), run_dir=run_dir,
+                      seed=cfg.seed, compile_enabled=cfg.compile)
+        self.agent = DQN(cfg, ctx)
+        self.window = MetricWindow()  # what the loop does with each step's metrics
+        self.cfg, self.step, self.chunk_steps = cfg, 0, chunk_steps
+        self.precision = ctx.precision.name
+
+    def _advance(self, until: int) -> None:
+        while self.step < until:
+            self.window.add(self.agent.train_step(self.step))
+            self.step += self.agent.steps_per_call
+
+    def prepare(self) -> dict[str, float]:
+        t, start = time.perf_counter(), self.step
+        self._advance(self.cfg.learning_starts)
+        return {"sps_before_learning": (self.step - start) / (time.perf_counter() - t)}
+
+    def _update_rate(self) -> float:
+        t = time.perf_counter()
+        for _ in range(UPDATES_TIMED):
+            self.agent.update()
+        return UPDATES_TIMED / (time.perf_counter() - t)
+
+    def _env_rate(self) -> float:
+        import numpy as np
+
+        env = self.agent.env
+        rng = np.random.default_rng(0)
+        calls = max(1, self.chunk_steps // env.num_envs)
+        t = time.perf_counter()
+        for _ in range(calls):
+            env.step(rng.integers(0, env.num_actions, env.num_envs))
+        rate = calls * env.num_envs / (time.perf_counter() - t)
+        self.agent.obs = env.reset()  # the loop's next step starts from fresh games
+        self.agent.obs_first[:] = True
+        return rate
+
+    def chunk(self) -> dict[str, float]:
+        t, cpu, start = time.perf_counter(), time.process_time(), self.step
+        self._advance(self.step + self.chunk_steps)
+        sps = (self.step - start) / (time.perf_counter() - t)
+        cpu_sps = (self.step - start) / (time.process_time() - cpu)
+        self.window.clear()
+        updates = self._update_rate()
+        env_sps = self._env_rate()
+        return {"sps": sps, "cpu_sps": cpu_sps, "updates_per_s": updates, "env_sps": env_sps,
+                "limit": min(env_sps, updates * self.cfg.train_frequency)}
+
+    def close(self) -> None:
+        self.agent.close()
 
 
-def loop_sps(agent: DQN, start: int, steps: int) -> float:
-    step, t = start, time.perf_counter()
-    while step < start + steps:
-        agent.train_step(step)
-        step += agent.steps_per_call
-    return (step - start) / (time.perf_counter() - t)
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--ours takes key=value config overrides; got {item!r}")
+        out[key] = value
+    return out
 
 
-def update_rate(agent: DQN, updates: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        agent.update()
-    t = time.perf_counter()
-    for _ in range(updates):
-        agent.update()
-    return updates / (time.perf_counter() - t)
-
-
-def env_rate(num_envs: int, steps: int) -> float:
-    env = VectorEnv("ALE/Pong-v5", num_envs, seed=0, num_threads=2)
-    rng = np.random.default_rng(0)
-    env.reset()
-    calls = steps // num_envs
-    actions = rng.integers(0, env.num_actions, (calls, num_envs))
-    t = time.perf_counter()
-    for a in actions:
-        env.step(a)
-    rate = calls * num_envs / (time.perf_counter() - t)
-    env.close()
-    return rate
-
-
-def cleanrl_replica_sps(learning_starts: int, steps: int, repeats: int) -> Iterator[float]:
-    """CleanRL's ``dqn_atari.py`` hot path, re-created so it is timed under the same load as ours:
-    one env stepped synchronously, an SB3-style buffer holding obs and next_obs stacks, fp32
-    NCHW Nature CNN, MSE on plain DQN targets, Adam, one greedy forward per env step. The env is
-    ale-py's C++ one with one env (FIGURES.md: 2,400 steps/s vs ~1,400 for CleanRL's Python
-    wrapper stack), so this replica is, if anything, faster than CleanRL itself."""
-    from workbench.agents.dqn.networks import NatureCNN
-
-    env = VectorEnv("ALE/Pong-v5", 1, seed=0, num_threads=1, life_loss_terminal=True)
-    n_act, size = env.num_actions, 100_000
-    obs_buf = np.zeros((size, 4, 84, 84), np.uint8)
-    next_buf = np.zeros((size, 4, 84, 84), np.uint8)
-    act_buf = np.zeros(size, np.int64)
-    rew_buf = np.zeros(size, np.float32)
-    done_buf = np.zeros(size, np.float32)
-    q, target = NatureCNN(4, n_act), NatureCNN(4, n_act)
-    target.load_state_dict(q.state_dict())
-    opt = torch.optim.Adam(q.parameters(), lr=1e-4)
-    rng = np.random.default_rng(0)
-    obs, pos = env.reset(), 0
-    total = learning_starts + steps * repeats
-    t0 = time.perf_counter()
-    for step in range(total):
-        if step >= learning_starts and (step - learning_starts) % steps == 0:
-            if step > learning_starts:  # a chunk is done: hand its SPS out, resume when asked
-                yield steps / (time.perf_counter() - t0)
-            t0 = time.perf_counter()
-        eps = max(1.0 - step / 1_000_000 * 0.99, 0.01)
-        if rng.random() < eps:
-            action = rng.integers(0, n_act, 1)
-        else:
-            with torch.no_grad():
-                action = q(torch.from_numpy(obs)).argmax(1).numpy()
-        nxt, reward, terminated, truncated, reset_step = env.step(action)
-        if not reset_step[0]:
-            i = pos % size
-            obs_buf[i], next_buf[i], act_buf[i] = obs[0], nxt[0], action[0]
-            rew_buf[i], done_buf[i] = np.sign(reward[0]), float(terminated[0])
-            pos += 1
-        obs = nxt
-        if step > learning_starts and step % 4 == 0:
-            idx = rng.integers(0, min(pos, size), 32)
-            o, no = torch.from_numpy(obs_buf[idx]), torch.from_numpy(next_buf[idx])
-            with torch.no_grad():
-                y = torch.from_numpy(rew_buf[idx]) + 0.99 * target(no).max(1).values * (
-                    1 - torch.from_numpy(done_buf[idx]))
-            pred = q(o).gather(1, torch.from_numpy(act_buf[idx]).unsqueeze(1)).squeeze(1)
-            loss = torch.nn.functional.mse_loss(pred, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        if step % 1_000 == 0:
-            target.load_state_dict(q.state_dict())
-    env.close()
-    yield steps / (time.perf_counter() - t0)
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=2_000, help="timed env steps after learning starts")
-    p.add_argument("--updates", type=int, default=60, help="timed updates per variant")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--num-envs", type=int, default=8)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.num_envs} envs, "
-          f"CleanRL hyperparameters (batch 32, train_frequency 4, buffer 100k, learning starts 10k)")
+    p.add_argument("--threads", default="1,2", help="thread counts to measure at (comma-separated)")
+    p.add_argument("--repeats", type=int, default=3, help="timed A/B rounds per thread count")
+    p.add_argument("--steps", type=int, default=2_000, help="env steps per timed chunk")
+    p.add_argument("--learning-starts", type=int, default=10_000)
+    p.add_argument("--buffer-size", type=int, default=100_000)
+    p.add_argument("--ours", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides for our side, e.g. precision=fp32 compile=true")
+    p.add_argument("--before", default=None, metavar="CHECKOUT",
+                   help="also time this checkout's workbench (e.g. `git worktree add /tmp/wb-before "
+                        "d51b0ce`) as a third side, for a before/after ratio in the same run")
+    p.add_argument("--no-pin", action="store_true", help="do not pin both sides to the same cores")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 1 thread, 1 round, 200-step chunks, learning starts 1,000")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.threads, args.repeats, args.steps = "1", 1, 200
+        args.learning_starts, args.buffer_size = 1_000, 5_000
+    threads_list = parse_threads(args.threads)
+    ours = parse_overrides(args.ours)
+    total = args.learning_starts + args.steps * (args.repeats + 1) + 1
+    print(f"CleanRL hyperparameters: buffer {args.buffer_size:,}, learning starts "
+          f"{args.learning_starts:,}, batch 32, train_frequency 4, target every 1,000, MSE, "
+          f"epsilon 1 -> 0.01 over {int(0.1 * total):,} steps; chunks of {args.steps:,} steps, "
+          f"1 warm-up + {args.repeats} timed rounds" + (f"; ours: {ours}" if ours else ""))
+    rows = []
+    for threads in threads_list:
+        common = {"total_timesteps": total, "learning_starts": args.learning_starts,
+                  "buffer_size": args.buffer_size, "chunk_steps": args.steps}
+        mine = {**common, "threads": threads, "overrides": ours}
+        sides = [Side("cleanrl", "anchor_cleanrl_dqn:CleanRLDQN", common),
+                 Side("ours", "dqn_throughput:WorkbenchDQN", mine)]
+        if args.before:
+            sides.append(Side("before", "dqn_throughput:WorkbenchDQN", mine, root=args.before))
+        prepared, results = run_interleaved(sides, threads, args.repeats, pin=not args.no_pin)
+        rows.append((threads, prepared, results))
+        report(rows[-1:], [s.name for s in sides])  # as soon as it is measured
+    if len(rows) > 1:
+        report(rows, [s.name for s in sides])
 
-    # the real training step, default variant (bf16 autocast + channels_last)
-    agent = build(args.num_envs, "bf16", True, False)
-    before = fill(agent, CLEANRL["learning_starts"])
-    replica_runs = cleanrl_replica_sps(CLEANRL["learning_starts"], args.steps, args.repeats)
-    sps, env_only, upd, replica = [], [], [], []
-    step = CLEANRL["learning_starts"]
-    for r in range(args.repeats):
-        replica.append(next(replica_runs))  # interleaved with ours: both see the same load
-        sps.append(loop_sps(agent, step, args.steps))
-        step += args.steps
-        env_only.append(env_rate(args.num_envs, 8_000))
-        upd.append(update_rate(agent, args.updates))
-        print(f"  repeat {r + 1}: SPS {sps[-1]:.1f}, CleanRL replica SPS {replica[-1]:.1f}, "
-              f"env-only {env_only[-1]:.0f}, updates/s {upd[-1]:.1f}", flush=True)
-    agent.close()
-    del agent
-    gc.collect()
 
-    med = statistics.median
-    update_limit = med(upd) * CLEANRL["train_frequency"]
-    lower = min(med(env_only), update_limit)
-    print()
-    print(f"SPS before learning starts          {before:8.1f}")
-    print(f"SPS after learning starts (median)  {med(sps):8.1f}")
-    print(f"env-only steps/s (median)           {med(env_only):8.0f}")
-    print(f"update-only limit: {med(upd):.1f} updates/s x 4 = {update_limit:8.1f} steps/s")
-    print(f"SPS / lower limit                   {med(sps) / lower:8.2f}")
-    print(f"CleanRL replica SPS, same run       {med(replica):8.1f}")
-    print(f"SPS / CleanRL replica (same run)    {med(sps) / med(replica):8.2f}")
-    print(f"SPS / CleanRL ({CLEANRL_SPS} SPS, quiet)  {med(sps) / CLEANRL_SPS:8.2f}")
-
-    # what each switch changes, measured on the update alone, interleaved over repeats
-    variants = [("fp32", "fp32", False, False), ("fp32 + channels_last", "fp32", True, False),
-                ("bf16", "bf16", False, False), ("bf16 + channels_last", "bf16", True, False)]
-    if not args.no_compile:
-        variants.append(("bf16 + channels_last + compile", "bf16", True, True))
-    agents = {}
-    for name, precision, cl, comp in variants:
-        a = build(args.num_envs, precision, cl, comp, buffer_size=20_000)
-        fill(a, 2_000)
-        if comp:  # compilation happens at the first calls: keep it out of the timing
-            t = time.perf_counter()
-            update_rate(a, 5, warmup=0)
-            print(f"  compile warm-up {time.perf_counter() - t:.1f} s")
-        agents[name] = a
-    rates: dict[str, list[float]] = {name: [] for name in agents}
-    for _ in range(args.repeats):
-        for name, a in agents.items():
-            rates[name].append(update_rate(a, args.updates))
-    print()
-    base = med(rates["fp32"])
-    for name, r in rates.items():
-        print(f"{name:<32} {med(r):6.1f} updates/s  x{med(r) / base:.2f} vs fp32  "
-              f"(limit {4 * med(r):6.1f} steps/s)")
-    for a in agents.values():
-        a.close()
-
+def report(rows: list[tuple[int, list[dict[str, Any]], list[list[dict[str, Any]]]]],
+           names: list[str]) -> None:
+    """One row per thread count and side; ratios divide medians by the CleanRL anchor's."""
+    print("\nSPS after learning starts (median of the rounds); x = ratio to the CleanRL anchor in "
+          "the same run. cpu-SPS = env steps per second of process CPU time (all threads): "
+          "on a loaded machine, the figure that load distorts least.")
+    print("| threads | side | SPS | x (per round) | cpu-SPS | x | updates/s | env-only SPS "
+          "| SPS / own limit | SPS before learning |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for threads, prepared, results in rows:
+        anchor = results[0]
+        a, a_cpu = median_of(anchor, "sps"), median_of(anchor, "cpu_sps")
+        for name, prep, res in zip(names, prepared, results):
+            o, o_cpu = median_of(res, "sps"), median_of(res, "cpu_sps")
+            per_round = ", ".join(f"{m['sps'] / c['sps']:.2f}" for m, c in zip(res, anchor))
+            own = ("| - | - | - " if "limit" not in res[0] else
+                   f"| {median_of(res, 'updates_per_s'):.1f} | {median_of(res, 'env_sps'):,.0f} "
+                   f"| {statistics.median(m['sps'] / m['limit'] for m in res):.2f} ")
+            print(f"| {threads} | {name} | {o:.1f} | **{o / a:.2f}** ({per_round}) | {o_cpu:.1f} "
+                  f"| {o_cpu / a_cpu:.2f} {own}| {prep['sps_before_learning']:,.0f} |")
 
 if __name__ == "__main__":
     main()

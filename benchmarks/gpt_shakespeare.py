@@ -14,7 +14,6 @@ in the same process, a replica of nanoGPT's recipe (lr 1e-3, 100 warm-up steps, 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -42,7 +41,9 @@ def run(variant: str, steps: int, root: Path) -> dict:
                           launch=Launch(wandb_mode="disabled", progress=False))
     wall = time.perf_counter() - t0
     assert code == 0, f"run {variant} exited with {code}"
-    lines = [json.loads(x) for x in (run_dir.path / "metrics.jsonl").read_text().splitlines()]
+    from workbench.runs import read_metrics  # skips damaged lines, with a warning
+
+    lines = read_metrics(run_dir.path / "metrics.jsonl")
     evals = {e["step"]: e["eval/loss"] for e in lines if "eval/loss" in e}
     tps = [e["perf/tokens_per_s"] for e in lines if "perf/tokens_per_s" in e]
     return {"evals": evals, "tokens_per_s": statistics.median(tps), "wall_s": wall}

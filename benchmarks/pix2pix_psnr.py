@@ -11,23 +11,11 @@ has learned something about the photos.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
+from run_rows import run_rows  # benchmarks/ is the script's folder, on sys.path
 
 
 def main() -> None:
-    if len(sys.argv) > 1:
-        run = Path(sys.argv[1])
-    else:
-        name = "bench-psnr"
-        subprocess.run([sys.executable, "-m", "workbench", "run", "pix2pix-edges", "--name", name,
-                        "--wandb", "disabled"], check=True, cwd=REPO)
-        run = REPO / "runs" / "pix2pix-edges" / name
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    run, rows = run_rows("pix2pix-edges", "bench-psnr")
     evals = [r for r in rows if "eval/psnr" in r]
     sps = sorted(r["perf/sps"] for r in rows if "perf/sps" in r)
     print(f"run: {run}")

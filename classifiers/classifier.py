@@ -9,7 +9,7 @@ split once and logs a confusion matrix and the most confidently wrong test image
 
 from __future__ import annotations
 
-import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,17 +17,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from workbench.classifiers.augment import augment
-from workbench.classifiers.config import ClassifierConfig
+from workbench.classifiers.config import ClassifierConfig, ClassifierExplainOptions
 from workbench.classifiers.models import build_model
 
 from workbench.data.images import ImageSet, load_images, to_float
+from workbench.errors import UserError
 from workbench.plugin import Context, Plugin
-from workbench.runtime import optimizer_step
+from workbench.runtime import optimizer_step, warmup_cosine_lr
 
 
-class ImageClassifier(Plugin):
-    kind = "classifier"
-    Config = ClassifierConfig
+def _check_data_fits(cfg: ClassifierConfig, train_set: ImageSet) -> None:
+    """What the config cannot know before the data is read: classes to tell apart, and a
+    batch that is not larger than the training set (it would silently be the whole set)."""
+    where = train_set.description.split(";")[0]
+    if len(train_set.classes) < 2:
+        raise UserError(f"{where}: a classifier needs at least 2 classes (one subfolder of images "
+                        f"per class); found {len(train_set.classes)}: {', '.join(train_set.classes)}.")
+    if cfg.batch_size > len(train_set):
+        raise UserError(f"batch_size={cfg.batch_size:,} is larger than the {len(train_set):,} "
+                        f"training images of {where}; pick batch_size <= {len(train_set):,}.")
+
+
+class ImageClassifier(Plugin[ClassifierConfig]):
 
     def __init__(self, cfg: ClassifierConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
@@ -38,6 +49,7 @@ class ImageClassifier(Plugin):
         self.val_set = load_images(d.source, "val", **opts)
         self.test_set = load_images(d.source, "test", **opts)
         self.classes = self.train_set.classes
+        _check_data_fits(cfg, self.train_set)
         if ctx.is_main:
             print(f"classifier data: {self.train_set.description.rsplit(';', 1)[0]}; train / val / "
                   f"test = {len(self.train_set):,} / {len(self.val_set):,} / {len(self.test_set):,}")
@@ -61,18 +73,12 @@ class ImageClassifier(Plugin):
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.order = torch.randperm(len(self.y), generator=self.gen)
         self.cursor = 0
-        self.local_batch = ctx.local_batch(cfg.batch_size)
+        ctx.local_batch(cfg.batch_size)  # a batch that does not split over the ranks fails here
 
     # ------------------------------------------------------------------ training
     def lr_at(self, step: int) -> float:
         o, total = self.cfg.optim, self.cfg.total_steps
-        warmup = int(o.warmup_frac * total)
-        if step < warmup:
-            return o.lr * (step + 1) / warmup
-        if o.schedule == "constant":
-            return o.lr
-        progress = (step - warmup) / max(1, total - warmup)
-        return o.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return warmup_cosine_lr(step, o.lr, int(o.warmup_frac * total), total, schedule=o.schedule)
 
     def next_batch(self) -> torch.Tensor:
         """The next ``batch_size`` indices of a reshuffled-every-epoch order (this rank's share)."""
@@ -82,7 +88,7 @@ class ImageClassifier(Plugin):
             self.cursor = 0
         idx = self.order[self.cursor:self.cursor + b]
         self.cursor += b
-        return idx[self.ctx.rank::self.ctx.world_size][: self.local_batch]
+        return self.ctx.shard(idx)
 
     def train_step(self, step: int) -> dict[str, Any]:
         cfg, a = self.cfg, self.cfg.augment
@@ -170,6 +176,12 @@ class ImageClassifier(Plugin):
             lines.append(f"{name[:14]:<14} {int(row.sum()):>6} {100 * recall:>7.1f}% "
                          f"{100 * precision:>9.1f}%  {mistaken}")
         return "\n".join(lines)
+
+    def explain(self, step: int, out: Path | None, opts: ClassifierExplainOptions) -> str:
+        """``workbench explain RUN_DIR``: attribution grid and per-class maps (classifiers/explain.py)."""
+        from workbench.classifiers.explain import explain
+
+        return explain(self, step, out, opts)
 
     # ------------------------------------------------------------------ state and export
     # the epoch's shuffled order and the position in it make a resumed run see the same batches

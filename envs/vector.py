@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from workbench.envs.config import EnvConfig
 
 from workbench.errors import ConfigError
 
@@ -107,6 +108,18 @@ class VectorEnv:
         self._ep_length = np.zeros(num_envs, np.int64)
         self._lives = np.zeros(num_envs, np.int64)
         self._was_done = np.zeros(num_envs, bool)
+
+    @classmethod
+    def from_config(cls, cfg: EnvConfig, seed: int, *, num_envs: int | None = None,
+                    evaluation: bool = False) -> VectorEnv:
+        """The envs a run's ``env`` options describe: ``cfg.num_envs`` of them for training, or
+        ``num_envs`` full games (no life-loss terminal) for ``evaluation``."""
+        return cls(cfg.id, cfg.num_envs if num_envs is None else num_envs, seed,
+                   num_threads=cfg.num_threads, frame_stack=cfg.frame_stack,
+                   frame_skip=cfg.frame_skip, noop_max=cfg.noop_max,
+                   repeat_action_probability=cfg.repeat_action_probability,
+                   life_loss_terminal=cfg.life_loss_terminal and not evaluation,
+                   max_episode_frames=cfg.max_episode_frames)
 
     def reset(self) -> np.ndarray:
         obs, info = self.env.reset(seed=self.seed)

@@ -34,3 +34,16 @@ def _isolated_runs(tmp_path, monkeypatch):
 @pytest.fixture
 def runs_root(tmp_path) -> Path:
     return tmp_path / "runs"
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests run tiny nets on a shared, loaded 2-core machine, where 2 intra-op threads are
+    several times slower than 1 (benchmarks/classifier_speed.py measures it); and a run in this
+    process that sets torch_threads must not leak its setting into the next test."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

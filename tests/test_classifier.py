@@ -20,14 +20,8 @@ TINY = ["total_steps=4", "log_every=2", "eval_every=2", "checkpoint_every=2", "b
 
 
 @pytest.fixture(autouse=True)
-def _own_cache_one_thread(tmp_path, monkeypatch):
+def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    # these nets are tiny: on a shared, loaded 2-core machine 2 intra-op threads make them
-    # several times slower than 1 (benchmarks/classifier_speed.py measures it)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("net", [ConvNet, ResNet])

@@ -70,7 +70,7 @@ def test_unknown_key_suggests_the_nearest_and_lists_the_allowed():
     ("optim.lr", "fast", "a number"),
     ("mode", "c", "must be one of a, b"),
     ("device", "tpu", "auto, cpu, cuda"),
-    ("log_every", "0", "must be positive"),
+    ("log_every", "0", "must be > 0"),
     ("optim.betas", "0.5", "2 comma-separated values"),
 ])
 def test_bad_values_name_the_key_and_what_is_allowed(key, value, expected):

@@ -9,15 +9,6 @@ from torch import nn
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: on a shared, loaded 2-core machine 2 intra-op threads are several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("image_size", [32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_generator_and_discriminator_shapes(image_size, channels):

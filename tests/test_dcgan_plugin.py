@@ -13,15 +13,6 @@ from PIL import Image
 
 from workbench.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: on a shared, loaded 2-core machine 2 intra-op threads are several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TINY = ["total_steps=4", "log_every=2", "eval_every=2", "checkpoint_every=2", "batch_size=8",
         "gen_features=8", "disc_features=8", "grid_size=16", "fd_samples=0"]
 

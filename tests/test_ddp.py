@@ -25,6 +25,7 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints/latest.pt", weights_only=True)["state"]["model"]
 
 
+@pytest.mark.ddp
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
 def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
     env = {**os.environ, "WORKBENCH_RUNS": str(runs_root), "OMP_NUM_THREADS": "1"}
@@ -45,11 +46,17 @@ def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
     assert steps == [10, 20, 30]  # written once (rank 0), not once per rank
 
     # parameters identical on both ranks at the end (measured inside the run by all_reduce)
-    divergence = [r["eval/ddp_param_divergence"] for r in records if "eval/ddp_param_divergence" in r]
+    divergence = [r["ddp/param_divergence"] for r in records if "ddp/param_divergence" in r]
     assert divergence == [0.0]
     # and the global batch is kept: 2 x 32 examples give the weights 1 x 64 give
     for key, w in _weights(single).items():
         torch.testing.assert_close(_weights(ddp)[key], w, rtol=0, atol=1e-5)
+
+    # resume under torchrun: rank 0 alone takes the run's lock (two ranks locking would refuse)
+    cmd = [*cmd[:cmd.index("run")], "resume", str(ddp), "total_steps=40", "--wandb", "disabled"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((ddp / "run.json").read_text())["step"] == 40
 
 
 def test_torchrun_refuses_a_plugin_that_never_calls_ctx_ddp(tmp_path, monkeypatch):

@@ -90,8 +90,8 @@ def test_eval_of_a_run_prints_every_game_and_replays_by_seed(tiny_run, capsys):
 
 
 @pytest.mark.parametrize("argv, says", [
-    (["--episodes", "0"], "option --episodes must be a positive number of games; got 0"),
-    (["--episodes", "-3"], "must be a positive number of games"),
+    (["--episodes", "0"], "option --episodes must be > 0; got 0"),
+    (["--episodes", "-3"], "option --episodes must be > 0; got -3"),
     (["--epsilon", "2"], "option --epsilon must be in [0, 1]"),
     (["--video"], "--video needs --out DIR"),
 ])

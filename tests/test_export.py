@@ -56,3 +56,14 @@ def test_export_default_path_is_inside_the_run(toy_run):
 
 def test_export_of_a_missing_run_is_a_user_error(tmp_path):
     assert main(["export", str(tmp_path / "nope"), "--format", "onnx"]) == 2
+
+
+def test_export_module_returning_the_module_alone_is_an_exit_2_error_saying_what_to_return(
+        toy_run, monkeypatch, capsys):
+    from workbench.toy import LinearRegression
+
+    monkeypatch.setattr(LinearRegression, "export_module", lambda self: self.model)
+    assert main(["export", str(toy_run), "--no-check"]) == 2
+    err = capsys.readouterr().err
+    assert "export_module() returned a Linear" in err and "(module, example_input)" in err
+    assert "Traceback" not in err

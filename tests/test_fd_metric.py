@@ -14,15 +14,6 @@ from workbench.data.frechet import frechet_distance
 from workbench.data.images import load_images, to_float
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: on a shared, loaded 2-core machine 2 intra-op threads are several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def digits():
     train = load_images("mnist", "train", image_size=32, channels=1)

@@ -15,14 +15,8 @@ from workbench.errors import UserError
 
 
 @pytest.fixture(autouse=True)
-def _own_cache_one_thread(tmp_path, monkeypatch):
+def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    # these nets are tiny: on a shared, loaded 2-core machine 2 intra-op threads make them
-    # several times slower than 1 (benchmarks/classifier_speed.py measures it)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("source, n_all, size", [("mnist", 5000, 28), ("digits", 1797, 8)])

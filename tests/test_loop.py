@@ -185,11 +185,10 @@ def test_compile_true_runs_and_a_failing_compile_falls_back_to_eager(runs_root, 
     assert read_metrics(runs_root / "linreg-quick" / "compiled")[-1]["step"] == 30
 
 
-def test_precision_auto_is_bf16_autocast_on_cpu_and_fp16_scaler_only_on_cuda():
+def test_precision_bf16_is_autocast_on_cpu_and_fp16_scaler_only_on_cuda():
     from workbench.runtime import resolve_precision
 
-    p = resolve_precision("auto", torch.device("cpu"))
-    assert p.name == "bf16"
+    p = resolve_precision("bf16", torch.device("cpu"))
     with p.autocast():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
     assert not p.grad_scaler().is_enabled()
@@ -213,6 +212,29 @@ def test_resume_with_an_override_that_changes_the_model_shape_is_a_clear_error(r
     assert cli("run", "linreg-quick", "--name", "shape", "total_steps=60").returncode == 0
     r = cli("resume", str(runs_root / "linreg-quick" / "shape"), "features=4", "total_steps=100")
     assert r.returncode == 2 and "does not fit plugin" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_on_eval_hook_stops_a_run_cleanly_with_its_status_and_resume_trains_it_on(runs_root):
+    from workbench.comparison import compare
+    from workbench.loop import Launch, resume, start
+
+    seen = []
+
+    def prune_at_20(step, metrics):
+        seen.append((step, sorted(metrics)))
+        return "pruned" if step >= 20 else None
+
+    args = {"total_steps": "60", "eval_every": "10", "log_every": "10", "checkpoint_every": "50"}
+    code, run = start("linreg", args, run_name="p", launch=Launch(wandb_mode="disabled", on_eval=prune_at_20))
+    assert code == 0 and [s for s, _ in seen] == [10, 20]
+    assert seen[0][1] == ["eval/mse", "eval/weight_error"]  # the evaluation's own metrics
+    info = json.loads((run.path / "run.json").read_text())
+    assert info["status"] == "pruned" and info["step"] == 20
+    assert _ckpt_step(run.path) == 20  # stopped cleanly: a checkpoint at the stop
+    assert "pruned" in compare([run.path], metric="eval/mse")
+    code, _ = resume(run.path, {}, launch=Launch(wandb_mode="disabled"))
+    info = json.loads((run.path / "run.json").read_text())
+    assert code == 0 and info["status"] == "finished" and info["step"] == 60
 
 
 def test_eval_at_start_evaluates_the_untrained_model_at_step_0_only_when_asked(runs_root):
@@ -248,3 +270,14 @@ def test_torch_threads_is_set_by_the_loop_before_the_plugin_is_built(tmp_path):
     finally:
         torch.set_num_threads(before)
     assert seen == [2, 1]
+
+
+def test_warmup_cosine_lr_rises_linearly_then_decays_to_min_lr_at_total_steps():
+    from workbench.runtime import warmup_cosine_lr
+
+    lr = [warmup_cosine_lr(s, 1.0, 10, 110, min_lr=0.1) for s in range(130)]
+    assert lr[0] == pytest.approx(0.1) and lr[9] == pytest.approx(1.0)  # (step + 1) / warmup
+    assert lr[10] == pytest.approx(1.0) and lr[60] == pytest.approx(0.55)  # half-way: the mean
+    assert all(a >= b for a, b in zip(lr[10:], lr[11:]))  # never rises after the warm-up
+    assert lr[110] == pytest.approx(0.1) and lr[129] == pytest.approx(0.1)  # held at min_lr
+    assert warmup_cosine_lr(100, 1.0, 10, 110, schedule="constant") == 1.0

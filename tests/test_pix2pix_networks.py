@@ -14,15 +14,6 @@ from workbench.generators.pix2pix.model import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: on a shared, loaded 2-core machine 2 intra-op threads are several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("image_size", [16, 32, 64])
 def test_unet_maps_an_image_to_an_image_of_the_same_size(image_size):
     g = UNetGenerator(3, 1, image_size, features=8)

@@ -15,15 +15,6 @@ from workbench.generators.pix2pix.data import build_edges
 from workbench.cli import main
 from workbench.data.pairs import read_pairs
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny nets: on a shared, loaded 2-core machine 2 intra-op threads are several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TINY = ["total_steps=4", "log_every=2", "eval_every=4", "checkpoint_every=2", "batch_size=4",
         "gen_features=8", "disc_features=8", "eval_images=8", "image_size=32"]
 

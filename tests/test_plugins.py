@@ -15,9 +15,7 @@ from workbench.plugin import Plugin
 from {pkg}.config import ConstConfig
 
 
-class Const(Plugin):
-    kind = "generator"
-    Config = ConstConfig
+class Const(Plugin[ConstConfig]):  # the registry's kind= is the one kind; Config comes from here
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
@@ -152,3 +150,19 @@ def test_bad_input_found_by_the_plugin_itself_leaves_no_run_directory(tmp_path, 
     r = cli("run", "needs-data", env=_env(tmp_path / "src", WORKBENCH_PLUGINS="wbt_data.plugins"))
     assert r.returncode == 2 and "/nope does not exist" in r.stderr and "Traceback" not in r.stderr
     assert not (runs_root / "needs-data").exists()
+
+
+def test_a_plugin_generic_over_its_config_needs_no_separate_Config_attribute():
+    from workbench import registry
+    from workbench.plugin import Plugin
+    from workbench.toy import LinearRegression
+    from workbench.toy_config import LinRegConfig
+
+    class Wider(LinearRegression):  # a subclass keeps its parent's config
+        pass
+
+    assert LinearRegression.Config is LinRegConfig and Wider.Config is LinRegConfig
+    assert not hasattr(Plugin, "kind") and "kind" not in vars(LinearRegression)
+    # registered without config=..., describe/run find the config through the class
+    spec = registry.PluginSpec("t", "workbench.toy:LinearRegression", "generator")
+    assert registry.load_config_class(spec) is LinRegConfig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -62,6 +64,30 @@ def test_frame_stacks_match_the_envs_own_stacks_across_episode_boundaries(pong_b
     for e in range(2):
         got = buf.stacks(times, np.full(len(times), e))
         np.testing.assert_array_equal(got, log["obs"][times, e])
+
+
+def test_channels_last_stacks_are_the_envs_stacks_transposed_across_episode_starts(pong_buffer):
+    buf, log = pong_buffer
+    starts = np.flatnonzero(log["dead"].any(1))
+    low, high = buf._valid_range()
+    times = np.unique(np.clip((starts[:, None] + np.arange(-4, 5)).ravel(), low, high))
+    for e in range(2):
+        env = np.full(len(times), e)
+        nhwc = buf.stacks(times, env, channels_last=True)
+        assert nhwc.shape == (len(times), 84, 84, 4)
+        np.testing.assert_array_equal(nhwc, log["obs"][times, e].transpose(0, 2, 3, 1))
+        # some of these stacks begin an episode: their older frames are the zeros of a reset
+        assert (nhwc[..., 0].reshape(len(times), -1).max(1) == 0).any()
+
+
+def test_a_channels_last_sample_is_the_same_batch_transposed(pong_buffer):
+    buf, _ = pong_buffer
+    twin = copy.deepcopy(buf)  # the same RNG state: the same transitions
+    a, b = buf.sample(64), twin.sample(64, channels_last=True)
+    for key in ("obs", "next_obs"):
+        np.testing.assert_array_equal(b[key], a[key].transpose(0, 2, 3, 1))
+    for key in ("actions", "returns", "discounts"):
+        np.testing.assert_array_equal(b[key], a[key])
 
 
 def test_sampled_nstep_transitions_match_a_hand_walk_through_the_episode(pong_buffer):

@@ -119,3 +119,9 @@ def test_sweep_restart_skips_finished_runs_and_resumes_the_interrupted_one(runs_
     # it ends with its runs ranked by the plugin's primary metric (linreg: eval/mse, lower)
     table = out.split("ranked by final eval/mse (lower is better)")[1].splitlines()[3:5]
     assert sorted(row.split()[1] for row in table) == ["rs_seed0", "rs_seed1"]
+
+
+def test_wandb_sweep_optimises_the_plugins_primary_metric_by_default(runs_root):
+    assert main(["sweep", "linreg", "lr=0.01,0.05", "--name", "pm", "--wandb-sweep", "--dry-run"]) == 0
+    saved = yaml.safe_load((runs_root / "linreg" / "_sweep-pm" / "wandb-sweep.yaml").read_text())
+    assert saved["metric"] == {"name": "eval/mse", "goal": "minimize"}  # declared at registration

@@ -1,4 +1,4 @@
-"""``workbench list | describe | run | resume | eval | sample | compare | export | sweep``.
+"""``workbench list | describe | run | resume | eval | sample | explain | compare | export | sweep``.
 
 Start-up is kept light: ``--help``, ``list`` and ``describe`` import neither torch nor wandb
 nor any plugin module. Bad input is one paragraph on stderr and exit code 2.
@@ -10,6 +10,7 @@ import argparse
 import logging
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ EPILOG = """examples:
   workbench eval runs/dqn-pong/my-run --episodes 10 --video
   workbench eval --pretrained dqn-pong --episodes 3
   workbench sample runs/dcgan-mnist/<run> --n 64
+  workbench explain runs/classifier-digits/<run> --method integrated-gradients --n 16
   workbench compare --group dqn-cartpole --metric eval/return --out curves.png
 """
 
@@ -75,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of a run; takes the DQN eval options")
     p = _hook_parser(sub, "sample", "generate from a run's last checkpoint")
     p.add_argument("--out", type=Path, default=None, help="output file (or DIR/ for single images)")
+    p = _hook_parser(sub, "explain", "show what a run's model looked at (attributions, via Captum)")
+    p.add_argument("--out", type=Path, default=None, help="a folder for the files (default: the "
+                   "run's media/, and W&B; with --out nothing is written into the run)")
+    _add_wandb(p)
 
     p = sub.add_parser("compare", help="table and curves across runs",
                        description="Config differences and final/best metric per run, ranked; "
@@ -96,14 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write every logged number as a tidy CSV: run, step, metric, value")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown")
 
-    # verbs that live in their own modules register themselves here
-    for extra in ("workbench.export", "workbench.sweep", "workbench.configfile",
-                  "workbench.listing"):
-        try:
-            __import__(extra)
-            sys.modules[extra].add_parser(sub)  # type: ignore[attr-defined]
-        except ModuleNotFoundError:
-            pass
+    # export, sweep, rerun/config files and the runs list define their own sub-commands; the
+    # modules are light (torch, optuna and the plugins are imported only when a command runs)
+    from workbench import configfile, export, listing, sweep
+
+    for module in (export, sweep, configfile, listing):
+        module.add_parser(sub)
     for verb in sub.choices.values():  # `workbench run NAME -v` as well as `workbench -v run NAME`
         verb.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                           help="more log output")
@@ -148,7 +152,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from workbench.config import build_config, iter_fields, type_name
+    from workbench.config import build_config, iter_fields
 
     spec, preset = registry.resolve(args.name)
     cfg_cls = registry.load_config_class(spec)
@@ -160,16 +164,19 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print(f"  {desc}")
     if preset and preset.overrides:
         print("  overrides: " + " ".join(f"{k}={v}" for k, v in preset.overrides.items()))
+    from workbench.precision import describe_auto
+
+    print("  " + describe_auto(getattr(cfg_cls, "auto_cpu_precision", "bf16-with-amx")))
     print()
     fields = list(iter_fields(cfg_cls))
     wk = max(len(f.path) for f in fields)
-    wt = min(max(len(type_name(f.type)) for f in fields), 28)
+    wt = min(max(len(f.type_text) for f in fields), 28)
     for f in fields:
         value = values
         for part in f.path.split("."):
             value = getattr(value, part)
         shown = _show(value)
-        print(f"{f.path:<{wk}}  {type_name(f.type):<{wt}}  {shown:<12}  {f.doc}")
+        print(f"{f.path:<{wk}}  {f.type_text:<{wt}}  {shown:<12}  {f.doc}")
     from workbench.options import HOOKS, NoOptions, describe_options, options_class
 
     for hook in HOOKS:
@@ -295,9 +302,8 @@ def _eval_pretrained(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    if args.pretrained is not None:
-        return _eval_pretrained(args)
+def _call_hook(args: argparse.Namespace, hook: Callable[[Any, Any, int, Any], str]) -> int:
+    """`eval` / `sample`: typed options, the run's plugin at its last checkpoint, one hook."""
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
@@ -305,25 +311,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     plugin, run, step = load_for_inference(args.run_dir)
     try:
-        report = plugin.eval_report(step, opts)
+        print(hook(plugin, run, step, opts))
     finally:
         plugin.close()
-    print(f"{run.path} at step {step:,}")
-    print(report)
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.pretrained is not None:
+        return _eval_pretrained(args)
+    return _call_hook(args, lambda plugin, run, step, opts:
+                      f"{run.path} at step {step:,}\n{plugin.eval_report(step, opts)}")
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
+    return _call_hook(args, lambda plugin, run, step, opts: plugin.sample(args.out, opts))
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
+    from workbench.logger import default_wandb_mode
     from workbench.loop import load_for_inference
 
-    plugin, run, step = load_for_inference(args.run_dir)
+    wandb_mode = "disabled" if args.out else args.wandb or default_wandb_mode()
+    plugin, run, step = load_for_inference(args.run_dir, wandb_mode=wandb_mode)
     try:
-        result = plugin.sample(args.out, opts)
+        result = plugin.explain(step, args.out, opts)
     finally:
         plugin.close()
+        plugin.ctx.logger.close()
     print(result)
     return 0
 
@@ -338,13 +356,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "resume": cmd_resume,
-            "eval": cmd_eval, "sample": cmd_sample, "compare": cmd_compare}
+            "eval": cmd_eval, "sample": cmd_sample, "explain": cmd_explain,
+            "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workbench import console
+
+    restore = console.guard()  # a closed pipe (`| head -1`) stops the output, not the run
+    try:
+        return _main(argv)
+    finally:
+        restore()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if hasattr(args, "hook_options"):  # eval / sample: the plugin's own options, typed later
+    if hasattr(args, "hook_options"):  # eval / sample / explain: the plugin's own options, typed later
         args.hook_options = extra
         extra = []
     if getattr(args, "pretrained", None) is not None:

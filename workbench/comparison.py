@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from typing import Any
 
 from workbench.errors import UserError
 from workbench.runs import RunDir, find_runs, open_run, runs_root
+
+log = logging.getLogger("workbench")
 
 # names that mean "lower is better" (anything else is maximised: returns, accuracy, ...)
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "l1", "fd", "fid", "perplexity", "nll", "bpc", "regret")
@@ -57,12 +60,28 @@ def _expand(path: Path) -> list[RunDir]:
     raise UserError(f"no workbench run directory at {path} (a run directory holds run.json).")
 
 
+def _readable(runs: Iterable[RunDir]) -> list[RunDir]:
+    """The runs whose run.json and config.yaml can be read; a damaged one found by --group or
+    in a folder is skipped with a warning, not a reason to refuse the others."""
+    ok = []
+    for r in runs:
+        try:
+            r.read_info()
+            r.read_config()
+        except UserError as e:
+            log.warning("compare skips %s: %s", r.path, e)
+            continue
+        ok.append(r)
+    return ok
+
+
 def select_runs(paths: Sequence[str | Path], group: str | None = None, tags: Iterable[str] = (),
                 where: Iterable[str] = (), root: Path | None = None) -> list[RunDir]:
     root = root or runs_root()
     runs: list[RunDir] = []
     for p in paths:
-        runs.extend(_expand(Path(p)))
+        path = Path(p)  # a run named on the command line must be readable; a folder's may not
+        runs.extend(_expand(path) if (path / "run.json").is_file() else _readable(_expand(path)))
     if group:
         found = list(find_runs(root, group))
         if not found:
@@ -70,7 +89,7 @@ def select_runs(paths: Sequence[str | Path], group: str | None = None, tags: Ite
             raise UserError(
                 f"no runs in group '{group}' under {root}. Groups there: {', '.join(groups) or '(none)'}."
             )
-        runs.extend(found)
+        runs.extend(_readable(found))
     if not paths and not group:
         groups = sorted({r.path.parent.name for r in find_runs(root)})
         raise UserError("give run directories (workbench compare runs/P/a runs/P/b) or --group "
@@ -86,6 +105,8 @@ def select_runs(paths: Sequence[str | Path], group: str | None = None, tags: Ite
         unique = [r for r in unique if _matches(_flat_config(r).get(key.strip(), _MISSING), value.strip())]
     if not unique:
         what = [f"tag {t}" for t in tags] + [f"where {w}" for w in where]
+        if not what:
+            raise UserError("every run selected is damaged (see the warnings above); nothing to compare.")
         raise UserError(f"no run matches {' and '.join(what)} among the runs selected.")
     return unique
 

@@ -4,6 +4,24 @@ A plugin's ``Config`` subclasses :class:`RunConfig` (the loop-level keys every p
 may nest dataclasses (``optim.lr``). A field's documentation is the string literal right below
 it, as in CleanRL's ``Args``; ``workbench describe`` prints it. This module imports neither
 torch nor any plugin, so ``describe`` stays fast.
+
+The values a field accepts are declared next to its type, and checked for every plugin by
+:func:`build_config` before anything runs (``describe`` prints them too)::
+
+    from typing import Annotated
+    from workbench.config import Interval, Positive, RunConfig
+
+    @dataclass
+    class MyConfig(RunConfig):
+        lr: Annotated[float, Positive] = 1e-4
+        \"\"\"learning rate\"\"\"
+        dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.1
+        \"\"\"dropout probability\"\"\"
+
+The constraint objects are annotated-types' (``Gt Ge Lt Le Interval MultipleOf MinLen MaxLen
+Len Predicate``) plus ``Positive``, ``NonNegative``, ``Probability``, ``Seed``, ``BatchSize`` and
+``AllowNonFinite`` (floats are refused as nan/inf unless a field allows it); see
+workbench/constraints.py. Cross-field rules go in a ``validate(self)`` method.
 """
 
 from __future__ import annotations
@@ -16,8 +34,28 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal
 
+from workbench import constraints
+from workbench.constraints import (  # noqa: F401 - re-exported: what a plugin's config imports
+    AllowNonFinite,
+    BatchSize,
+    Ge,
+    Gt,
+    Interval,
+    Le,
+    Len,
+    Lt,
+    MaxLen,
+    MinLen,
+    MultipleOf,
+    NonNegative,
+    Positive,
+    Predicate,
+    Probability,
+    Seed,
+)
 from workbench.errors import ConfigError, nearest
 
 
@@ -25,33 +63,58 @@ from workbench.errors import ConfigError, nearest
 class RunConfig:
     """The loop-level keys that every plugin has."""
 
-    seed: int = 0
+    seed: Annotated[int, Seed] = 0
     """seed for Python, NumPy, torch and the environments"""
     device: str = "auto"
     """auto | cpu | cuda | cuda:N | mps (auto picks cuda, then mps, then cpu)"""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    """auto = bf16 autocast on CPU and bf16-capable CUDA, fp16 + GradScaler on older CUDA"""
+    """auto = bf16 autocast on bf16-capable CUDA (fp16 + GradScaler on older CUDA); on CPU per plugin and CPU, as `describe` says"""
     compile: bool = False
     """torch.compile the plugin's modules (falls back to eager, with a warning, if it fails)"""
-    total_steps: int = 10_000
+    total_steps: Annotated[int, Positive] = 10_000
     """length of the run, in the plugin's steps (env steps for agents, batches otherwise)"""
-    log_every: int = 1_000
+    log_every: Annotated[int, Positive] = 1_000
     """steps between log events (metrics.jsonl, W&B, progress)"""
-    eval_every: int = 10_000
+    eval_every: Annotated[int, NonNegative] = 10_000
     """steps between evaluations / samples (0 = only at the end)"""
-    checkpoint_every: int = 10_000
+    checkpoint_every: Annotated[int, NonNegative] = 10_000
     """steps between checkpoints; bounds the work lost to a crash or kill -9 (0 = only at the end)"""
     eval_at_start: bool = False
     """also evaluate the untrained model at step 0 (a baseline for the later evaluations)"""
-    torch_threads: int = 0
+    torch_threads: Annotated[int, NonNegative] = 0
     """CPU threads for torch (0 = torch's default); 1 is several times faster on an oversubscribed machine"""
+
+    # What precision=auto picks on CPU for this plugin, from a measurement of its training step:
+    # "fp32", "bf16" or "bf16-with-amx" (bf16 only on CPUs with AMX). See workbench/precision.py.
+    auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
 
 
 # --------------------------------------------------------------------------- introspection
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+@cache
+def _field_types(cls: type) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+    """Each field's bare type and its constraints: those of its own annotation plus those of
+    every base class that declares it (re-declaring ``total_steps: int = 2_000`` to change the
+    default keeps RunConfig's ``Positive``)."""
+    out: dict[str, tuple[Any, tuple[Any, ...]]] = {}
+    for klass in cls.__mro__:
+        if not dataclasses.is_dataclass(klass):
+            continue
+        hints = _hints(klass)
+        for name in klass.__dict__.get("__annotations__", {}):
+            if name not in hints:
+                continue
+            bare, found = constraints.split(hints[name])
+            if name in out:
+                out[name] = (out[name][0], out[name][1] + tuple(c for c in found if c not in out[name][1]))
+            else:
+                out[name] = (bare, found)
+    return out
 
 
 def is_config_class(tp: Any) -> bool:
@@ -84,23 +147,30 @@ def field_docs(cls: type) -> dict[str, str]:
 @dataclass(frozen=True)
 class FieldInfo:
     path: str
-    type: Any
+    type: Any  # without its Annotated constraints
     default: Any
     doc: str
+    constraints: tuple[Any, ...] = ()
+
+    @property
+    def type_text(self) -> str:
+        """``float > 0``: the type and the values it accepts, as ``describe`` prints them."""
+        rule = constraints.describe(self.constraints)
+        return f"{type_name(self.type)} {rule}" if rule else type_name(self.type)
 
 
 def iter_fields(cls: type, prefix: str = "") -> Iterator[FieldInfo]:
     """Every leaf field of a (nested) config class, with its dotted path."""
-    hints = _hints(cls)
+    types_ = _field_types(cls)
     docs = field_docs(cls)
     instance_defaults = cls()
     for f in dataclasses.fields(cls):
-        tp = hints[f.name]
+        tp, found = types_[f.name]
         path = prefix + f.name
         if is_config_class(tp):
             yield from iter_fields(tp, path + ".")
         else:
-            yield FieldInfo(path, tp, getattr(instance_defaults, f.name), docs.get(f.name, ""))
+            yield FieldInfo(path, tp, getattr(instance_defaults, f.name), docs.get(f.name, ""), found)
 
 
 def type_name(tp: Any) -> str:
@@ -126,6 +196,8 @@ _FALSE = {"false", "no", "off", "0"}
 def parse_value(raw: Any, tp: Any, key: str) -> Any:
     """Turn ``raw`` (a string from the command line, or a YAML/preset value) into ``tp``."""
     origin = typing.get_origin(tp)
+    if origin is Annotated:  # constraints are checked on the whole config, after parsing
+        return parse_value(raw, tp.__origin__, key)
 
     def bad(expected: str) -> ConfigError:
         return ConfigError(f"config key '{key}' expects {expected}, got {raw!r}.")
@@ -283,16 +355,21 @@ def build_config(cls: type, *layers: Mapping[str, Any]) -> Any:
     return cfg
 
 
+def check_constraints(cfg: Any) -> None:
+    """Every field's declared constraints (and finiteness of floats), nested configs included."""
+    for f in iter_fields(type(cfg)):
+        value = cfg
+        for part in f.path.split("."):
+            value = getattr(value, part)
+        constraints.check(f.path, value, f.constraints, f.doc)
+
+
 def validate(cfg: Any) -> None:
-    """Checks that types alone cannot express; a plugin Config may add ``__post_init__`` checks
-    and a ``validate(self)`` method that raises ConfigError."""
+    """The declared constraints, then checks that they cannot express; a plugin Config may add
+    ``__post_init__`` checks and a ``validate(self)`` method that raises ConfigError (it runs
+    after the constraints, so it sees values in range)."""
+    check_constraints(cfg)
     if isinstance(cfg, RunConfig):
-        for name in ("total_steps", "log_every"):
-            if getattr(cfg, name) <= 0:
-                raise ConfigError(f"config key '{name}' must be positive; got {getattr(cfg, name)}.")
-        for name in ("eval_every", "checkpoint_every", "torch_threads"):
-            if getattr(cfg, name) < 0:
-                raise ConfigError(f"config key '{name}' must be >= 0; got {getattr(cfg, name)}.")
         dev = cfg.device
         ok = dev in ("auto", "cpu", "cuda", "mps") or (
             dev.startswith("cuda:") and dev[5:].isdigit()

@@ -14,13 +14,25 @@ A plugin opts in with a few lines (the toy plugin, workbench/toy.py, is the work
 
     self.model = Net().to(ctx.device)                   # keep it for state_dict / export
     self.forward = ctx.compile(ctx.ddp(self.model))     # DDP wrapper; the model itself when N=1
+
+and one of two ways to give each rank its share of the data:
+
+- data held in memory (every built-in plugin): draw the *global* batch of indices, noise and
+  augmentation parameters from a generator seeded alike on every rank, and keep this rank's
+  rows with ``ctx.shard(batch)``. The generator stays in step on all ranks (so rank 0's
+  checkpoint fits them all on resume), and N processes see exactly the examples one would;
+- a DataLoader::
+
     self.sampler = ctx.sampler(ds, shuffle=True)        # each rank its own shard; None when N=1
     loader = DataLoader(ds, batch_size=ctx.local_batch(cfg.batch_size),
                         sampler=self.sampler, shuffle=self.sampler is None)
     # at the start of each epoch: if self.sampler is not None: self.sampler.set_epoch(epoch)
 
 Several networks (a GAN): wrap each one that is trained, ``self.g = ctx.ddp(generator)`` and
-``self.d = ctx.ddp(discriminator)``; each optimizer steps its own wrapped network.
+``self.d = ctx.ddp(discriminator)``; each optimizer steps its own wrapped network. BatchNorm
+layers normalise over the local batch (``batch_size / N`` examples), as in any DDP run; their
+running statistics are rank 0's (DDP broadcasts buffers at each forward). Evaluation that only
+logs can return ``{}`` on ranks other than 0 (``ctx.is_main``): only rank 0 logs.
 
 Randomness: every rank builds the plugin from the same seed (identical initial weights; DDP
 also broadcasts rank 0's at wrap time), then the loop reseeds Python / NumPy / torch per rank
@@ -40,7 +52,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -169,15 +181,40 @@ def all_reduce_mean(value: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def param_divergence(module: torch.nn.Module) -> float:
+def param_divergence(params: torch.nn.Module | Iterable[torch.nn.Parameter]) -> float:
     """Largest difference of any parameter between ranks (0.0 when they are in sync, as DDP
-    promises; a diagnostic for plugin authors and the DDP test)."""
-    if not is_initialized():
+    promises; a diagnostic for plugin authors and the DDP tests). Call it on every rank."""
+    if isinstance(params, torch.nn.Module):
+        params = params.parameters()
+    params = list(params)
+    if not is_initialized() or not params:
         return 0.0
-    flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in module.parameters()])
-    if backend_for(next(module.parameters()).device) == "nccl":
+    flat = torch.cat([p.detach().float().reshape(-1).cpu() for p in params])
+    if backend_for(params[0].device) == "nccl":
         flat = flat.cuda()
     hi, lo = flat.clone(), flat.clone()
     dist.all_reduce(hi, op=dist.ReduceOp.MAX)
     dist.all_reduce(lo, op=dist.ReduceOp.MIN)
     return (hi - lo).abs().max().item()
+
+
+def plugin_divergence(plugin: Any) -> float:
+    """``param_divergence`` over every network a plugin holds as an attribute (G and D of a
+    GAN, the model of a classifier; each parameter once): the loop logs it at the end of a
+    torchrun run as ``ddp/param_divergence``."""
+    params: dict[int, torch.nn.Parameter] = {}
+    for value in vars(plugin).values():
+        if isinstance(value, torch.nn.Module):
+            params.update((id(p), p) for p in value.parameters())
+    return param_divergence(params.values())
+
+
+def describe(ctx: Any) -> str:
+    """The start line's words on the process group: '' in a single process."""
+    if not is_initialized():
+        return ""
+    text = f" on {world_size()} processes ({dist.get_backend()})"
+    if ctx.batch_split is not None:
+        global_batch, local = ctx.batch_split
+        text += f", local batch {local} of {global_batch}"
+    return text

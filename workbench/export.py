@@ -31,6 +31,25 @@ def _as_tuple(example: Any) -> tuple[Any, ...]:
     return tuple(example) if isinstance(example, (tuple, list)) else (example,)
 
 
+def _module_and_example(plugin: Any) -> tuple[Any, Any]:
+    """``plugin.export_module()``, checked: a plugin author's mistake is an exit-2 message."""
+    import torch
+
+    result = plugin.export_module()
+    ok = (isinstance(result, tuple) and len(result) == 2
+          and isinstance(result[0], torch.nn.Module)
+          and all(isinstance(x, torch.Tensor) for x in _as_tuple(result[1])))
+    if not ok:
+        got = (f"a tuple of {', '.join(type(x).__name__ for x in result)}"
+               if isinstance(result, tuple) else f"a {type(result).__name__}")
+        raise UserError(
+            f"{type(plugin).__name__}.export_module() returned {got}; it must return "
+            "(module, example_input): the torch.nn.Module to export and an example input batch "
+            "(a tensor, or a tuple of tensors), e.g. `return self.net, torch.zeros(2, 4)`."
+        )
+    return result
+
+
 def _prepare(module: Any, example: Any) -> tuple[Any, tuple[Any, ...]]:
     import torch
 
@@ -156,8 +175,7 @@ def export(run_dir: str | Path, fmt: str, out: Path | None = None, verify: bool 
                             "pip install 'workbench[export]'.") from None
     plugin, run, step = load_for_inference(run_dir)
     try:
-        module, example = plugin.export_module()
-        module, inputs = _prepare(module, example)
+        module, inputs = _prepare(*_module_and_example(plugin))
     finally:
         plugin.close()
     out = Path(out) if out else run.path / "export" / f"{type(module).__name__.lower()}{FORMATS[fmt]}"

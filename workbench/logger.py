@@ -84,6 +84,7 @@ class Logger:
         self.t0 = time.time() - time_offset
         self._wandb: Any = None
         self._wandb_run: Any = None
+        self._disk_warned: set[str] = set()
         self.primary = primary  # (metric, "min" | "max"): W&B's summary keeps its best value
         self.sync_hint: str | None = None  # how to see this run in W&B (set once W&B started)
         # metrics=False: media only (workbench eval / sample write no metric lines)
@@ -160,8 +161,21 @@ class Logger:
             return
         clean = {k: _number(v) for k, v in metrics.items()}
         record = {"step": int(step), "time": round(self.elapsed(), 3), **clean}
-        self._jsonl.write(json.dumps({k: _json_value(v) for k, v in record.items()}) + "\n")
+        line = json.dumps({k: _json_value(v) for k, v in record.items()}) + "\n"
+        self._on_disk("metrics.jsonl", lambda: self._jsonl.write(line))
         self._wandb_log(record)
+
+    def _on_disk(self, what: str, write: Any) -> Any:
+        """A local write that fails (a full disk, say) is a warning, never the end of the run:
+        the checkpoint is what decides whether the run can go on (checkpoint.DiskFullError)."""
+        try:
+            return write()
+        except OSError as e:
+            if what not in self._disk_warned:  # once per kind of file, not once per line
+                self._disk_warned.add(what)
+                log.warning("writing %s in %s failed (%s); training goes on without it",
+                            what, self.run_dir, e.strerror or e)
+            return None
 
     # ------------------------------------------------------------------ media
     def _media_path(self, key: str, step: int, suffix: str) -> Path:
@@ -174,8 +188,8 @@ class Logger:
         arr = media.as_numpy(image)
         if arr.ndim == 4:
             arr = media.image_grid(arr)
-        path = media.save_png(arr, self._media_path(key, step, ".png"))
-        if self._wandb_run is not None:
+        path = self._on_disk("media", lambda: media.save_png(arr, self._media_path(key, step, ".png")))
+        if path is not None and self._wandb_run is not None:
             self._media(key, step, lambda w: w.Image(str(path), caption=caption))
         return path
 
@@ -183,16 +197,17 @@ class Logger:
         """T,H,W,C uint8 frames -> GIF on disk and a W&B video."""
         if not self.enabled:
             return None
-        path = media.save_gif(frames, self._media_path(key, step, ".gif"), fps=fps)
-        if self._wandb_run is not None:
+        path = self._on_disk("media", lambda: media.save_gif(frames, self._media_path(key, step, ".gif"), fps=fps))
+        if path is not None and self._wandb_run is not None:
             self._media(key, step, lambda w: w.Video(str(path), format="gif"))
         return path
 
     def log_audio(self, key: str, samples: np.ndarray, sample_rate: int, step: int) -> Path | None:
         if not self.enabled:
             return None
-        path = media.save_wav(samples, self._media_path(key, step, ".wav"), sample_rate)
-        if self._wandb_run is not None:
+        path = self._on_disk("media", lambda: media.save_wav(samples, self._media_path(key, step, ".wav"),
+                                                             sample_rate))
+        if path is not None and self._wandb_run is not None:
             self._media(key, step, lambda w: w.Audio(str(path), sample_rate=sample_rate))
         return path
 
@@ -201,9 +216,21 @@ class Logger:
             return None
         path = self._media_path(key, step, ".txt")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if self._on_disk("media", lambda: path.write_text(text, encoding="utf-8")) is None:
+            return None
         if self._wandb_run is not None:
             self._media(key, step, lambda w: w.Html(f"<pre>{_escape(text)}</pre>"))
+        return path
+
+    def log_html(self, key: str, html: str, step: int) -> Path | None:
+        """A self-contained HTML page: a file under media/ and a W&B HTML panel."""
+        if not self.enabled:
+            return None
+        path = self._media_path(key, step, ".html")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+        if self._wandb_run is not None:
+            self._media(key, step, lambda w: w.Html(str(path), inject=False))
         return path
 
     def log_file(self, name: str, data: bytes, step: int) -> Path | None:
@@ -213,7 +240,8 @@ class Logger:
         stem, dot, suffix = name.rpartition(".")
         path = self._media_path(stem or name, step, f".{suffix}" if dot else "")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        if self._on_disk("media", lambda: path.write_bytes(data)) is None:
+            return None
         if self._wandb_run is not None:  # W&B has no MIDI panel: the file goes to the run's files
             try:
                 self._wandb_run.save(str(path), base_path=str(self.run_dir), policy="now")
@@ -230,7 +258,7 @@ class Logger:
     # ------------------------------------------------------------------ end
     def close(self, exit_code: int = 0) -> None:
         if self._jsonl is not None:
-            self._jsonl.close()
+            self._on_disk("metrics.jsonl", self._jsonl.close)
             self._jsonl = None
         if self._wandb_run is not None:
             try:

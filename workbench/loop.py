@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,12 @@ from typing import Any
 from workbench import checkpoint, distributed, registry
 from workbench.config import apply_overrides, build_config, from_dict, to_dict
 from workbench.errors import ConfigError, UserError
-from workbench.runs import RunDir, RunInfo, new_run_id, open_run
+from workbench.runlock import RunLock
+from workbench.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
 
 log = logging.getLogger("workbench")
 
-EXIT_OK, EXIT_FAILED, EXIT_NONFINITE = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_NONFINITE, EXIT_DISK_FULL = 0, 1, 3, 4
 
 
 # --------------------------------------------------------------------------- metric window
@@ -106,6 +107,11 @@ class Launch:
     project: str = "workbench"
     progress: bool = True
     command: str | None = None  # recorded in run.json (default: this process's command line)
+    group: str | None = None  # the run directory's group folder (default: the preset or plugin)
+    on_eval: Callable[[int, Mapping[str, float]], str | None] | None = None
+    """Called after each evaluation in the loop with (step, metrics), e.g. to report to an
+    Optuna trial. A returned word ("pruned") stops the run cleanly before total_steps: a
+    checkpoint, run.json status = that word, exit code 0. Under torchrun rank 0 decides."""
 
 
 def _group_name(name: str) -> str:
@@ -124,15 +130,20 @@ def prepare(name: str, overrides: Mapping[str, Any]) -> tuple[registry.PluginSpe
 def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
           launch: Launch | None = None, root: Path | None = None) -> tuple[int, RunDir]:
     launch = launch or Launch()
+    if run_name is not None:
+        check_run_name(run_name)  # before anything is imported or created
     spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
+    group = _group_name(launch.group) if launch.group else group
     preset = name if name != spec.name else None
     # a W&B sweep agent chooses the run id; otherwise a fresh one
     info = dict(plugin=spec.name, preset=preset,
                 wandb_id=os.environ.get("WANDB_RUN_ID") or new_run_id(), created=time.time(),
                 tags=list(launch.tags), project=launch.project)
-    with distributed.session(cfg.device):  # a no-op without torchrun
+    lock = RunLock()  # rank 0's, held until training ends (workbench/runlock.py)
+    with distributed.session(cfg.device), lock:  # the session is a no-op without torchrun
         # DDP: rank 0 creates the directory and broadcasts its path; the others train alongside
-        run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root).path))
+        run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root,
+                                                     lock=lock).path))
         try:
             return train(run, plugin_cls, cfg, spec, launch, state=None), run
         except UserError:
@@ -162,31 +173,13 @@ def load_run(path: str | Path, overrides: Mapping[str, Any] | None = None
     return run, info, spec, cfg, registry.load_plugin_class(spec)
 
 
-def _refuse_if_alive(run: RunDir, info: RunInfo) -> None:
-    """Two processes training into one directory would corrupt it."""
-    import socket
-
-    if info.status != "running" or not info.pid or info.host != socket.gethostname():
-        return
-    try:
-        os.kill(info.pid, 0)
-    except ProcessLookupError:
-        return  # it died (kill -9, a crash): safe to resume
-    except PermissionError:
-        pass
-    raise UserError(
-        f"{run.path} is still being trained by process {info.pid} on this machine; stop it first "
-        f"(Ctrl-C or `kill {info.pid}` writes a checkpoint), then resume."
-    )
-
-
 def resume(path: str | Path, overrides: Mapping[str, Any], launch: Launch | None = None
            ) -> tuple[int, RunDir]:
     launch = launch or Launch()
     run, info, spec, cfg, plugin_cls = load_run(path, overrides)
-    if distributed.rank() == 0:
-        _refuse_if_alive(run, info)
-    with distributed.session(cfg.device):  # a no-op without torchrun
+    lock = RunLock(run.path)  # one trainer per run: a second resume is exit 2 naming the first
+    with distributed.session(cfg.device), lock:  # the session is a no-op without torchrun
+        _on_rank0(lambda: lock.acquire(remove_temp=True))
         return _resume(run, info, spec, cfg, plugin_cls, launch)
 
 
@@ -221,7 +214,7 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
 
     set_threads(cfg.torch_threads)
     device = distributed.device_for_rank(resolve_device(cfg.device))  # torchrun: a GPU per rank
-    precision = resolve_precision(cfg.precision, device)
+    precision = resolve_precision(cfg.precision, device, type(cfg).auto_cpu_precision)
     seed_everything(cfg.seed)
     world = distributed.world_size()
     ctx = Context(device=device, precision=precision, logger=logger, run_dir=run.path,
@@ -239,14 +232,17 @@ def build_plugin(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any
     return plugin
 
 
-def load_for_inference(path: str | Path) -> tuple[Any, RunDir, int]:
-    """The plugin of a run with its last checkpoint loaded; logging to media/ only."""
+def load_for_inference(path: str | Path, wandb_mode: str = "disabled") -> tuple[Any, RunDir, int]:
+    """The plugin of a run with its last checkpoint loaded; logging to media/ only, and to the
+    run's own W&B run when ``wandb_mode`` is not disabled (``workbench explain``)."""
     from workbench.logger import Logger
 
     run, info, spec, cfg, plugin_cls = load_run(path)
     state = checkpoint.load(run.checkpoint)
     checkpoint.check_fits(state, spec, cfg, run.checkpoint)
-    logger = Logger(run.path, wandb_mode="disabled", metrics=False)
+    logger = Logger(run.path, wandb_mode=wandb_mode, metrics=False, project=info.project,
+                    group=info.group, job_type=spec.kind, name=f"{info.group}/{info.name}",
+                    run_id=info.wandb_id)
     plugin = build_plugin(run, info, spec, cfg, plugin_cls, logger)
     checkpoint.load_into(plugin, state, run.checkpoint)
     return plugin, run, int(state["step"])
@@ -310,15 +306,17 @@ class Trainer:
         try:
             self._build()
             with StopFlag() as stop:
-                exit_code = self._run_steps(stop)
-                if exit_code is None:
-                    exit_code = (self._finish() if stop.signum is None
-                                 else self._stopped_by(stop.signum))
+                failed = self._run_steps(stop)
+                exit_code = failed if failed is not None else (
+                    self._finish() if stop.signum is None else self._stopped_by(stop.signum))
             return exit_code
         except KeyboardInterrupt:
             exit_code = 130
             self._mark("interrupted")
             raise
+        except checkpoint.DiskFullError as e:
+            exit_code = self._stop_disk_full(e)
+            return exit_code
         except BaseException:
             self._mark("failed")
             raise
@@ -361,8 +359,9 @@ class Trainer:
             from workbench.provenance import provenance
 
             self.run.update_info(status="running", step=self.step, pid=os.getpid(),
-                                 host=socket.gethostname(),
+                                 host=socket.gethostname(), reason=None,
                                  **provenance(self.plugin.ctx, self.launch.command))
+            checkpoint.warn_if_disk_small(self.plugin, self.run.checkpoint)
         spec = self.spec
         self.progress = Progress(f"{self.info.group}/{self.info.name}", cfg.total_steps, self.step,
                                  enabled=self.launch.progress and self.rank0,
@@ -370,12 +369,13 @@ class Trainer:
                                  headline=spec.train_metric,
                                  history=self.run.read_metrics() if state else ())
         self.progress.message(f"workbench: {'resuming' if state else 'starting'} {self.spec.name} "
-                              f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}")
+                              f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}"
+                              f"{distributed.describe(self.plugin.ctx)}")
         if (cfg.eval_every > cfg.total_steps or cfg.eval_every == 0) and not cfg.eval_at_start:
             self.progress.message(f"note: eval_every={cfg.eval_every:,} evaluates only at the end "
                                   f"(total_steps={cfg.total_steps:,}): one point per eval curve")
         if cfg.eval_at_start and self.step == 0:
-            self._evaluate()  # the untrained model: the baseline later evaluations are read against
+            self._evaluate(ask=False)  # the untrained model: what later evaluations are read against
 
     # ------------------------------------------------------------------ the steps
     def _run_steps(self, stop: StopFlag) -> int | None:
@@ -390,7 +390,9 @@ class Trainer:
                     return self._stop_non_finite(means)
                 self._log_window(means)
             if _crossed(before, self.step, cfg.eval_every) or (at_end and self.last_eval_step != self.step):
-                self._evaluate()
+                early = self._evaluate()
+                if early and not at_end:
+                    return self._stopped_early(early)
             if _crossed(before, self.step, cfg.checkpoint_every) and not at_end:
                 means = self.window.means()  # what was trained since the last log
                 if non_finite(means):
@@ -416,12 +418,17 @@ class Trainer:
         self.window.clear()
         self.window_start_step, self.window_time = self.step, 0.0
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, ask: bool = True) -> str | None:
+        """plugin.evaluate, logged; then launch.on_eval's answer (rank 0's, on every rank)."""
         results = dict(self.plugin.evaluate(self.step))
         self.last_eval_step = self.step
         if results:
             self.logger.log(results, self.step)
             self.progress.evaluation(self.step, results)
+        on_eval = self.launch.on_eval
+        if not ask or on_eval is None:
+            return None
+        return _on_rank0(lambda: on_eval(self.step, results) if results else None)
 
     def _save_checkpoint(self) -> None:
         if not self.rank0:
@@ -438,6 +445,8 @@ class Trainer:
     # ------------------------------------------------------------------ the ends
     def _finish(self) -> int:
         final = dict(self.plugin.finish(self.step))
+        if distributed.world_size() > 1:  # the ranks' weights agree (0.0) if DDP did its job
+            final["ddp/param_divergence"] = distributed.plugin_divergence(self.plugin)
         if final:
             self.logger.log(final, self.step)
             self.progress.evaluation(self.step, final, label="final")
@@ -456,6 +465,14 @@ class Trainer:
         self.summary = self.progress.summary("stopped", self.run.path, self.logger.sync_hint)
         return 128 + signum
 
+    def _stopped_early(self, status: str) -> int:
+        """launch.on_eval asked to stop (an Optuna pruner): checkpoint, run.json status, exit 0."""
+        self._save_checkpoint()
+        self.progress.message(f"stopped at step {self.step:,}: {status}. Train it on with: "
+                              f"workbench resume {self.run.path}")
+        self._mark(status, step=self.step)
+        return EXIT_OK
+
     def _stop_non_finite(self, means: Mapping[str, float]) -> int:
         msg = (f"non-finite {', '.join(non_finite(means))} near step {self.step:,}: training "
                f"stopped. The last good checkpoint (if any) is kept at {self.run.checkpoint}; "
@@ -464,6 +481,21 @@ class Trainer:
         log.error(msg)
         self._mark("failed")
         return EXIT_NONFINITE
+
+    def _stop_disk_full(self, err: checkpoint.DiskFullError) -> int:
+        """A checkpoint did not fit: say what, keep the previous one, mark the run failed."""
+        msg = (f"{err.describe(self.run.read_info().step)} Training stopped. Free some space (or "
+               f"move {self.run.path} to a bigger disk), then continue with: "
+               f"workbench resume {self.run.path}")
+        if self.progress is not None and self.progress.enabled:
+            self.progress.message("error: " + msg)
+        else:
+            log.error(msg)
+        try:
+            self._mark("failed", reason=str(err))
+        except OSError as e:  # the disk may not even have room for run.json
+            log.error("could not mark %s failed: %s", self.run.path / "run.json", e)
+        return EXIT_DISK_FULL
 
     def _mark(self, status: str, **changes: Any) -> None:
         """run.json's status (rank 0 writes it; the other ranks have no say)."""

@@ -21,12 +21,16 @@ allowed ones. ``workbench describe NAME`` and ``workbench sample RUN --help`` pr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from workbench.config import build_config, iter_fields, type_name
 from workbench.errors import ConfigError, UserError, nearest
 
 HOOKS = {"eval": "EvalOptions", "sample": "SampleOptions", "explain": "ExplainOptions"}
+
+AttributionMethod = Literal["integrated-gradients", "saliency", "smoothgrad", "input-x-gradient",
+                            "gradient-shap", "occlusion"]
+"""The Captum methods of ``workbench explain --method`` (workbench/explain.py runs them)."""
 
 
 @dataclass
@@ -49,8 +53,8 @@ def describe_options(cls: type) -> list[str]:
     if not fields:
         return ["  (no options)"]
     wk = max(len(_flag(f.path)) for f in fields)
-    wt = min(max(len(type_name(f.type)) for f in fields), 24)
-    return [f"  {_flag(f.path):<{wk}}  {type_name(f.type):<{wt}}  {_show(f.default):<8}  {f.doc}"
+    wt = min(max(len(f.type_text) for f in fields), 24)
+    return [f"  {_flag(f.path):<{wk}}  {f.type_text:<{wt}}  {_show(f.default):<8}  {f.doc}"
             for f in fields]
 
 

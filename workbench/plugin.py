@@ -3,15 +3,13 @@
 The loop owns time (steps, cadence, precision, compilation, logging, checkpoints, signals,
 progress); the plugin owns the math. A plugin::
 
-    class MyModel(Plugin):
-        kind = "generator"                # agent | generator | classifier
-        Config = MyConfig                 # a dataclass subclassing workbench.config.RunConfig
-
+    class MyModel(Plugin[MyConfig]):       # MyConfig: a dataclass subclassing RunConfig
         def __init__(self, cfg, ctx): ...          # build nets, optimizers, data, envs
         def train_step(self, step): ...            # one unit of learning -> {"train/loss": t}
         def evaluate(self, step): ...              # every eval_every -> {"eval/...": x}; media via ctx
-        def state_dict(self): ...                  # tensors, numbers, strings, lists, dicts
-        def load_state_dict(self, state): ...
+        checkpointed = ("model", "opt")            # or state_dict / load_state_dict
+
+The README's "Adding a plugin" lists every hook, its signature and when the loop calls it.
 
 ``train_step`` advances the run by ``steps_per_call`` steps (an agent with N vector envs
 advances N env steps per call). Metric values may be floats or 0-d tensors: the loop averages
@@ -24,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+
+from workbench.config import RunConfig
 
 if TYPE_CHECKING:  # keep this module free of torch at import time
     import torch
@@ -46,6 +46,7 @@ class Context:
     rank: int = 0
     world_size: int = 1
     ddp_wrapped: bool = False  # set by ddp(): the loop refuses torchrun for plugins that never call it
+    batch_split: tuple[int, int] | None = None  # (global, local) batch, set by local_batch()
 
     @property
     def media_dir(self) -> Path:
@@ -83,7 +84,24 @@ class Context:
         """This rank's share of a global batch size (configs give the global batch)."""
         from workbench.distributed import local_batch
 
-        return local_batch(global_batch)
+        local = local_batch(global_batch)
+        self.batch_split = (global_batch, local)  # for the start line
+        return local
+
+    def shard(self, batch: Any) -> Any:
+        """This rank's rows of a global batch (anything sliceable whose first dimension is the
+        global batch): rank r keeps rows ``r * local ... (r + 1) * local``; alone, all of them.
+
+        The recipe for data held in memory: every rank draws the *global* batch (indices, noise,
+        augmentation parameters) from a generator seeded alike on all ranks, then keeps its
+        shard. The generators stay in step across ranks (rank 0's checkpoint fits every rank on
+        resume), and N processes train on exactly the examples one process would."""
+        if self.world_size == 1:
+            return batch
+        from workbench.distributed import local_batch
+
+        local = local_batch(len(batch))
+        return batch[self.rank * local:(self.rank + 1) * local]
 
     def sampler(self, dataset: Any, shuffle: bool = True, drop_last: bool = False) -> Any:
         """A DistributedSampler (disjoint shard per rank) under torchrun, else None."""
@@ -92,15 +110,33 @@ class Context:
         return sampler(dataset, shuffle=shuffle, seed=self.seed, drop_last=drop_last)
 
 
-class Plugin:
-    """Base class; see the module docstring for the contract."""
+C = TypeVar("C", bound=RunConfig)
 
-    kind: ClassVar[str] = "generator"
-    Config: ClassVar[type]
+
+class Plugin(Generic[C]):
+    """Base class, generic over the plugin's config: ``class DQN(Plugin[DQNConfig])`` types
+    ``self.cfg`` and sets ``DQN.Config = DQNConfig``. See the module docstring for the contract.
+
+    A plugin's kind (agent | generator | classifier) is the registry's alone
+    (``register(..., kind=...)``): ``workbench list`` must show it without importing the plugin,
+    so the class does not repeat it."""
+
+    Config: ClassVar[type[RunConfig]]
     steps_per_call: int = 1
+    """steps one train_step call advances the run (an agent with N vector envs: N env steps)"""
 
-    def __init__(self, cfg: Any, ctx: Context) -> None:
-        self.cfg = cfg
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Config" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            origin, args = get_origin(base), get_args(base)
+            if isinstance(origin, type) and issubclass(origin, Plugin) and args and isinstance(args[0], type):
+                cls.Config = args[0]
+                return
+
+    def __init__(self, cfg: C, ctx: Context) -> None:
+        self.cfg: C = cfg
         self.ctx = ctx
 
     def train_step(self, step: int) -> Mapping[str, Any]:
@@ -135,6 +171,12 @@ class Plugin:
             if restored is not current:
                 setattr(self, name, restored)
 
+    def checkpoint_nbytes(self) -> int | None:
+        """Optional: the size this plugin's checkpoints will reach, when ``state_dict()`` now
+        is far smaller (a replay buffer that fills as the run goes). The loop warns at start if
+        the disk cannot hold two of them; ``None`` = measure ``state_dict()`` now."""
+        return None
+
     def eval_report(self, step: int, opts: Any) -> str:
         """``workbench eval RUN_DIR [--option V ...]``: a human-readable report (default: the
         evaluate() metrics). ``opts`` is an instance of the Config's ``EvalOptions`` dataclass
@@ -149,6 +191,15 @@ class Plugin:
         from workbench.errors import UserError
 
         raise UserError(f"plugin {type(self).__name__} does not support `workbench sample`.")
+
+    def explain(self, step: int, out: Path | None, opts: Any) -> str:
+        """``workbench explain RUN_DIR [--out DIR] [--method M] [--option V ...]``: what the model
+        looked at, as pictures, videos or HTML written through ``workbench.explain.Output`` (to
+        ``out`` if the user named it, else the run's media/ and W&B); returns what was written.
+        ``step`` is the checkpoint's; ``opts`` is an instance of the Config's ``ExplainOptions``."""
+        from workbench.errors import UserError
+
+        raise UserError(f"plugin {type(self).__name__} does not support `workbench explain`.")
 
     def export_module(self) -> tuple[torch.nn.Module, torch.Tensor]:
         """(the network to export, an example input) for ``workbench export``."""

@@ -13,17 +13,23 @@ A run directory holds everything needed to resume or compare it::
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import secrets
 import string
 import time
+import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import UserError
+from workbench.runlock import LOCK_FILE, RunLock
+
+log = logging.getLogger("workbench")
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
@@ -33,6 +39,18 @@ CHECKPOINT = "checkpoints/latest.pt"
 
 def runs_root() -> Path:
     return Path(os.environ.get("WORKBENCH_RUNS", "runs"))
+
+
+def check_run_name(name: str) -> str:
+    """A run name is one path component under ``runs/<group>/``: refuse anything that would
+    put the run elsewhere or break a table (``../x``, ``/tmp/x``, a newline)."""
+    rule = ("a run name is one folder name: not empty, no '/' or '\\', not '.' or '..', no "
+            "control characters (newline, tab, ...), at most 255 bytes")
+    bad = (not name or name in (".", "..") or "/" in name or "\\" in name
+           or any(unicodedata.category(ch) == "Cc" for ch in name) or len(name.encode()) > 255)
+    if bad:
+        raise UserError(f"invalid run name {name!r}: {rule}. For example --name lr3e-4-seed1.")
+    return name
 
 
 def new_run_id() -> str:
@@ -48,12 +66,13 @@ class RunInfo:
     group: str
     wandb_id: str
     created: float
-    status: str = "created"  # created | running | finished | interrupted | failed
+    status: str = "created"  # created | running | finished | interrupted | failed | pruned
     step: int = 0
     tags: list[str] | None = None
     project: str = "workbench"
-    pid: int | None = None  # the training process, while status is "running"
+    pid: int | None = None  # the last training process (informative: runlock.py decides)
     host: str | None = None
+    reason: str | None = None  # why, when status is "failed" for a reason outside the code
     resumes: list[dict[str, Any]] | None = None
     """one entry per `workbench resume`: the checkpoint's step and clock (metrics' ``time``), and
     what the crash had logged past it (``lost_steps``, ``lost_seconds``: work done twice)"""
@@ -87,16 +106,29 @@ class RunDir:
     # creation
     @classmethod
     def create(cls, group: str, name: str | None, info: dict[str, Any], config: dict[str, Any],
-               root: Path | None = None) -> RunDir:
+               root: Path | None = None, lock: RunLock | None = None) -> RunDir:
+        """A new run directory; with ``lock``, locked (workbench/runlock.py) before anything
+        is written in it, so two processes given the same --name cannot both fill it."""
         root = root or runs_root()
         if name is None:
-            name = time.strftime("%Y%m%d-%H%M%S") + f"-s{config.get('seed', 0)}"
-            base, n = name, 1
-            while (root / group / name).exists():
-                n += 1
-                name = f"{base}-{n}"
+            base = time.strftime("%Y%m%d-%H%M%S") + f"-s{config.get('seed', 0)}"
+            name, n = base, 1
+            while True:  # mkdir claims the name atomically: two runs started at once differ
+                try:
+                    (root / group / name).mkdir(parents=True)
+                    break
+                except FileExistsError:
+                    n += 1
+                    name = f"{base}-{n}"
+        else:
+            check_run_name(name)
+            (root / group / name).mkdir(parents=True, exist_ok=True)
         path = root / group / name
-        if path.exists() and any(path.iterdir()):
+        if lock is not None:
+            lock.acquire(path)
+        if any(p.name != LOCK_FILE for p in path.iterdir()):
+            if lock is not None:
+                lock.release()
             raise UserError(
                 f"the run directory {path} already exists; pick another --name, or continue it "
                 f"with `workbench resume {path}`."
@@ -129,7 +161,8 @@ class RunDir:
     def read_info(self) -> RunInfo:
         try:
             data = json.loads((self.path / RUN_FILE).read_text())
-            return RunInfo(**data)
+            known = {f.name for f in fields(RunInfo)}  # a newer workbench's keys are kept out
+            return RunInfo(**{k: v for k, v in data.items() if k in known})
         except FileNotFoundError:
             raise UserError(
                 f"{self.path} is not a workbench run directory (no {RUN_FILE}); "
@@ -148,22 +181,14 @@ class RunDir:
         self.write_info(info)
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics.exists():
-            return []
-        out = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by kill -9
-        return out
+        return read_metrics(self.metrics)
 
     def truncate_metrics_after(self, step: int) -> list[dict[str, Any]]:
         """On resume from a checkpoint at ``step``, drop log lines the crash made obsolete, so
         the curve continues instead of repeating steps. Returns the dropped records."""
         if not self.metrics.exists():
             return []
-        records = self.read_metrics()
+        records = read_metrics(self.metrics, note="; resume rewrites the file without them")
         keep = [json.dumps(r) for r in records if r.get("step", 0) <= step]
         _atomic_write(self.metrics, "".join(line + "\n" for line in keep))
         return [r for r in records if r.get("step", 0) > step]
@@ -180,10 +205,56 @@ class RunDir:
         self.update_info(resumes=[*(info.resumes or []), entry])
 
 
+def read_metrics(path: Path, note: str = "") -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl``: the one reader (resume, compare, the benchmarks).
+    A damaged line (not UTF-8, not JSON, not an object with a numeric step) is skipped with
+    one warning naming the file and the lines, instead of making the run unreadable."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    out, damaged = [], []
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            for key in ("step", "time"):
+                if key in record and (isinstance(record[key], bool)
+                                      or not isinstance(record[key], (int, float))):
+                    raise ValueError(f"{key} is not a number")
+        except UnicodeDecodeError as e:
+            damaged.append(f"line {number} (not UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1})")
+            continue
+        except ValueError as e:
+            why = f"not JSON: {e.msg} column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+            cut = "; cut short, as by kill -9" if number == len(lines) else ""
+            damaged.append(f"line {number} ({why}{cut})")
+            continue
+        out.append(record)
+    if damaged:
+        log.warning("%s: skipped %d damaged line(s)%s: %s", path, len(damaged), note,
+                    ", ".join(damaged[:5]) + (", ..." if len(damaged) > 5 else ""))
+    return out
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not path.exists():
+            raise
+        # a full disk has no room for a second copy; a small file rewritten in place keeps
+        # the blocks it has (not atomic, so only as the fallback)
+        with open(path, "r+") as f:
+            f.write(text)
+            f.truncate()
 
 
 def find_runs(root: Path | None = None, group: str | None = None) -> Iterator[RunDir]:

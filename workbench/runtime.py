@@ -1,8 +1,10 @@
-"""Device, precision, compilation and seeding: each switched on in exactly one place."""
+"""Device, precision, compilation, seeding, threads, and the optimizer step and learning-rate
+schedule that plugins share: each in exactly one place."""
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import warnings
 from collections.abc import Callable, Iterable
@@ -61,12 +63,15 @@ class Precision:
         return torch.amp.GradScaler("cuda" if enabled else "cpu", enabled=enabled)
 
 
-def resolve_precision(name: str, device: torch.device) -> Precision:
+def resolve_precision(name: str, device: torch.device, cpu_auto: str = "bf16-with-amx") -> Precision:
+    """``cpu_auto``: the plugin's ``Config.auto_cpu_precision`` (see workbench/precision.py)."""
     if name == "auto":
         if device.type == "cuda":
             name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         elif device.type == "cpu":
-            name = "bf16"
+            from workbench.precision import auto_cpu
+
+            name = auto_cpu(cpu_auto)
         else:  # mps: autocast support varies by macOS version; stay exact
             name = "fp32"
     if name == "fp16" and device.type == "cpu":
@@ -96,6 +101,31 @@ def optimizer_step(
     scaler.step(optimizer)
     scaler.update()
     return norm
+
+
+def fused_optimizer_ok(device: torch.device) -> bool:
+    """Whether torch's fused Adam/AdamW kernels (one pass over all weights instead of a chain of
+    ops per tensor) exist for ``device``: CPU and CUDA in the torch versions we support."""
+    if device.type not in ("cpu", "cuda"):
+        return False
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def warmup_cosine_lr(step: int, peak_lr: float, warmup_steps: int, total_steps: int,
+                     min_lr: float = 0.0, schedule: str = "cosine") -> float:
+    """The learning rate at ``step``: a linear warm-up to ``peak_lr`` over ``warmup_steps``, then
+    a cosine decay to ``min_lr`` at ``total_steps`` (Loshchilov & Hutter 2017, "SGDR"; nanoGPT's
+    schedule), held there after it; ``schedule="constant"`` keeps ``peak_lr`` after the warm-up."""
+    if step < warmup_steps:
+        return peak_lr * (step + 1) / warmup_steps
+    if schedule == "constant":
+        return peak_lr
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (peak_lr - min_lr)
 
 
 class CompiledWithFallback:

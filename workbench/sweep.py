@@ -1,8 +1,12 @@
-"""``workbench sweep``: many runs of one preset, locally or as a W&B sweep.
+"""``workbench sweep``: many runs of one preset, locally, as a W&B sweep, or as an Optuna study.
 
     workbench sweep dqn-cartpole lr=1e-4,3e-4 seed=0,1,2 total_steps=3e4 --name lr-study
     workbench sweep dqn-cartpole lr=loguniform(1e-5,1e-3) seed=0,1 --random 8 --parallel 2
     workbench sweep dqn-cartpole lr=1e-4,3e-4 seed=0,1,2 --wandb-sweep
+    workbench sweep dqn-cartpole --optuna --trials 12 lr=loguniform(1e-4,3e-3) n_step=choice(1,3,5)
+
+This module is the grid / random runner and the W&B hand-off; ``--optuna`` (TPE, pruning, many
+workers on one shared study) lives in workbench/optuna_sweep.py and imports Optuna only then.
 
 Each argument is ``key=SPEC`` with SPEC one of
 
@@ -481,12 +485,38 @@ def _arg(v: Any) -> str:
 # --------------------------------------------------------------------------- CLI
 
 
+_OPTUNA_ONLY = ("trials", "storage", "study", "sampler", "pruner", "pruner_startup",
+                "pruner_warmup", "objective")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.optuna:  # Optuna is imported only here: `workbench --help` stays fast
+        if args.wandb_sweep or args.random is not None or args.parallel != 1 or args.dry_run:
+            raise UserError("--optuna runs its own search: leave out --wandb-sweep, --random, "
+                            "--parallel and --dry-run (start the command N times for N workers).")
+        from workbench.optuna_sweep import sweep_optuna
+
+        return sweep_optuna(
+            args.name, list(args.overrides), args.trials, storage=args.storage,
+            study_name=args.study, sampler=args.sampler or "tpe", pruner=args.pruner or "median",
+            pruner_startup=5 if args.pruner_startup is None else args.pruner_startup,
+            pruner_warmup=args.pruner_warmup or 0, seed=args.sample_seed, metric=args.metric,
+            goal=args.goal, use=args.objective or "last", wandb_mode=args.wandb,
+            tags=tuple(args.tag), project=args.project)
+    given = [f"--{k.replace('_', '-')}" for k in _OPTUNA_ONLY if getattr(args, k) is not None]
+    if given:
+        raise UserError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to Optuna "
+                        "sweeps: add --optuna.")
+    metric, goal = args.metric, args.goal
+    if args.wandb_sweep and metric is None:  # the plugin's primary metric, declared at registration
+        from workbench import registry
+
+        metric, goal = registry.primary_metric(args.name) or (None, goal)
     return sweep(args.name, list(args.overrides), group=args.group, parallel=args.parallel,
-                 random_k=args.random, sample_seed=args.sample_seed, wandb_sweep=args.wandb_sweep,
-                 wandb_mode=args.wandb, tags=tuple(args.tag), project=args.project,
-                 retry_failed=args.retry_failed, dry_run=args.dry_run, metric=args.metric,
-                 goal=args.goal)
+                 random_k=args.random, sample_seed=args.sample_seed or 0,
+                 wandb_sweep=args.wandb_sweep, wandb_mode=args.wandb, tags=tuple(args.tag),
+                 project=args.project, retry_failed=args.retry_failed, dry_run=args.dry_run,
+                 metric=metric, goal=goal or "max")
 
 
 def add_parser(sub: Any) -> None:
@@ -505,15 +535,39 @@ def add_parser(sub: Any) -> None:
                    "(default: derived from the command, so re-running it continues the sweep)")
     p.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")
     p.add_argument("--random", type=int, default=None, metavar="K", help="K random draws instead of the grid")
-    p.add_argument("--sample-seed", type=int, default=0, help="seed of the random draws (default 0)")
+    p.add_argument("--sample-seed", type=int, default=None,
+                   help="seed of the random draws (default 0; with --optuna: the sampler's seed, "
+                   "default random, which several workers need)")
     p.add_argument("--retry-failed", action="store_true", help="resume runs that failed (default: skip them)")
     p.add_argument("--dry-run", action="store_true", help="print the runs (or the W&B sweep config) only")
     p.add_argument("--wandb-sweep", action="store_true",
                    help="create a W&B sweep and print the `wandb agent` command instead of running")
-    p.add_argument("--metric", default=None, help="metric of the closing table and of a W&B sweep "
-                   "(default: the plugin's primary metric)")
+    p.add_argument("--metric", default=None,
+                   help="metric to optimise (default: the plugin's primary metric, e.g. eval/return)")
     p.add_argument("--goal", choices=("min", "max"), default=None,
-                   help="W&B sweep goal (default: the plugin's declared goal, else max)")
+                   help="is higher (max) or lower (min) better (default: the primary metric's goal)")
+    o = p.add_argument_group("Optuna (pip install 'workbench[sweep]')")
+    o.add_argument("--optuna", action="store_true",
+                   help="search with Optuna: key=SPACE with choice(a,b), loguniform(lo,hi), "
+                   "uniform(lo,hi), int(lo,hi[,log]), float(lo,hi[,log]); start the same command "
+                   "N times for N workers on one study")
+    o.add_argument("--trials", type=int, default=None,
+                   help="trials in the study, over all workers and restarts (grid: its size)")
+    o.add_argument("--storage", default=None, metavar="URL",
+                   help="journal file path, sqlite:///FILE.db, postgresql://... or mysql://... "
+                   "(default: a journal file in runs/<study>/)")
+    o.add_argument("--study", default=None, metavar="NAME",
+                   help="study name = the run folder runs/<NAME>/ (default: NAME-<hash of the keys>)")
+    o.add_argument("--sampler", choices=("tpe", "random", "grid"), default=None,
+                   help="Optuna sampler (default tpe)")
+    o.add_argument("--pruner", choices=("median", "hyperband", "none"), default=None,
+                   help="stop bad trials at an evaluation (default median)")
+    o.add_argument("--pruner-startup", type=int, default=None, metavar="N",
+                   help="median pruner: finished trials before it prunes (default 5)")
+    o.add_argument("--pruner-warmup", type=int, default=None, metavar="STEPS",
+                   help="median pruner: never prune before this step (default 0)")
+    o.add_argument("--objective", choices=("last", "best"), default=None,
+                   help="a trial's value: its last evaluation (default) or its best")
     p.add_argument("--tag", action="append", default=[], help="extra W&B tag for every run (repeatable)")
     p.add_argument("--project", default="workbench", help="W&B project (default: workbench)")
     p.add_argument("--wandb", choices=("online", "offline", "disabled"), default=None,

@@ -13,9 +13,8 @@ from workbench.runtime import optimizer_step
 from workbench.toy_config import LinRegConfig, LinRegSampleOptions
 
 
-class LinearRegression(Plugin):
-    kind = "generator"
-    Config = LinRegConfig
+class LinearRegression(Plugin[LinRegConfig]):
+    """Least squares on synthetic data: the smallest complete plugin."""
 
     def __init__(self, cfg: LinRegConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
@@ -29,9 +28,8 @@ class LinearRegression(Plugin):
         # under torchrun: DDP averages gradients over ranks; alone: the model itself
         self.forward = ctx.compile(ctx.ddp(self.model), "linreg")
         # batch_size is the global batch: each rank draws all of it (same generator) and keeps
-        # its slice, so N processes compute exactly what one process computes
-        local = ctx.local_batch(cfg.batch_size)
-        self.shard = slice(ctx.rank * local, (ctx.rank + 1) * local)
+        # its shard (ctx.shard), so N processes compute exactly what one process computes
+        ctx.local_batch(cfg.batch_size)  # a batch that does not split over the ranks fails here
         self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum)
         self.scaler = ctx.grad_scaler()
 
@@ -39,7 +37,7 @@ class LinearRegression(Plugin):
         cfg = self.cfg
         x = torch.randn(cfg.batch_size, cfg.features, generator=self.batches)
         y = x @ self.true_w + cfg.noise * torch.randn(cfg.batch_size, 1, generator=self.batches)
-        x, y = x[self.shard].to(self.ctx.device), y[self.shard].to(self.ctx.device)
+        x, y = self.ctx.shard(x).to(self.ctx.device), self.ctx.shard(y).to(self.ctx.device)
         with self.ctx.autocast():
             loss = nn.functional.mse_loss(self.forward(x).float(), y)
         if 0 <= cfg.nan_at_step <= step:
@@ -59,14 +57,6 @@ class LinearRegression(Plugin):
         self.ctx.logger.log_image("eval/weights", torch.cat([w, self.true_w], 1).T.unsqueeze(0), step)
         return {"eval/mse": nn.functional.mse_loss(pred, self.eval_y).item(),
                 "eval/weight_error": (w - self.true_w).norm().item()}
-
-    def finish(self, step: int) -> dict[str, float]:
-        if self.ctx.world_size == 1:
-            return {}
-        from workbench.distributed import param_divergence
-
-        # DDP keeps the ranks' weights identical; this shows it (0.0) in metrics.jsonl
-        return {"eval/ddp_param_divergence": param_divergence(self.model)}
 
     # what resume restores (the base class saves each by its state_dict / generator state)
     checkpointed = ("model", "opt", "scaler", "batches")

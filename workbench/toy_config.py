@@ -7,25 +7,25 @@ the big plugins; it is also the smallest example of a plugin (see workbench/toy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from workbench.config import RunConfig
+from workbench.config import BatchSize, Ge, Interval, NonNegative, Positive, RunConfig, Seed
 from workbench.registry import register, register_preset
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 0.05
+    lr: Annotated[float, Positive] = 0.05
     """SGD learning rate"""
-    momentum: float = 0.9
+    momentum: Annotated[float, Interval(ge=0, lt=1)] = 0.9
     """SGD momentum"""
 
 
 @dataclass
 class LinRegSampleOptions:
-    n: int = 8
+    n: Annotated[int, Positive] = 8
     """inputs to draw and predict"""
-    seed: int = 0
+    seed: Annotated[int, Seed] = 0
     """seed of the random inputs"""
 
 
@@ -36,17 +36,17 @@ class LinRegConfig(RunConfig):
     log_every: int = 50
     eval_every: int = 200
     checkpoint_every: int = 100
-    features: int = 8
+    features: Annotated[int, Positive] = 8
     """input dimension of the synthetic regression problem"""
-    batch_size: int = 64
+    batch_size: Annotated[int, BatchSize] = 64
     """examples per step"""
-    noise: float = 0.1
+    noise: Annotated[float, NonNegative] = 0.1
     """standard deviation of the label noise"""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """optimizer settings"""
-    nan_at_step: int = -1
+    nan_at_step: Annotated[int, Ge(-1)] = -1
     """make the loss NaN from this step on (exercises the loop's non-finite guard); -1 = never"""
-    sleep_per_step: float = 0.0
+    sleep_per_step: Annotated[float, NonNegative] = 0.0
     """seconds to sleep in each step (lets tests interrupt a run midway)"""
 
 

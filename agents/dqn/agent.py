@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from workbench.agents.dqn import evaluation
-from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions
+from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
 from workbench.agents.dqn.evaluation import Game
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
@@ -28,7 +28,7 @@ from workbench.envs.vector import VectorEnv
 
 from workbench.media import real_time, save_gif
 from workbench.plugin import Context, Plugin
-from workbench.runtime import optimizer_step
+from workbench.runtime import fused_optimizer_ok, optimizer_step
 
 
 def linear_epsilon(step: int, start_e: float, end_e: float, duration: int) -> float:
@@ -50,18 +50,12 @@ def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: tor
     return returns + discounts * next_value.float()
 
 
-class DQN(Plugin):
-    kind = "agent"
-    Config = DQNConfig
+class DQN(Plugin[DQNConfig]):
 
     def __init__(self, cfg: DQNConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         e = cfg.env
-        self.env = VectorEnv(e.id, e.num_envs, cfg.seed, num_threads=e.num_threads,
-                             frame_stack=e.frame_stack, frame_skip=e.frame_skip,
-                             noop_max=e.noop_max, repeat_action_probability=e.repeat_action_probability,
-                             life_loss_terminal=e.life_loss_terminal,
-                             max_episode_frames=e.max_episode_frames)
+        self.env = VectorEnv.from_config(e, cfg.seed)
         self.steps_per_call = e.num_envs
         self.atari = self.env.atari
         obs_shape = self.env.obs_shape
@@ -79,7 +73,7 @@ class DQN(Plugin):
         # the fused Adam kernel: one pass over the 1.7M weights instead of a chain of ops per
         # tensor; measured 1.3-1.6x more updates/s on a 2-core CPU (the update is the bottleneck)
         self.opt = torch.optim.Adam(self.q.parameters(), lr=cfg.lr, eps=cfg.adam_eps,
-                                    fused=_fused_adam_ok(ctx.device))
+                                    fused=fused_optimizer_ok(ctx.device))
         self.scaler = ctx.grad_scaler()
         self.buffer = ReplayBuffer(cfg.buffer_size, e.num_envs, frame_shape, self.env.obs_dtype,
                                    stack=stack, n_step=cfg.n_step, gamma=cfg.gamma, seed=cfg.seed)
@@ -94,13 +88,16 @@ class DQN(Plugin):
         self.obs_first = np.ones(e.num_envs, bool)
 
     # ------------------------------------------------------------------ acting
-    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+    def _to_device(self, array: np.ndarray, nhwc: bool = False) -> torch.Tensor:
+        """A batch to the device; ``nhwc``: (B, H, W, C) arrays become channels_last NCHW views."""
         t = torch.from_numpy(array)
+        if nhwc:
+            t = t.permute(0, 3, 1, 2)
         if self.ctx.device.type == "cuda":  # pinned + async copy overlaps with the next batch
             t = t.pin_memory().to(self.ctx.device, non_blocking=True)
         else:
             t = t.to(self.ctx.device)
-        if self.channels_last and t.dim() == 4:
+        if self.channels_last and t.dim() == 4 and not nhwc:
             t = t.contiguous(memory_format=torch.channels_last)
         return t
 
@@ -132,8 +129,10 @@ class DQN(Plugin):
         return loss, q.detach().mean()
 
     def update(self) -> dict[str, torch.Tensor]:
-        batch = self.buffer.sample(self.cfg.batch_size)
-        obs, next_obs = self._to_device(batch["obs"]), self._to_device(batch["next_obs"])
+        # channels_last stacks are built (B, H, W, C) by the buffer: no transpose afterwards
+        batch = self.buffer.sample(self.cfg.batch_size, channels_last=self.channels_last)
+        nhwc = self.channels_last
+        obs, next_obs = self._to_device(batch["obs"], nhwc), self._to_device(batch["next_obs"], nhwc)
         actions = self._to_device(batch["actions"])
         returns, discounts = self._to_device(batch["returns"]), self._to_device(batch["discounts"])
         with self.ctx.autocast():
@@ -220,27 +219,36 @@ class DQN(Plugin):
             lines.append(f"video in {out or self.ctx.media_dir}")
         return "\n".join(lines)
 
+    def explain(self, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
+        """``workbench explain RUN_DIR``: one game with attribution overlays (agents/dqn/explain.py)."""
+        from workbench.agents.dqn.explain import explain
+
+        return explain(self, step, out, opts)
+
     # ------------------------------------------------------------------ checkpoints
+    # the networks, optimizer, scaler, exploration RNG and counters (these keys are the
+    # checkpoint format: runs saved before must still resume)
+    checkpointed = ("q", "q_target", "opt", "scaler", "rng", "update_credit", "updates",
+                    "evaluations")
+
+    # `checkpointed` cannot say "only when checkpoint_replay" or "cut episodes after loading":
+    # the optional replay buffer is added here
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "q": self.q.state_dict(), "q_target": self.q_target.state_dict(),
-            "opt": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": self.rng.bit_generator.state, "update_credit": self.update_credit,
-            "updates": self.updates, "evaluations": self.evaluations,
-        }
+        state = super().state_dict()
         if self.checkpoint_replay:
             state["replay"] = self.buffer.state_dict()
         return state
 
+    def checkpoint_nbytes(self) -> int | None:
+        """With the replay buffer the checkpoint grows to the full buffer (~700 MB for Pong)."""
+        if not self.checkpoint_replay:
+            return None
+        from workbench.checkpoint import estimate_bytes
+
+        return estimate_bytes({k: v for k, v in self.state_dict().items() if k != "replay"}) + self.buffer.nbytes
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q.load_state_dict(state["q"])
-        self.q_target.load_state_dict(state["q_target"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.rng.bit_generator.state = state["rng"]
-        self.update_credit = float(state["update_credit"])
-        self.updates = int(state["updates"])
-        self.evaluations = int(state["evaluations"])
+        super().load_state_dict(state)
         if "replay" in state:
             self.buffer.load_state_dict(state["replay"])
             self.buffer.cut_episodes()  # the envs restart their games: no transition spans that
@@ -265,13 +273,3 @@ def random_policy_return(env_id: str, episodes: int, seed: int) -> float:
     env.close()
     return float(np.mean(returns[:episodes]))
 
-
-def _fused_adam_ok(device: torch.device) -> bool:
-    """Fused Adam exists for CPU and CUDA in the torch versions we support; stay safe elsewhere."""
-    if device.type not in ("cpu", "cuda"):
-        return False
-    try:
-        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return True

@@ -39,10 +39,7 @@ def epsilon_greedy(obs: np.ndarray, epsilon: float, rng: np.random.Generator, nu
 
 
 def eval_env(e: EnvConfig, num_envs: int, seed: int) -> VectorEnv:
-    return VectorEnv(e.id, num_envs, seed, num_threads=e.num_threads, frame_stack=e.frame_stack,
-                     frame_skip=e.frame_skip, noop_max=e.noop_max,
-                     repeat_action_probability=e.repeat_action_probability,
-                     life_loss_terminal=False, max_episode_frames=e.max_episode_frames)
+    return VectorEnv.from_config(e, seed, num_envs=num_envs, evaluation=True)
 
 
 def play_games(act: Act, e: EnvConfig, episodes: int, seed: int, epsilon: float,

@@ -61,16 +61,27 @@ class ReplayBuffer:
         self.dead[i] = dead
         self.t += 1
 
-    def stacks(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
-        """Frame stacks ending at absolute times ``t`` (B,) of envs ``env`` -> (B, stack, *frame)."""
-        offsets = np.arange(-self.stack + 1, 1)
-        times = t[:, None] + offsets  # (B, stack)
-        out = self.frames[times % self.slots, env[:, None]]
+    def stacks(self, t: np.ndarray, env: np.ndarray, channels_last: bool = False) -> np.ndarray:
+        """Frame stacks ending at absolute times ``t`` (B,) of envs ``env`` -> (B, stack, *frame),
+        or (B, *frame, stack) with ``channels_last`` (what a channels_last CNN reads: built here
+        one frame position at a time, it costs half of a gather plus a transpose)."""
+        times = (t[:, None] + np.arange(-self.stack + 1, 1)) % self.slots  # (B, stack)
+        blank = None
         if self.stack > 1:
             # a frame is kept only if no episode starts after it, within the stack
-            first = self.first[times[:, 1:] % self.slots, env[:, None]]
-            starts_later = np.flip(np.cumsum(np.flip(first, 1), 1), 1) > 0  # (B, stack-1)
-            out[:, :-1][starts_later] = 0
+            first = self.first[times[:, 1:], env[:, None]]
+            blank = np.flip(np.cumsum(np.flip(first, 1), 1), 1) > 0  # (B, stack-1)
+        if not channels_last:
+            out = self.frames[times, env[:, None]]
+            if blank is not None:
+                out[:, :-1][blank] = 0
+            return out
+        out = np.empty((len(t), *self.frames.shape[2:], self.stack), self.frames.dtype)
+        for c in range(self.stack):
+            frame = self.frames[times[:, c], env]
+            if c < self.stack - 1 and blank[:, c].any():
+                frame[blank[:, c]] = 0
+            out[..., c] = frame
         return out
 
     def _valid_range(self) -> tuple[int, int]:
@@ -112,15 +123,16 @@ class ReplayBuffer:
         discount = np.where(ended_terminal, 0.0, self._discounts[m])
         return returns.astype(np.float32), discount.astype(np.float32), t + m
 
-    def sample(self, batch_size: int) -> dict[str, np.ndarray]:
+    def sample(self, batch_size: int, channels_last: bool = False) -> dict[str, np.ndarray]:
+        """A batch of n-step transitions; stacks as in :meth:`stacks`."""
         t, env = self.sample_indices(batch_size)
         returns, discount, t_next = self.nstep(t, env)
         return {
-            "obs": self.stacks(t, env),
+            "obs": self.stacks(t, env, channels_last),
             "actions": self.actions[t % self.slots, env],
             "returns": returns,
             "discounts": discount,
-            "next_obs": self.stacks(t_next, env),
+            "next_obs": self.stacks(t_next, env, channels_last),
         }
 
     def cut_episodes(self) -> None:
@@ -133,6 +145,11 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ checkpoints
     _ARRAYS = ("frames", "actions", "rewards", "first", "terminal", "truncated", "dead")
+
+    @property
+    def nbytes(self) -> int:
+        """The storage once full: what a checkpoint of a full buffer holds."""
+        return sum(getattr(self, k).nbytes for k in self._ARRAYS)
 
     def state_dict(self) -> dict[str, Any]:
         """Zero-copy tensor views of the storage (only the written part) plus the RNG state."""

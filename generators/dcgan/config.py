@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from workbench.config import RunConfig
+from workbench.config import BatchSize, Interval, NonNegative, Positive, RunConfig, Seed
 from workbench.errors import ConfigError
 
 DIGIT_SOURCES = ("mnist", "digits")  # sources that eval/fd (digit-classifier features) applies to
@@ -22,19 +22,19 @@ class DCGANData:
 
 @dataclass
 class DCGANOptim:
-    lr: float = 2e-4
+    lr: Annotated[float, Positive] = 2e-4
     """Adam learning rate of both networks (the paper's 0.0002)"""
-    beta1: float = 0.5
+    beta1: Annotated[float, Interval(ge=0, lt=1)] = 0.5
     """Adam beta1 (the paper lowers it from 0.9 to 0.5 for stability)"""
-    beta2: float = 0.999
+    beta2: Annotated[float, Interval(ge=0, lt=1)] = 0.999
     """Adam beta2"""
 
 
 @dataclass
 class DCGANSampleOptions:
-    n: int = 64
+    n: Annotated[int, Positive] = 64
     """images in the grid"""
-    seed: int = 0
+    seed: Annotated[int, Seed] = 0
     """seed of the latent noise"""
 
 
@@ -50,30 +50,27 @@ class DCGANConfig(RunConfig):
     """side of the generated square images, in pixels"""
     channels: int = 1
     """image channels: 1 (gray) or 3 (RGB)"""
-    latent_size: int = 100
+    latent_size: Annotated[int, Positive] = 100
     """dimension of the generator's input noise z ~ N(0, I)"""
-    gen_features: int = 64
+    gen_features: Annotated[int, Positive] = 64
     """width of the generator's last hidden layer (doubles at each lower resolution)"""
-    disc_features: int = 64
+    disc_features: Annotated[int, Positive] = 64
     """width of the discriminator's first layer (doubles at each lower resolution)"""
-    batch_size: int = 64
+    batch_size: Annotated[int, BatchSize] = 64
     """real and generated images per step (the paper uses 128; 64 halves the CPU time per step)"""
     data: DCGANData = field(default_factory=DCGANData)
     """training images"""
     optim: DCGANOptim = field(default_factory=DCGANOptim)
     """Adam settings shared by generator and discriminator"""
-    grid_size: int = 64
+    grid_size: Annotated[int, Positive] = 64
     """images in the fixed-noise grid logged at every evaluation"""
-    fd_samples: int = 1_000
+    fd_samples: Annotated[int, NonNegative] = 1_000
     """generated images scored by eval/fd against the held-out real digits (0 = no FD)"""
 
     def validate(self) -> None:
         if self.channels not in (1, 3):
             raise ConfigError(f"config key 'channels' must be 1 or 3; got {self.channels}.")
-        for name in ("latent_size", "gen_features", "disc_features", "batch_size", "grid_size"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
-        if self.fd_samples < 0 or self.fd_samples == 1:
+        if self.fd_samples == 1:  # a covariance needs two samples
             raise ConfigError(f"config key 'fd_samples' must be 0 (off) or >= 2; got {self.fd_samples}.")
 
     @property

@@ -8,6 +8,10 @@ the other's steps). Every ``eval_every`` steps: a grid from a fixed noise batch 
 time), ``eval/fd``, the Frechet distance on digit-classifier features (workbench.generators.metrics;
 digit sources only), and ``eval/d_real`` / ``eval/d_fake``, the discriminator's mean score of real
 and generated images (every source).
+
+Under torchrun both networks are DDP wrappers and every rank trains on its shard of the global
+batch (indices and noise drawn alike on all ranks, ``ctx.shard``); BatchNorm normalises over the
+local batch, so N processes are close to, not bit-equal to, one process (workbench/distributed.py).
 """
 
 from __future__ import annotations
@@ -40,11 +44,8 @@ def load_split(cfg: DCGANConfig, split: str) -> ImageSet:
     return data
 
 
-class DCGAN(Plugin):
+class DCGAN(Plugin[DCGANConfig]):
     """Deep convolutional GAN; the networks are in generators/dcgan/model.py."""
-
-    kind = "generator"
-    Config = DCGANConfig
 
     def __init__(self, cfg: DCGANConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
@@ -58,8 +59,11 @@ class DCGAN(Plugin):
         self.D = Discriminator(cfg.channels, cfg.image_size, cfg.disc_features).to(device)
         self.G.apply(dcgan_init)
         self.D.apply(dcgan_init)
-        self.generate = ctx.compile(self.G, "dcgan-generator")
-        self.discriminate = ctx.compile(self.D, "dcgan-discriminator")
+        # under torchrun each network is a DDP wrapper (gradients averaged over ranks); keep the
+        # bare G and D for evaluation, sampling, export and checkpoints
+        self.generate = ctx.compile(ctx.ddp(self.G), "dcgan-generator")
+        self.discriminate = ctx.compile(ctx.ddp(self.D), "dcgan-discriminator")
+        ctx.local_batch(cfg.batch_size)  # a global batch that does not split over ranks fails here
 
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
@@ -75,11 +79,13 @@ class DCGAN(Plugin):
     # ------------------------------------------------------------------ training
     def train_step(self, step: int) -> dict[str, Any]:
         cfg, device = self.cfg, self.ctx.device
+        # the global batch of indices and noise, drawn alike on every rank; each keeps its shard
         idx = torch.randint(len(self.images), (cfg.batch_size,), generator=self.batches)
+        z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches)
+        idx, z = self.ctx.shard(idx), self.ctx.shard(z).to(device)
         real = to_float(self.images[idx.to(device)])
-        z = torch.randn(cfg.batch_size, cfg.latent_size, generator=self.batches).to(device)
-        ones = torch.ones(cfg.batch_size, device=device)
-        zeros = torch.zeros(cfg.batch_size, device=device)
+        ones = torch.ones(len(z), device=device)
+        zeros = torch.zeros(len(z), device=device)
 
         # discriminator: maximise log D(x) + log(1 - D(G(z)))
         with self.ctx.autocast():
@@ -144,6 +150,8 @@ class DCGAN(Plugin):
         return {"eval/d_real": real.mean().item(), "eval/d_fake": fake.mean().item()}
 
     def evaluate(self, step: int) -> dict[str, float]:
+        if not self.ctx.is_main:  # only rank 0 logs: the others skip the Frechet distance
+            return {}
         fakes = self.generate_images(self.fixed_noise)
         self.ctx.logger.log_image("eval/samples", fakes, step)
         scores = {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}

@@ -26,10 +26,8 @@ from workbench.errors import UserError
 from workbench.media import save_wav
 
 
-class MusicLM(SequenceLM):
+class MusicLM(SequenceLM[MusicConfig]):
     """A language model of note events."""
-
-    Config = MusicConfig
 
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
         d = self.cfg.data

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from workbench.config import RunConfig
+from workbench.config import BatchSize, Ge, Interval, NonNegative, Positive, RunConfig, Seed
 from workbench.errors import ConfigError
 
 
@@ -18,25 +18,25 @@ class Pix2PixData:
     path: str = ""
     """aligned: the dataset root (e.g. ~/data/facades); edges/digits: where to build the pairs
     ('' = ~/.cache/workbench, or $WORKBENCH_CACHE)"""
-    pairs: int = 2_000
+    pairs: Annotated[int, Ge(10)] = 2_000
     """edges/digits: training pairs to build (val and test get a tenth of this each)"""
 
 
 @dataclass
 class Pix2PixOptim:
-    lr: float = 2e-4
+    lr: Annotated[float, Positive] = 2e-4
     """Adam learning rate of both networks (the paper's 0.0002)"""
-    beta1: float = 0.5
+    beta1: Annotated[float, Interval(ge=0, lt=1)] = 0.5
     """Adam beta1 (the paper's 0.5)"""
-    beta2: float = 0.999
+    beta2: Annotated[float, Interval(ge=0, lt=1)] = 0.999
     """Adam beta2"""
 
 
 @dataclass
 class Pix2PixSampleOptions:
-    n: int = 8
+    n: Annotated[int, Positive] = 8
     """images in the grid"""
-    seed: int = 0
+    seed: Annotated[int, Seed] = 0
     """seed of the held-out pairs drawn"""
 
 
@@ -52,17 +52,17 @@ class Pix2PixConfig(RunConfig):
     (U-Net-256 at 256 px)"""
     direction: Literal["AtoB", "BtoA"] = "AtoB"
     """AtoB translates the left half of each pair into the right half; BtoA the reverse"""
-    batch_size: int = 16
+    batch_size: Annotated[int, BatchSize] = 16
     """pairs per step (the paper uses 1 for facades; 16 keeps the CPU busy at 64 px)"""
-    gen_features: int = 64
+    gen_features: Annotated[int, Positive] = 64
     """width of the U-Net's first layer (doubles per level, capped at 8x)"""
-    disc_features: int = 64
+    disc_features: Annotated[int, Positive] = 64
     """width of the PatchGAN's first layer"""
-    disc_layers: int = 3
+    disc_layers: Annotated[int, Positive] = 3
     """strided layers of the PatchGAN: 3 gives the paper's 70x70 receptive field"""
-    dropout: float = 0.5
+    dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.5
     """dropout in the first three decoder layers after the bottleneck: the generator's noise"""
-    l1_weight: float = 100.0
+    l1_weight: Annotated[float, NonNegative] = 100.0
     """lambda of the loss cGAN + lambda * L1 (the paper's 100)"""
     jitter: bool = True
     """random jitter of the paper: upscale by 286/256, random crop back, random mirror"""
@@ -70,20 +70,12 @@ class Pix2PixConfig(RunConfig):
     """paired images"""
     optim: Pix2PixOptim = field(default_factory=Pix2PixOptim)
     """Adam settings shared by generator and discriminator"""
-    eval_images: int = 200
+    eval_images: Annotated[int, Positive] = 200
     """held-out pairs scored by eval/l1, eval/psnr, eval/ssim (the first N of val/)"""
-    grid_rows: int = 8
+    grid_rows: Annotated[int, Positive] = 8
     """input | output | target rows in the evaluation grid"""
 
     def validate(self) -> None:
         size = self.image_size
         if size < 16 or size & (size - 1):
             raise ConfigError(f"config key 'image_size' must be a power of two >= 16; got {size}.")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"config key 'dropout' must be in [0, 1); got {self.dropout}.")
-        for name in ("batch_size", "gen_features", "disc_features", "disc_layers", "eval_images",
-                     "grid_rows"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
-        if self.data.pairs < 10:
-            raise ConfigError(f"config key 'data.pairs' must be >= 10; got {self.data.pairs}.")

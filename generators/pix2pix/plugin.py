@@ -5,6 +5,9 @@ the discriminator sees (input, output) pairs. As in the paper, D's loss is halve
 relative to G), G uses the non-saturating loss, and each network has its own Adam optimizer and
 gradient scaler. Every ``eval_every`` steps: L1, PSNR and SSIM of output vs target on the held-out
 split, next to the copy-the-input baseline, and a grid of input | output | target rows.
+
+Under torchrun G and D are DDP wrappers; every rank draws and jitters the global batch alike and
+trains on its shard (``ctx.shard``); BatchNorm normalises over the local batch.
 """
 
 from __future__ import annotations
@@ -28,11 +31,8 @@ from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step
 
 
-class Pix2Pix(Plugin):
+class Pix2Pix(Plugin[Pix2PixConfig]):
     """Paired image-to-image translation: U-Net generator, PatchGAN discriminator."""
-
-    kind = "generator"
-    Config = Pix2PixConfig
 
     def __init__(self, cfg: Pix2PixConfig, ctx: Context) -> None:
         super().__init__(cfg, ctx)
@@ -53,8 +53,10 @@ class Pix2Pix(Plugin):
                                     cfg.disc_layers).to(device)
         self.G.apply(pix2pix_init)
         self.D.apply(pix2pix_init)
-        self.generate = ctx.compile(self.G, "pix2pix-generator")
-        self.discriminate = ctx.compile(self.D, "pix2pix-discriminator")
+        # DDP wrappers under torchrun; the bare G and D serve evaluation, export and checkpoints
+        self.generate = ctx.compile(ctx.ddp(self.G), "pix2pix-generator")
+        self.discriminate = ctx.compile(ctx.ddp(self.D), "pix2pix-discriminator")
+        ctx.local_batch(cfg.batch_size)  # a global batch that does not split over ranks fails here
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=betas)
@@ -69,6 +71,9 @@ class Pix2Pix(Plugin):
         real_a, real_b = to_float(self.train_a[idx]), to_float(self.train_b[idx])
         if cfg.jitter:
             real_a, real_b = jitter(real_a, real_b, self.batches)
+        # every rank draws (and jitters) the global batch alike and trains on its own shard of it:
+        # the augmentation is cheap next to the U-Net, and the generator stays in step on all ranks
+        real_a, real_b = self.ctx.shard(real_a), self.ctx.shard(real_b)
 
         # discriminator: real pairs (A, B) -> 1, generated pairs (A, G(A)) -> 0; loss halved
         with self.ctx.autocast():
@@ -120,6 +125,8 @@ class Pix2Pix(Plugin):
         return image_grid(torch.stack([a, out, b], 1).flatten(0, 1), nrow=3)
 
     def evaluate(self, step: int) -> dict[str, float]:
+        if not self.ctx.is_main:  # only rank 0 logs: the others skip the held-out scores
+            return {}
         a, b = self.held_out()
         out = self.translate(a)
         rows = self.cfg.grid_rows

@@ -35,21 +35,27 @@ class TokenDataset:
 
     def _blocks(self, data: torch.Tensor, starts: torch.Tensor,
                 transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                keep: Callable[[torch.Tensor], torch.Tensor] | None = None,
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         offsets = torch.arange(self.block_size + 1)
         chunk = data[starts[:, None] + offsets]  # one gather instead of a Python loop
         if transform is not None:
             chunk = transform(chunk, self.generator)
+        if keep is not None:
+            chunk = keep(chunk)
         x, y = chunk[:, :-1], chunk[:, 1:]
         if self.device.type == "cuda":
             return (x.pin_memory().to(self.device, non_blocking=True),
                     y.pin_memory().to(self.device, non_blocking=True))
         return x.to(self.device), y.to(self.device)
 
-    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, batch_size: int, keep: Callable[[torch.Tensor], torch.Tensor] | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch_size`` random blocks; ``keep`` (``ctx.shard`` under torchrun) picks this
+        rank's rows after the global batch was drawn and augmented alike on every rank."""
         high = len(self.train) - self.block_size - 1
         starts = torch.randint(0, high + 1, (batch_size,), generator=self.generator)
-        return self._blocks(self.train, starts, self.augment)
+        return self._blocks(self.train, starts, self.augment, keep)
 
     def val_batches(self, n_batches: int, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``n_batches`` fixed validation batches (the same at every call: a seeded draw)."""

@@ -4,13 +4,15 @@ supplies the corpus and tokenizer and turns sampled token ids into text or music
 
 The training step is nanoGPT's: random blocks, next-token cross-entropy (nats/token), AdamW
 (Loshchilov & Hutter 2019) with linear warm-up and cosine decay, gradient clipping.
+
+Under torchrun the model is a DDP wrapper and every rank keeps its shard of the global batch of
+blocks (drawn and augmented alike on all ranks), so N processes train as one process would.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -22,11 +24,13 @@ from workbench.generators.seq.sampling import generate
 
 from workbench.errors import CheckpointError, UserError
 from workbench.plugin import Context, Plugin
-from workbench.runtime import optimizer_step
+from workbench.runtime import fused_optimizer_ok, optimizer_step, warmup_cosine_lr
+
+S = TypeVar("S", bound=SequenceConfig)
 
 
-class SequenceLM(Plugin):
-    kind = "generator"
+class SequenceLM(Plugin[S]):
+    """The shared machinery; a domain plugin subclasses ``SequenceLM[ItsConfig]``."""
 
     # ------------------------------------------------------------------ for the domain plugins
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
@@ -45,18 +49,21 @@ class SequenceLM(Plugin):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared machinery
-    def __init__(self, cfg: SequenceConfig, ctx: Context) -> None:
+    def __init__(self, cfg: S, ctx: Context) -> None:
         super().__init__(cfg, ctx)
         train, val, self.vocab_size = self.load_corpus()
         self.data = TokenDataset(train, val, cfg.model.block_size, cfg.seed, ctx.device,
                                  what=type(self).__name__ + " corpus")
         self.model = build_model(cfg.model, self.vocab_size).to(ctx.device)
-        self.forward = ctx.compile(self.model, cfg.model.arch)
+        # a DDP wrapper under torchrun; the bare model serves eval/loss, sampling and checkpoints
+        self.forward = ctx.compile(ctx.ddp(self.model), cfg.model.arch)
+        ctx.local_batch(cfg.optim.batch_size)  # a global batch that does not split fails here
         o = cfg.optim
-        # fused AdamW where the device has it (CUDA); CPU uses the foreach implementation
+        # fused AdamW (one kernel over all weights) on CPU and CUDA: at nanoGPT's CPU size the
+        # default per-tensor for-loop AdamW cost ~5 % more per step (benchmarks/gpt_speed.py)
         self.opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr,
                                      betas=(o.beta1, o.beta2),
-                                     fused=ctx.device.type == "cuda")
+                                     fused=fused_optimizer_ok(ctx.device))
         self.scaler = ctx.grad_scaler()
         self.tokens_per_step = o.batch_size * cfg.model.block_size
         self._val = self.data.val_batches(cfg.eval_batches, o.batch_size)
@@ -64,14 +71,8 @@ class SequenceLM(Plugin):
 
     def lr_at(self, step: int) -> float:
         o = self.cfg.optim
-        total = o.decay_steps or self.cfg.total_steps
-        if step < o.warmup_steps:
-            return o.lr * (step + 1) / o.warmup_steps
-        if o.schedule == "constant":
-            return o.lr
-        progress = min(1.0, (step - o.warmup_steps) / max(1, total - o.warmup_steps))
-        min_lr = o.lr * o.min_lr_ratio
-        return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (o.lr - min_lr)
+        return warmup_cosine_lr(step, o.lr, o.warmup_steps, o.decay_steps or self.cfg.total_steps,
+                                min_lr=o.lr * o.min_lr_ratio, schedule=o.schedule)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, forward: Any = None) -> torch.Tensor:
         with self.ctx.autocast():
@@ -84,7 +85,7 @@ class SequenceLM(Plugin):
         lr = self.lr_at(step)
         for group in self.opt.param_groups:
             group["lr"] = lr
-        x, y = self.data.batch(self.cfg.optim.batch_size)
+        x, y = self.data.batch(self.cfg.optim.batch_size, keep=self.ctx.shard)
         loss = self.loss(x, y)
         optimizer_step(loss, self.opt, self.scaler, self.model.parameters(),
                        self.cfg.optim.max_grad_norm)
@@ -100,6 +101,8 @@ class SequenceLM(Plugin):
         return total / len(self._val)
 
     def evaluate(self, step: int) -> dict[str, float]:
+        if not self.ctx.is_main:  # only rank 0 logs: the others skip eval/loss and the sample
+            return {}
         metrics = {"eval/loss": self.val_loss()}
         s = self.cfg.sample
         ids = self.generate(self.eval_prompt(), s.tokens, s.temperature, s.top_k, s.top_p,
@@ -128,10 +131,12 @@ class SequenceLM(Plugin):
                 "top_p": s.top_p if opts.top_p is None else opts.top_p,
                 "seed": self.cfg.seed if opts.seed is None else opts.seed}
 
+    # the network, its optimizer and scaler, and the batch generator; plus the vocabulary, which
+    # is checked on load (not restored: it comes from the corpus)
+    checkpointed = ("model", "opt", "scaler", "data")
+
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                "scaler": self.scaler.state_dict(), "data": self.data.state_dict(),
-                "vocab": self.vocab_state()}
+        return {**super().state_dict(), "vocab": self.vocab_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("vocab") != self.vocab_state():
@@ -139,7 +144,6 @@ class SequenceLM(Plugin):
                 "the checkpoint was trained on a different vocabulary than the corpus loads to now "
                 "(was data.path changed, or the file edited?); point data.path at the original data."
             )
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.data.load_state_dict(state["data"])
+        super().load_state_dict(state)
+        for group in self.opt.param_groups:  # a checkpoint of the for-loop AdamW resumes fused
+            group["fused"] = self.opt.defaults["fused"]

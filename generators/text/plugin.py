@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from workbench.generators.seq.config import SequenceSampleOptions
+from workbench.generators.seq.config import SequenceExplainOptions, SequenceSampleOptions
 from workbench.generators.seq.plugin import SequenceLM
 from workbench.generators.seq.tokenizers import CharTokenizer
 from workbench.generators.text.config import TextConfig
@@ -19,10 +19,8 @@ from workbench.data.text import load_text
 from workbench.errors import UserError
 
 
-class TextLM(SequenceLM):
+class TextLM(SequenceLM[TextConfig]):
     """A character-level language model of a text corpus."""
-
-    Config = TextConfig
 
     def load_corpus(self) -> tuple[np.ndarray, np.ndarray, int]:
         text = load_text(self.cfg.data.path)
@@ -53,3 +51,14 @@ class TextLM(SequenceLM):
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text, encoding="utf-8")
         return text
+
+    def explain(self, step: int, out: Path | None, opts: SequenceExplainOptions) -> str:
+        """``workbench explain RUN``: which earlier characters raised the probability of each
+        generated one, as an HTML page (generators/seq/explain.py)."""
+        from workbench.generators.seq.explain import explain
+
+        text_prompt = (self.cfg.prompt or "\n") if opts.prompt is None else opts.prompt
+        if not text_prompt:
+            raise UserError("--prompt is empty; give at least one character, or leave it out.")
+        prompt = self.tokenizer.encode(text_prompt).tolist()
+        return explain(self, step, out, opts, prompt, lambda i: self.tokenizer.chars[i])

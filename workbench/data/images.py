@@ -88,6 +88,8 @@ def load_images(source: str, split: str, *, path: str | None = None, image_size:
     log.info("image data %s", what)
 
     index = _split_index(labels, official_test, split, seed)
+    if len(index) == 0:
+        raise UserError(_empty_split(what, labels, official_test, split, seed, len(classes)))
     images_t = torch.from_numpy(np.ascontiguousarray(images[index]))
     labels_t = torch.from_numpy(labels[index].astype(np.int64))
     images_t = convert_channels(images_t, channels)
@@ -157,6 +159,18 @@ def _split_index(labels: np.ndarray, official_test: np.ndarray | None, split: st
     # shuffled (by the same seed), so that the first n images of a split are a fair sample of it:
     # the offline MNIST is stored sorted by class
     return rng.permutation(np.concatenate(parts[split]))
+
+
+def _empty_split(what: str, labels: np.ndarray, official_test: np.ndarray | None, split: str,
+                 seed: int, n_classes: int) -> str:
+    """Why a split came out empty, with the counts: too few images to hold some out (a class
+    needs 6 for one val and one test image at 10 % each, rounded)."""
+    counts = " / ".join(f"{len(_split_index(labels, official_test, s, seed)):,} {s}"
+                        for s in ("train", "val", "test"))
+    return (f"{what.split(';')[0]}: {len(labels):,} images in {n_classes} class(es) split into "
+            f"{counts}, so the {split} split is empty and nothing could be measured on it. Add "
+            "images: each class is split 80 / 10 / 10, and one with at least 6 images gives one "
+            "val and one test image.")
 
 
 # --------------------------------------------------------------------------- sources

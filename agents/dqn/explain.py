@@ -1,0 +1,192 @@
+"""``workbench explain`` for DQN: what the agent looked at when it chose its actions.
+
+The agent plays one evaluation game; at each step the chosen action's Q-value, Q(s, a), is
+attributed to the observation with a Captum method (saliency by default: one backward pass per
+frame). On Atari the attribution of the 4 stacked 84x84 frames is summed over the stack,
+upscaled to the 210x160 RGB frame of the evaluation video's twin emulator and laid over it: a
+GIF of the game and a PNG strip of a few frames. On classic control (CartPole) it is a chart of
+each observation feature's attribution over the game.
+
+Greydanus et al. 2018 ("Visualizing and understanding Atari agents") show such maps for Pong:
+a trained agent watches the ball and its own paddle. With integrated gradients (Sundararajan
+et al. 2017) from an all-zero observation, the attributions of a step sum to
+Q(s, a) - Q(0, a), the completeness that tests/test_explain_dqn.py checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from workbench.agents.dqn import evaluation
+from workbench.agents.dqn.config import DQNExplainOptions
+from workbench.agents.dqn.evaluation import Act, Game
+
+from workbench.explain import (
+    SIGNED,
+    Output,
+    attribute,
+    figure_array,
+    overlay,
+    pyplot,
+    resize,
+    scale,
+)
+
+if TYPE_CHECKING:
+    from workbench.agents.dqn.agent import DQN
+
+FEATURES = {  # gymnasium's documented observation of the classic-control tasks
+    "CartPole": ["cart position", "cart velocity", "pole angle", "pole angular velocity"],
+    "MountainCar": ["position", "velocity"],
+    "Acrobot": ["cos theta1", "sin theta1", "cos theta2", "sin theta2", "theta1 velocity",
+                "theta2 velocity"],
+}
+
+
+def q_attributions(q: torch.nn.Module, obs: np.ndarray, actions: np.ndarray, method: str,
+                   steps: int, device: torch.device) -> torch.Tensor:
+    """Attribution of Q(s, a) to each element of each observation ``obs`` (T, ...) for the
+    ``actions`` (T,) taken; the baseline is an all-zero observation."""
+    q.eval()
+    x = torch.from_numpy(np.asarray(obs)).to(device).float()
+    window = (x.shape[1], 8, 8) if x.dim() == 4 else (1,) * (x.dim() - 1)
+    stride = (x.shape[1], 4, 4) if x.dim() == 4 else None
+    return attribute(lambda s: q(s).float(), x, method, target=torch.as_tensor(actions, device=device),
+                     baseline=0.0, steps=steps, window=window, stride=stride).cpu()
+
+
+class Recorder:
+    """Stands in for the agent's ``act`` while it plays: every observation and the action
+    chosen on it are kept."""
+
+    def __init__(self, act: Act) -> None:
+        self.act = act
+        self.obs: list[np.ndarray] = []
+        self.actions: list[int] = []
+
+    def __call__(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        actions = self.act(obs, epsilon, rng)
+        self.obs.append(obs[0].copy())
+        self.actions.append(int(actions[0]))
+        return actions
+
+
+def play(agent: DQN, seed: int, epsilon: float) -> tuple[Recorder, Game, np.ndarray | None]:
+    """One evaluation game, played by the agent's own evaluation code (agents/dqn/evaluation.py)
+    and on Atari filmed by its RGB twin; returns the recording, the game and the RGB frames
+    (None off Atari, or when the twin could not follow)."""
+    recorder = Recorder(agent.act)
+    rng = np.random.default_rng(seed)
+    if agent.atari:
+        game, frames = evaluation.play_video_game(recorder, agent.cfg.env, seed, epsilon, rng)
+    else:
+        (game,), frames = evaluation.play_games(recorder, agent.cfg.env, 1, seed, epsilon, rng), None
+    return recorder, game, frames
+
+
+def explain(agent: DQN, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
+    epsilon = agent.cfg.eval_epsilon if opts.epsilon is None else opts.epsilon
+    rec, game, frames = play(agent, opts.seed, epsilon)
+    score = game.ret
+    output = Output(agent.ctx.logger, out, step)
+    lines = [f"one game (seed {opts.seed}, epsilon {epsilon:g}): return {score:+g}, "
+             f"length {game.length:,} steps"]
+    obs, actions = np.stack(rec.obs), np.asarray(rec.actions)
+    with torch.no_grad():
+        q = agent.q.eval()(torch.from_numpy(obs).to(agent.ctx.device)).float().cpu()
+    q_taken = q[torch.arange(len(actions)), torch.as_tensor(actions)].numpy()
+    if not agent.atari:
+        attr = q_attributions(agent.q, obs, actions, opts.method, opts.steps, agent.ctx.device)
+        output.image(f"{opts.method}_features", feature_chart(
+            obs, attr.numpy(), q_taken, agent.cfg.env.id, opts.method, score))
+        mean = attr.abs().mean(0).numpy()
+        names = feature_names(agent.cfg.env.id, obs.shape[1])
+        lines.append("mean |attribution| per feature: " + ", ".join(
+            f"{n} {v:.3g}" for n, v in zip(names, mean)))
+        return output.report(lines)
+    if frames is None:
+        lines.append("no video: the RGB twin cannot follow this game (sticky actions, or it "
+                     "diverged); nothing written")
+        return output.report(lines)
+    shown = np.arange(0, len(actions), opts.every)
+    attr = q_attributions(agent.q, obs[shown], actions[shown], opts.method, opts.steps,
+                          agent.ctx.device)
+    signed = opts.method in SIGNED
+    # one scale for the whole game, so that brightness compares across frames
+    maps = resize(scale(attr.sum(1).numpy(), signed), frames.shape[1:3])
+    video = overlay(frames[shown], maps, signed)
+    output.video(f"{opts.method}_game", video, fps=15)
+    picks = np.linspace(0, len(shown) - 1, min(opts.n, len(shown))).round().astype(int)
+    names = action_names(agent.cfg.env.id, agent.env.num_actions)
+    output.image(f"{opts.method}_strip", strip(
+        video[picks], [f"t={shown[i]}  {names[actions[shown[i]]]}  Q={q_taken[shown[i]]:.2f}"
+                       for i in picks],
+        f"{agent.cfg.env.id}: {opts.method} of Q(s, chosen action), step {step:,}"))
+    lines.append(f"explained {len(shown)} of its steps (every {opts.every}) with {opts.method}")
+    return output.report(lines)
+
+
+def feature_names(env_id: str, n: int) -> list[str]:
+    for key, names in FEATURES.items():
+        if key in env_id and len(names) == n:
+            return names
+    return [f"obs[{i}]" for i in range(n)]
+
+
+def action_names(env_id: str, n: int) -> list[str]:
+    """ALE's names of the actions (NOOP, FIRE, ...) if they match the agent's, else numbers."""
+    try:
+        import ale_py
+        import gymnasium as gym
+
+        gym.register_envs(ale_py)
+        env = gym.make(env_id)
+        names = env.unwrapped.get_action_meanings()
+        env.close()
+        if len(names) == n:
+            return list(names)
+    except Exception:  # noqa: BLE001 - names are a nicety; numbers always work
+        pass
+    return [f"action {i}" for i in range(n)]
+
+
+def strip(frames: np.ndarray, titles: list[str], title: str) -> np.ndarray:
+    """Frames side by side, each titled."""
+    plt = pyplot()
+    n = len(frames)
+    fig, axes = plt.subplots(1, n, figsize=(1.9 * n, 2.9), dpi=100, squeeze=False)
+    for ax, frame, t in zip(axes[0], frames, titles):
+        ax.imshow(frame)
+        ax.set_title(t, fontsize=7)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return figure_array(fig)
+
+
+def feature_chart(obs: np.ndarray, attr: np.ndarray, q_taken: np.ndarray, env_id: str,
+                  method: str, score: float) -> np.ndarray:
+    """The observation features over the game and, below, their attributions (a heat map)."""
+    plt = pyplot()
+    names = feature_names(env_id, obs.shape[1])
+    signed = method in SIGNED
+    fig, (top, mid, low) = plt.subplots(3, 1, figsize=(9, 6.5), dpi=100, sharex=True,
+                                        gridspec_kw={"height_ratios": [2, 1, 2]})
+    for i, name in enumerate(names):
+        top.plot(obs[:, i], label=name, lw=1)
+    top.legend(fontsize=7, loc="upper left", ncol=2)
+    top.set_title(f"{env_id}, one game (return {score:g}): observation", fontsize=9)
+    mid.plot(q_taken, lw=1, color="k")
+    mid.set_ylabel("Q(s, a)", fontsize=8)
+    a = scale(attr.T, signed)
+    low.imshow(a, aspect="auto", cmap="bwr" if signed else "inferno",
+               vmin=-1 if signed else 0, vmax=1, interpolation="nearest")
+    low.set_yticks(range(len(names)), names, fontsize=7)
+    low.set_xlabel("agent step", fontsize=8)
+    low.set_title(f"{method}: each feature's part in Q(s, chosen action)"
+                  + (" (red raised it, blue lowered it)" if signed else ""), fontsize=9)
+    fig.tight_layout()
+    return figure_array(fig)

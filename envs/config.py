@@ -1,0 +1,31 @@
+"""The environment options of a run (light: no gymnasium or ale-py import), so that
+``workbench describe`` lists them fast; :meth:`workbench.envs.vector.VectorEnv.from_config`
+builds the environments from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class EnvConfig:
+    id: str = "ALE/Pong-v5"
+    """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...) or a gymnasium id with discrete actions (CartPole-v1)"""
+    num_envs: int = 8
+    """environments stepped together; one call of the agent advances num_envs env steps"""
+    num_threads: int = 2
+    """C++ threads stepping the Atari envs (0 = one per core)"""
+    frame_stack: int = 4
+    """frames per observation (Atari; classic control uses 1)"""
+    frame_skip: int = 4
+    """emulator frames per agent step, max-pooled over the last two (Atari)"""
+    noop_max: int = 30
+    """up to this many no-op actions at the start of an episode (Atari)"""
+    repeat_action_probability: float = 0.0
+    """sticky actions (Machado et al. 2018): 0 as CleanRL and SB3, 0.25 as Dopamine (Atari)"""
+    max_episode_frames: int = 108_000
+    """emulator frames before an Atari episode is truncated (108,000 = 30 minutes, as Machado et al.)"""
+    life_loss_terminal: bool = True
+    """training only: a lost life cuts the bootstrap as in Nature DQN; evaluation plays full games"""
+    clip_rewards: bool = True
+    """clip training rewards to their sign (episode returns always report the true score)"""

@@ -1,0 +1,35 @@
+"""`workbench explain`, the hook itself: a plugin without it says so, options are listed and
+checked, and the HTML it writes reaches W&B as an HTML panel."""
+
+from __future__ import annotations
+
+from tests.helpers import cli
+from tests.test_wandb import _records
+from workbench.logger import Logger
+
+
+def test_a_plugin_without_explain_says_so_with_exit_2(runs_root):
+    assert cli("run", "linreg-quick", "--name", "x").returncode == 0
+    r = cli("explain", str(runs_root / "linreg-quick" / "x"))
+    assert r.returncode == 2 and "does not support `workbench explain`" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_explain_help_lists_the_plugins_options_and_a_missing_run_is_exit_2(runs_root):
+    r = cli("explain", "--help")
+    assert r.returncode == 0 and "--out" in r.stdout and "RUN_DIR" in r.stdout
+    assert cli("explain").returncode == 2
+    r = cli("describe", "classifier-digits")
+    assert "options of `workbench explain RUN_DIR`" in r.stdout and "--per-class" in r.stdout
+    r = cli("describe", "dqn-pong")
+    assert "--every" in r.stdout and "integrated-gradients | saliency" in r.stdout
+
+
+def test_log_html_writes_the_page_and_a_wandb_html_panel(tmp_path):
+    logger = Logger(tmp_path, wandb_mode="offline", run_id="htmltest1")
+    path = logger.log_html("explain/page", "<p>hello</p>", step=7)
+    logger.close()
+    assert path is not None and path.read_text() == "<p>hello</p>" and path.parent.name == "media"
+    history = [x["history"]["item"] for x in _records(tmp_path) if x["type"] == "history"]
+    panel = next(h for h in history if "explain/page._type" in h)
+    assert panel["explain/page._type"] == "html-file" and panel["step"] == 7

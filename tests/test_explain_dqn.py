@@ -1,0 +1,85 @@
+"""`workbench explain` on DQN: integrated gradients of Q(s, a) are complete on a trained CartPole
+agent, and on Atari the attribution video covers the whole evaluation game."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageSequence
+from workbench.agents.dqn.explain import play, q_attributions
+
+from workbench.cli import main
+from workbench.loop import load_for_inference
+from workbench.runs import find_runs
+
+pytest.importorskip("captum")  # the `explain` extra; CI installs it with [all]
+
+
+def _train(root: Path, name: str, overrides: list[str]) -> Path:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORKBENCH_RUNS", str(root))
+    mp.setenv("WANDB_MODE", "disabled")
+    try:
+        assert main(["run", name, "--name", "explain", "--wandb", "disabled", *overrides]) == 0
+    finally:
+        mp.undo()
+    return next(find_runs(root)).path
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory) -> Path:
+    # ~10 s on one thread; eval return ~100-250 (a random policy scores ~20)
+    return _train(tmp_path_factory.mktemp("runs"), "dqn-cartpole", [
+        "total_steps=3000", "eval_every=3000", "checkpoint_every=3000", "log_every=1000",
+        "eval_episodes=2", "torch_threads=1"])
+
+
+def test_integrated_gradients_of_q_sum_to_q_minus_the_baselines_q(cartpole_run):
+    agent, _, _ = load_for_inference(cartpole_run)
+    rec, game, frames = play(agent, seed=0, epsilon=0.0)
+    assert frames is None and len(rec.actions) == game.length == game.ret  # +1 per step
+    obs, actions = np.stack(rec.obs), np.asarray(rec.actions)
+    with torch.no_grad():
+        x = torch.from_numpy(obs).float()
+        a = torch.as_tensor(actions)[:, None]
+        gap = (agent.q(x).gather(1, a) - agent.q(torch.zeros_like(x)).gather(1, a)).squeeze(1)
+    errors = {}
+    for steps in (16, 128):
+        attr = q_attributions(agent.q, obs, actions, "integrated-gradients", steps, torch.device("cpu"))
+        assert attr.shape == obs.shape and torch.isfinite(attr).all()
+        errors[steps] = (attr.sum(1) - gap).abs()
+    # ReLU kinks make the quadrature converge slowly: measured max error 4% of the mean gap at
+    # 128 steps (30% at 16); completeness must hold within 5% and improve with more steps
+    assert errors[128].max() < 0.05 * gap.abs().mean(), (errors[128].max(), gap.abs().mean())
+    assert errors[128].mean() < errors[16].mean()
+
+
+def test_cartpole_explain_charts_each_features_attribution(cartpole_run, capsys):
+    assert main(["explain", str(cartpole_run), "--method", "integrated-gradients",
+                 "--wandb", "disabled"]) == 0
+    out = capsys.readouterr().out
+    assert "mean |attribution| per feature: cart position" in out
+    charts = list((cartpole_run / "media").glob("explain_integrated-gradients_features_*.png"))
+    assert len(charts) == 1 and Image.open(charts[0]).size[0] > 500
+
+
+def test_atari_explain_video_has_the_games_length(tmp_path, capsys):
+    # the smoke run of dqn-pong, its games cut at 400 emulator frames = 100 agent steps
+    run = _train(tmp_path / "runs", "dqn-pong", [
+        "total_steps=600", "learning_starts=300", "buffer_size=1000", "env.num_envs=4",
+        "batch_size=8", "eval_every=0", "checkpoint_every=600", "log_every=300",
+        "env.noop_max=0", "torch_threads=1", "env.max_episode_frames=400"])
+    assert main(["explain", str(run), "--every", "2", "--n", "4", "--wandb", "disabled"]) == 0
+    out = capsys.readouterr().out
+    assert "length 100 steps" in out
+    gif = next((run / "media").glob("explain_saliency_game_*.gif"))
+    with Image.open(gif) as im:
+        assert im.size == (160, 210)  # the RGB frame, not the 84x84 the agent sees
+        # the GIF writer merges identical frames, adding up their durations (in 1/100 s)
+        frames = sum(round(f.info["duration"] * 15 / 1000) for f in ImageSequence.Iterator(im))
+    assert frames == 50  # every 2nd of the 100 steps, at 15 fps
+    strip = next((run / "media").glob("explain_saliency_strip_*.png"))
+    assert Image.open(strip).size[0] > 4 * 100

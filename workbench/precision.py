@@ -1,0 +1,54 @@
+"""What ``precision=auto`` means, decided without importing torch (``describe`` prints it).
+
+On CUDA, auto is bf16 autocast (fp16 + loss scaling on GPUs without bf16). On CPU it depends on
+the plugin and the CPU, because bf16 is not always faster there: each plugin's Config declares
+``auto_cpu_precision``, set from a measurement of that plugin's training step:
+
+* ``"fp32"``: bf16 autocast measured slower than fp32 for this plugin, even on a CPU with AMX;
+* ``"bf16"``: bf16 measured faster on every CPU tried;
+* ``"bf16-with-amx"`` (the default): bf16 only where the CPU has AMX tiles (Intel Sapphire
+  Rapids and later), whose bf16 matrix units make convolutions and matmuls faster; without
+  them bf16 runs through conversions and AVX-512 at best, measured slower than fp32 (the
+  Nature-DQN update: 0.6x; the nanoGPT-size GPT step: 0.5x, on a 2-core Xeon without AMX).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+CPU_AUTO_CHOICES = ("fp32", "bf16", "bf16-with-amx")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_amx() -> bool:
+    """True where the CPU advertises AMX bf16 tiles (Linux ``/proc/cpuinfo``; False elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return {"amx_bf16", "amx_tile"} <= flags
+    return False
+
+
+def auto_cpu(cpu_auto: str) -> str:
+    """``precision=auto`` on CPU for a plugin whose Config says ``auto_cpu_precision=cpu_auto``."""
+    if cpu_auto not in CPU_AUTO_CHOICES:
+        raise ValueError(f"auto_cpu_precision must be one of {CPU_AUTO_CHOICES}; got {cpu_auto!r}")
+    if cpu_auto == "bf16-with-amx":
+        return "bf16" if cpu_has_amx() else "fp32"
+    return cpu_auto
+
+
+def describe_auto(cpu_auto: str) -> str:
+    """One line for ``workbench describe``: what auto resolves to, and why."""
+    here = auto_cpu(cpu_auto)
+    rule = {"fp32": "fp32 on every CPU (bf16 measured slower for this plugin)",
+            "bf16": "bf16 on every CPU (measured faster for this plugin)",
+            "bf16-with-amx": "bf16 on CPUs with AMX, else fp32"}[cpu_auto]
+    amx = "has" if cpu_has_amx() else "has no"
+    return (f"precision=auto: on CPU {rule}; this CPU {amx} AMX, so CPU runs use {here}. "
+            "On CUDA: bf16 (fp16 + loss scaling where bf16 is missing).")
