@@ -111,3 +111,11 @@ def test_music_corpus_parse_writes_no_carriage_return_into_a_pipe(tmp_path, monk
     pieces, _ = load_pieces("", "soprano", "none", 2)
     err = capsys.readouterr().err
     assert len(pieces) == 2 and "\r" not in err and "parsing 2 music files" in err
+
+
+def test_a_resumed_runs_best_includes_the_earlier_sessions(capsys):
+    history = [{"step": 10, "eval/mse": 0.1}, {"step": 20, "eval/mse": 0.3}]
+    p = Progress("g/r", 40, initial=20, primary=("eval/mse", "min"), history=history, bar=False)
+    p.evaluation(30, {"eval/mse": 0.2})
+    assert "eval @ step 30: eval/mse 0.2 (best 0.1 @ 10)" in capsys.readouterr().err
+    assert "best 0.1 at step 10" in p.summary("finished", "runs/g/r")
