@@ -39,8 +39,8 @@ def cartpole_run(tmp_path_factory) -> Path:
 
 def test_integrated_gradients_of_q_sum_to_q_minus_the_baselines_q(cartpole_run):
     agent, _, _ = load_for_inference(cartpole_run)
-    rec, score, frames = play(agent, seed=0, epsilon=0.0)
-    assert frames is None and len(rec.actions) == score  # CartPole: +1 per step
+    rec, game, frames = play(agent, seed=0, epsilon=0.0)
+    assert frames is None and len(rec.actions) == game.length == game.ret  # +1 per step
     obs, actions = np.stack(rec.obs), np.asarray(rec.actions)
     with torch.no_grad():
         x = torch.from_numpy(obs).float()

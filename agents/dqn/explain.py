@@ -15,13 +15,14 @@ Q(s, a) - Q(0, a), the completeness that tests/test_explain_dqn.py checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from workbench.agents.dqn import evaluation
 from workbench.agents.dqn.config import DQNExplainOptions
+from workbench.agents.dqn.evaluation import Act, Game
 
 from workbench.explain import (
     SIGNED,
@@ -59,42 +60,40 @@ def q_attributions(q: torch.nn.Module, obs: np.ndarray, actions: np.ndarray, met
 
 class Recorder:
     """Stands in for the agent's ``act`` while it plays: every observation and the action
-    chosen on it are kept (at the explain epsilon, whatever the caller asks)."""
+    chosen on it are kept."""
 
-    def __init__(self, act: Callable[..., np.ndarray], epsilon: float) -> None:
-        self.act, self.epsilon = act, epsilon
+    def __init__(self, act: Act) -> None:
+        self.act = act
         self.obs: list[np.ndarray] = []
         self.actions: list[int] = []
 
     def __call__(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        actions = self.act(obs, self.epsilon, rng)
+        actions = self.act(obs, epsilon, rng)
         self.obs.append(obs[0].copy())
         self.actions.append(int(actions[0]))
         return actions
 
 
-def play(agent: DQN, seed: int, epsilon: float) -> tuple[Recorder, float, np.ndarray | None]:
-    """One evaluation game, played and filmed by the agent's own evaluation code (the RGB twin
-    on Atari); returns the recording, the score and the RGB frames (None off Atari)."""
-    recorder = Recorder(agent.act, epsilon)
+def play(agent: DQN, seed: int, epsilon: float) -> tuple[Recorder, Game, np.ndarray | None]:
+    """One evaluation game, played by the agent's own evaluation code (agents/dqn/evaluation.py)
+    and on Atari filmed by its RGB twin; returns the recording, the game and the RGB frames
+    (None off Atari, or when the twin could not follow)."""
+    recorder = Recorder(agent.act)
     rng = np.random.default_rng(seed)
-    agent.act = recorder  # type: ignore[method-assign] - the evaluation code calls self.act
-    try:
-        if agent.atari:
-            score, frames = agent._play_video(seed, rng)
-        else:
-            score, frames = agent._play(1, seed, rng)[0], None
-    finally:
-        del agent.act
-    return recorder, float(score), frames
+    if agent.atari:
+        game, frames = evaluation.play_video_game(recorder, agent.cfg.env, seed, epsilon, rng)
+    else:
+        (game,), frames = evaluation.play_games(recorder, agent.cfg.env, 1, seed, epsilon, rng), None
+    return recorder, game, frames
 
 
 def explain(agent: DQN, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
     epsilon = agent.cfg.eval_epsilon if opts.epsilon is None else opts.epsilon
-    rec, score, frames = play(agent, opts.seed, epsilon)
+    rec, game, frames = play(agent, opts.seed, epsilon)
+    score = game.ret
     output = Output(agent.ctx.logger, out, step)
     lines = [f"one game (seed {opts.seed}, epsilon {epsilon:g}): return {score:+g}, "
-             f"length {len(rec.actions):,} steps"]
+             f"length {game.length:,} steps"]
     obs, actions = np.stack(rec.obs), np.asarray(rec.actions)
     with torch.no_grad():
         q = agent.q.eval()(torch.from_numpy(obs).to(agent.ctx.device)).float().cpu()
