@@ -38,3 +38,19 @@ class GAN(Plugin[C]):
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=optim.lr, betas=betas)
         self.scaler_g = ctx.grad_scaler()
         self.scaler_d = ctx.grad_scaler()
+
+    @torch.no_grad()
+    def run_generator(self, inputs: torch.Tensor, chunk: int) -> torch.Tensor:
+        """G(inputs), ``chunk`` rows at a time, float32 on the CPU in [-1, 1]; in inference mode
+        (BatchNorm running statistics, no dropout), so an output depends on its own input only,
+        not on the batch, and scores are deterministic."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            out = []
+            for part in inputs.split(chunk):
+                with self.ctx.autocast():
+                    out.append(self.G(part.to(self.ctx.device)).float().clamp(-1, 1).cpu())
+            return torch.cat(out)
+        finally:
+            self.G.train(was_training)

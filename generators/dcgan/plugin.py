@@ -96,20 +96,9 @@ class DCGAN(GAN[DCGANConfig]):
                 "train/d_fake": torch.sigmoid(logit_fake.detach()).mean()}
 
     # ------------------------------------------------------------------ generation
-    @torch.no_grad()
     def generate_images(self, z: torch.Tensor, chunk: int = 500) -> torch.Tensor:
-        """Images for the rows of z, float32 on the CPU in [-1, 1]; BatchNorm in inference mode
-        (running statistics), so an image depends on its own z only, not on the batch."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            out = []
-            for part in z.split(chunk):
-                with self.ctx.autocast():
-                    out.append(self.G(part.to(self.ctx.device)).float().clamp(-1, 1).cpu())
-            return torch.cat(out)
-        finally:
-            self.G.train(was_training)
+        """Images for the rows of z (GAN.run_generator: each depends on its own z only)."""
+        return self.run_generator(z, chunk)
 
     def fd_score(self) -> float:
         from workbench.generators.metrics import DigitFD

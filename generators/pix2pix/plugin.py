@@ -94,20 +94,9 @@ class Pix2Pix(GAN[Pix2PixConfig]):
             self._held_out = to_float(a), to_float(b)
         return self._held_out
 
-    @torch.no_grad()
     def translate(self, images: torch.Tensor, chunk: int = 32) -> torch.Tensor:
-        """G(images) in inference mode (BatchNorm running statistics, no dropout), so scores
-        are deterministic; float32 on the CPU."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            out = []
-            for part in images.split(chunk):
-                with self.ctx.autocast():
-                    out.append(self.G(part.to(self.ctx.device)).float().clamp(-1, 1).cpu())
-            return torch.cat(out)
-        finally:
-            self.G.train(was_training)
+        """G(images) in inference mode (GAN.run_generator), so scores are deterministic."""
+        return self.run_generator(images, chunk)
 
     def comparison_grid(self, a: torch.Tensor, out: torch.Tensor, b: torch.Tensor) -> Any:
         """Rows of input | output | target (an HWC uint8 array)."""
