@@ -41,7 +41,7 @@ class DQNExplainOptions:
     n: int = 8
     """frames in the PNG strip, evenly spaced over the game (Atari)"""
     every: int = 2
-    """explain every k-th agent step for the video (2 at 15 fps plays at about real time)"""
+    """explain every k-th agent step for the video (played at 15 fps: with frame_skip=4, k=2 is twice real time)"""
     steps: int = 16
     """integration steps (integrated-gradients) or noise samples (smoothgrad, gradient-shap)"""
     seed: int = 0

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from workbench.agents.dqn.config import EnvConfig
+from workbench.envs.config import EnvConfig
 from workbench.envs.vector import RGBRecorder, VectorEnv
 
 Act = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 from workbench.agents.dqn import evaluation
-from workbench.agents.dqn.config import DQNEvalOptions, EnvConfig
+from workbench.agents.dqn.config import DQNEvalOptions
 from workbench.agents.dqn.networks import MLP, NatureCNN
+from workbench.envs.config import EnvConfig
 from workbench.envs.vector import is_atari
 
 from workbench import checkpoint

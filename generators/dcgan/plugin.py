@@ -25,10 +25,11 @@ from torch import nn
 from workbench.classifiers.features import SPLIT_SEED
 from workbench.generators.dcgan.config import DCGANConfig, DCGANSampleOptions
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
+from workbench.generators.gan import GAN
 
 from workbench.data.images import ImageSet, load_images, to_float
 from workbench.errors import UserError
-from workbench.plugin import Context, Plugin
+from workbench.plugin import Context
 from workbench.runtime import optimizer_step
 
 
@@ -44,7 +45,7 @@ def load_split(cfg: DCGANConfig, split: str) -> ImageSet:
     return data
 
 
-class DCGAN(Plugin[DCGANConfig]):
+class DCGAN(GAN[DCGANConfig]):
     """Deep convolutional GAN; the networks are in generators/dcgan/model.py."""
 
     def __init__(self, cfg: DCGANConfig, ctx: Context) -> None:
@@ -55,21 +56,9 @@ class DCGAN(Plugin[DCGANConfig]):
         self.batches = torch.Generator().manual_seed(cfg.seed + 1)
 
         torch.manual_seed(cfg.seed)  # the networks' initial weights are a function of the seed
-        self.G = Generator(cfg.latent_size, cfg.channels, cfg.image_size, cfg.gen_features).to(device)
-        self.D = Discriminator(cfg.channels, cfg.image_size, cfg.disc_features).to(device)
-        self.G.apply(dcgan_init)
-        self.D.apply(dcgan_init)
-        # under torchrun each network is a DDP wrapper (gradients averaged over ranks); keep the
-        # bare G and D for evaluation, sampling, export and checkpoints
-        self.generate = ctx.compile(ctx.ddp(self.G), "dcgan-generator")
-        self.discriminate = ctx.compile(ctx.ddp(self.D), "dcgan-discriminator")
-        ctx.local_batch(cfg.batch_size)  # a global batch that does not split over ranks fails here
-
-        betas = (cfg.optim.beta1, cfg.optim.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=betas)
-        self.scaler_g = ctx.grad_scaler()
-        self.scaler_d = ctx.grad_scaler()
+        self.build_pair(Generator(cfg.latent_size, cfg.channels, cfg.image_size, cfg.gen_features),
+                        Discriminator(cfg.channels, cfg.image_size, cfg.disc_features),
+                        dcgan_init, "dcgan", cfg.optim, cfg.batch_size)
 
         # the same z every evaluation, so grids are comparable over the run (and across runs)
         self.fixed_noise = torch.randn(cfg.grid_size, cfg.latent_size,
@@ -107,20 +96,9 @@ class DCGAN(Plugin[DCGANConfig]):
                 "train/d_fake": torch.sigmoid(logit_fake.detach()).mean()}
 
     # ------------------------------------------------------------------ generation
-    @torch.no_grad()
     def generate_images(self, z: torch.Tensor, chunk: int = 500) -> torch.Tensor:
-        """Images for the rows of z, float32 on the CPU in [-1, 1]; BatchNorm in inference mode
-        (running statistics), so an image depends on its own z only, not on the batch."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            out = []
-            for part in z.split(chunk):
-                with self.ctx.autocast():
-                    out.append(self.G(part.to(self.ctx.device)).float().clamp(-1, 1).cpu())
-            return torch.cat(out)
-        finally:
-            self.G.train(was_training)
+        """Images for the rows of z (GAN.run_generator: each depends on its own z only)."""
+        return self.run_generator(z, chunk)
 
     def fd_score(self) -> float:
         from workbench.generators.metrics import DigitFD
@@ -181,7 +159,3 @@ class DCGAN(Plugin[DCGANConfig]):
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         self.G.eval()
         return self.G, torch.randn(4, self.cfg.latent_size)
-
-    # ------------------------------------------------------------------ checkpoints
-    # both networks, both optimizers and both grad scalers, and the batch order
-    checkpointed = ("G", "D", "opt_g", "opt_d", "scaler_g", "scaler_d", "batches")

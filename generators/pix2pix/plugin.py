@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from workbench.generators.gan import GAN
 from workbench.generators.metrics import psnr, ssim
 from workbench.generators.pix2pix.config import Pix2PixConfig, Pix2PixSampleOptions
 from workbench.generators.pix2pix.data import dataset_root, jitter
@@ -27,11 +28,11 @@ from workbench.data.images import to_float
 from workbench.data.pairs import held_out_split, read_pairs
 from workbench.errors import UserError
 from workbench.media import image_grid, save_png
-from workbench.plugin import Context, Plugin
+from workbench.plugin import Context
 from workbench.runtime import optimizer_step
 
 
-class Pix2Pix(Plugin[Pix2PixConfig]):
+class Pix2Pix(GAN[Pix2PixConfig]):
     """Paired image-to-image translation: U-Net generator, PatchGAN discriminator."""
 
     def __init__(self, cfg: Pix2PixConfig, ctx: Context) -> None:
@@ -47,21 +48,11 @@ class Pix2Pix(Plugin[Pix2PixConfig]):
 
         torch.manual_seed(cfg.seed)
         channels_in, channels_out = a.shape[1], b.shape[1]
-        self.G = UNetGenerator(channels_in, channels_out, cfg.image_size, cfg.gen_features,
-                               cfg.dropout).to(device)
-        self.D = PatchDiscriminator(channels_in + channels_out, cfg.disc_features,
-                                    cfg.disc_layers).to(device)
-        self.G.apply(pix2pix_init)
-        self.D.apply(pix2pix_init)
-        # DDP wrappers under torchrun; the bare G and D serve evaluation, export and checkpoints
-        self.generate = ctx.compile(ctx.ddp(self.G), "pix2pix-generator")
-        self.discriminate = ctx.compile(ctx.ddp(self.D), "pix2pix-discriminator")
-        ctx.local_batch(cfg.batch_size)  # a global batch that does not split over ranks fails here
-        betas = (cfg.optim.beta1, cfg.optim.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr, betas=betas)
-        self.scaler_g = ctx.grad_scaler()
-        self.scaler_d = ctx.grad_scaler()
+        self.build_pair(UNetGenerator(channels_in, channels_out, cfg.image_size, cfg.gen_features,
+                                      cfg.dropout),
+                        PatchDiscriminator(channels_in + channels_out, cfg.disc_features,
+                                           cfg.disc_layers),
+                        pix2pix_init, "pix2pix", cfg.optim, cfg.batch_size)
 
     # ------------------------------------------------------------------ training
     def train_step(self, step: int) -> dict[str, Any]:
@@ -103,20 +94,9 @@ class Pix2Pix(Plugin[Pix2PixConfig]):
             self._held_out = to_float(a), to_float(b)
         return self._held_out
 
-    @torch.no_grad()
     def translate(self, images: torch.Tensor, chunk: int = 32) -> torch.Tensor:
-        """G(images) in inference mode (BatchNorm running statistics, no dropout), so scores
-        are deterministic; float32 on the CPU."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            out = []
-            for part in images.split(chunk):
-                with self.ctx.autocast():
-                    out.append(self.G(part.to(self.ctx.device)).float().clamp(-1, 1).cpu())
-            return torch.cat(out)
-        finally:
-            self.G.train(was_training)
+        """G(images) in inference mode (GAN.run_generator), so scores are deterministic."""
+        return self.run_generator(images, chunk)
 
     def comparison_grid(self, a: torch.Tensor, out: torch.Tensor, b: torch.Tensor) -> Any:
         """Rows of input | output | target (an HWC uint8 array)."""
@@ -166,7 +146,3 @@ class Pix2Pix(Plugin[Pix2PixConfig]):
         self.G.eval()
         a, _ = self.held_out()
         return self.G, a[:2].clone()
-
-    # ------------------------------------------------------------------ checkpoints
-    # both networks, both optimizers and both grad scalers, and the batch order
-    checkpointed = ("G", "D", "opt_g", "opt_d", "scaler_g", "scaler_d", "batches")
