@@ -116,8 +116,11 @@ def explain(agent: DQN, step: int, out: Path | None, opts: DQNExplainOptions) ->
                           agent.ctx.device)
     signed = opts.method in SIGNED
     # one scale for the whole game, so that brightness compares across frames
-    maps = resize(scale(attr.sum(1).numpy(), signed), frames.shape[1:3])
-    video = overlay(frames[shown], maps, signed)
+    maps = scale(attr.sum(1).numpy(), signed)
+    video = np.empty((len(shown), *frames.shape[1:]), np.uint8)
+    for i in range(0, len(shown), 64):  # a few thousand frames: overlay them in chunks
+        part = slice(i, i + 64)
+        video[part] = overlay(frames[shown[part]], resize(maps[part], frames.shape[1:3]), signed)
     output.video(f"{opts.method}_game", video, fps=15)
     picks = np.linspace(0, len(shown) - 1, min(opts.n, len(shown))).round().astype(int)
     names = action_names(agent.cfg.env.id, agent.env.num_actions)
