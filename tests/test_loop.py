@@ -215,8 +215,7 @@ def test_resume_with_an_override_that_changes_the_model_shape_is_a_clear_error(r
 
 
 def test_an_on_eval_hook_stops_a_run_cleanly_with_its_status_and_resume_trains_it_on(runs_root):
-    from workbench.compare import compare
-
+    from workbench.comparison import compare
     from workbench.loop import Launch, resume, start
 
     seen = []

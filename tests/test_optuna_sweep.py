@@ -56,7 +56,7 @@ def test_spaces_are_typed_for_the_config_field():
 @pytest.mark.parametrize("args, message", [
     (["--trials", "2", "lr=int(1,5)"], "int(lo,hi) is for int keys"),
     (["--trials", "2", "features=float(1,8)"], "float(lo,hi) is for float keys"),
-    (["--trials", "2", "total_steps=int(0,100)"], "must be positive"),
+    (["--trials", "2", "total_steps=int(0,100)"], "must be > 0"),
     (["--trials", "2", "lr=loguniform(0,1)"], "low > 0"),
     (["--trials", "2", "lr=loguniform(1e-5,1e-3)", "--sampler", "grid"], "is a range"),
     (["lr=loguniform(1e-5,1e-3)"], "needs --trials"),

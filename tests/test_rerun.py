@@ -77,7 +77,12 @@ def test_a_file_naming_nothing_and_unsafe_yaml_are_clear_errors(runs_root, tmp_p
 def test_run_json_records_device_precision_versions_commit_command_and_world_size(runs_root):
     assert main(["run", "linreg-quick", "--name", "p", *QUICK]) == 0
     info = json.loads((runs_root / "linreg-quick" / "p" / "run.json").read_text())
-    assert info["device"] == "cpu" and info["precision"] == "bf16"  # auto, resolved on a CPU
+    from workbench.precision import auto_cpu
+    from workbench.toy_config import LinRegConfig
+
+    # auto is resolved per plugin and CPU (bf16 with AMX, else fp32); run.json has the result
+    expected = auto_cpu(getattr(LinRegConfig, "auto_cpu_precision", "bf16-with-amx"))
+    assert info["device"] == "cpu" and info["precision"] == expected
     import platform
 
     import torch

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from workbench.compare import markdown_table, text_table
+from workbench.comparison import markdown_table, text_table
 
 _ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
 
