@@ -17,12 +17,14 @@ def test_a_plugin_without_explain_says_so_with_exit_2(runs_root):
 
 def test_explain_help_lists_the_plugins_options_and_a_missing_run_is_exit_2(runs_root):
     r = cli("explain", "--help")
-    assert r.returncode == 0 and "--out" in r.stdout and "RUN_DIR" in r.stdout
+    assert r.returncode == 0 and "--out" in r.stdout and "--pretrained" in r.stdout
+    r = cli("explain", "--pretrained", "dqn-pong", "--help")
+    assert r.returncode == 0 and "options of `explain --pretrained`" in r.stdout and "--method" in r.stdout
     assert cli("explain").returncode == 2
     r = cli("describe", "classifier-digits")
     assert "options of `workbench explain RUN_DIR`" in r.stdout and "--per-class" in r.stdout
     r = cli("describe", "dqn-pong")
-    assert "--every" in r.stdout and "integrated-gradients | saliency" in r.stdout
+    assert "--steps" in r.stdout and "integrated-gradients | saliency" in r.stdout
 
 
 def test_log_html_writes_the_page_and_a_wandb_html_panel(tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageSequence
+from workbench.agents.dqn import pretrained
 from workbench.agents.dqn.explain import play, q_attributions
 
 from workbench.cli import main
@@ -39,7 +40,7 @@ def cartpole_run(tmp_path_factory) -> Path:
 
 def test_integrated_gradients_of_q_sum_to_q_minus_the_baselines_q(cartpole_run):
     agent, _, _ = load_for_inference(cartpole_run)
-    rec, game, frames = play(agent, seed=0, epsilon=0.0)
+    rec, game, frames = play(agent.act, agent.cfg.env, seed=0, epsilon=0.0)
     assert frames is None and len(rec.actions) == game.length == game.ret  # +1 per step
     obs, actions = np.stack(rec.obs), np.asarray(rec.actions)
     with torch.no_grad():
@@ -66,20 +67,41 @@ def test_cartpole_explain_charts_each_features_attribution(cartpole_run, capsys)
     assert len(charts) == 1 and Image.open(charts[0]).size[0] > 500
 
 
-def test_atari_explain_video_has_the_games_length(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def pong_run(tmp_path_factory) -> Path:
     # the smoke run of dqn-pong, its games cut at 400 emulator frames = 100 agent steps
-    run = _train(tmp_path / "runs", "dqn-pong", [
+    return _train(tmp_path_factory.mktemp("runs"), "dqn-pong", [
         "total_steps=600", "learning_starts=300", "buffer_size=1000", "env.num_envs=4",
         "batch_size=8", "eval_every=0", "checkpoint_every=600", "log_every=300",
         "env.noop_max=0", "torch_threads=1", "env.max_episode_frames=400"])
-    assert main(["explain", str(run), "--every", "2", "--n", "4", "--wandb", "disabled"]) == 0
-    out = capsys.readouterr().out
-    assert "length 100 steps" in out
-    gif = next((run / "media").glob("explain_saliency_game_*.gif"))
+
+
+def _video_frames(gif: Path) -> int:
+    """Frames at 15 fps in a GIF; the writer merges identical frames, adding up their delays."""
     with Image.open(gif) as im:
         assert im.size == (160, 210)  # the RGB frame, not the 84x84 the agent sees
-        # the GIF writer merges identical frames, adding up their durations (in 1/100 s)
-        frames = sum(round(f.info["duration"] * 15 / 1000) for f in ImageSequence.Iterator(im))
-    assert frames == 50  # every 2nd of the 100 steps, at 15 fps
-    strip = next((run / "media").glob("explain_saliency_strip_*.png"))
+        return round(sum(f.info["duration"] for f in ImageSequence.Iterator(im)) * 15 / 1000)
+
+
+def test_atari_explain_video_has_the_games_length(pong_run, capsys):
+    assert main(["explain", str(pong_run), "--n", "4", "--wandb", "disabled"]) == 0
+    out = capsys.readouterr().out
+    assert "length 100 steps" in out and "explained 100 of its steps" in out
+    assert _video_frames(next((pong_run / "media").glob("explain_saliency_game_*.gif"))) == 100
+    strip = next((pong_run / "media").glob("explain_saliency_strip_*.png"))
     assert Image.open(strip).size[0] > 4 * 100
+
+
+def test_explain_pretrained_writes_only_where_told(pong_run, tmp_path, capsys):
+    weights = tmp_path / "agent.pt"
+    pretrained.export_run(pong_run, weights)
+    assert main(["explain", "--pretrained", str(weights), "--method", "integrated-gradients",
+                 "--steps", "4"]) == 2
+    assert "needs --out DIR" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["explain", "--pretrained", str(weights), "--out", str(out), "--n", "2",
+                 "--method", "integrated-gradients", "--steps", "4"]) == 0
+    assert "length 100 steps" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "integrated-gradients_game.gif", "integrated-gradients_strip.png"]
+    assert _video_frames(out / "integrated-gradients_game.gif") == 100

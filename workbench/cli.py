@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _hook_parser(sub, "explain", "show what a run's model looked at (attributions, via Captum)")
     p.add_argument("--out", type=Path, default=None, help="a folder for the files (default: the "
                    "run's media/, and W&B; with --out nothing is written into the run)")
+    p.add_argument("--pretrained", default=None, metavar="NAME|FILE",
+                   help="explain a shipped DQN agent (e.g. dqn-pong) instead of a run; needs --out")
     _add_wandb(p)
 
     p = sub.add_parser("compare", help="table and curves across runs",
@@ -268,34 +270,41 @@ def _parse_hook_options(args: argparse.Namespace) -> Any:
     return parse_options(cls, args.hook_options, f"`workbench {args.hook}` of plugin '{spec.name}'")
 
 
-def _pretrained_tokens(argv: list[str]) -> list[str]:
-    """``eval --pretrained X --episodes 3``: every token after ``eval`` but --pretrained and
-    help; argparse alone would take the 3 for the (optional) run directory."""
-    rest = argv[argv.index("eval") + 1:]
+def _pretrained_tokens(argv: list[str], command: str) -> list[str]:
+    """``eval --pretrained X --episodes 3``: every token after the command but help and the
+    flags its parser reads itself (--pretrained; for explain --out and --wandb too), each with
+    its value; argparse alone would take the 3 for the (optional) run directory."""
+    own = {"--pretrained"} | ({"--out", "--wandb"} if command == "explain" else set())
+    rest = argv[argv.index(command) + 1:]
     out: list[str] = []
     skip = False
     for token in rest:
         if skip:
             skip = False
-        elif token == "--pretrained":
+        elif token in own:
             skip = True
-        elif not token.startswith("--pretrained=") and token not in ("-h", "--help"):
+        elif token.split("=", 1)[0] not in own and token not in ("-h", "--help"):
             out.append(token)
     return out
 
 
-def _eval_pretrained(args: argparse.Namespace) -> int:
-    """``workbench eval --pretrained NAME``: a shipped DQN agent, no run directory needed."""
+def _hook_pretrained(args: argparse.Namespace) -> int:
+    """``workbench eval|explain --pretrained NAME``: a shipped DQN agent, no run directory."""
     from workbench.options import describe_options, options_class, parse_options
 
     spec, _ = registry.resolve("dqn")
-    cls = options_class(registry.load_config_class(spec), "eval")
+    cls = options_class(registry.load_config_class(spec), args.hook)
     if args.help:
         args.hook_parser.print_help()
-        print("\noptions of `eval --pretrained`:")
+        print(f"\noptions of `{args.hook} --pretrained`:")
         print("\n".join(describe_options(cls)))
         return 0
-    opts = parse_options(cls, args.hook_options, "`workbench eval --pretrained`")
+    opts = parse_options(cls, args.hook_options, f"`workbench {args.hook} --pretrained`")
+    if args.hook == "explain":
+        from workbench.agents.dqn.explain import explain_pretrained
+
+        print(explain_pretrained(args.pretrained, args.out, opts))
+        return 0
     from workbench.agents.dqn.pretrained import play
 
     print(play(args.pretrained, opts))
@@ -319,7 +328,7 @@ def _call_hook(args: argparse.Namespace, hook: Callable[[Any, Any, int, Any], st
 
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.pretrained is not None:
-        return _eval_pretrained(args)
+        return _hook_pretrained(args)
     return _call_hook(args, lambda plugin, run, step, opts:
                       f"{run.path} at step {step:,}\n{plugin.eval_report(step, opts)}")
 
@@ -329,6 +338,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    if args.pretrained is not None:
+        return _hook_pretrained(args)
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
@@ -377,7 +388,7 @@ def _main(argv: list[str] | None) -> int:
         args.hook_options = extra
         extra = []
     if getattr(args, "pretrained", None) is not None:
-        args.hook_options = _pretrained_tokens(sys.argv[1:] if argv is None else argv)
+        args.hook_options = _pretrained_tokens(sys.argv[1:] if argv is None else argv, args.command)
     # overrides may come after options: `run NAME --name x lr=1e-3`
     stray = [a for a in extra if a.startswith("-") or "=" not in a]
     if stray or (extra and not hasattr(args, "overrides")):

@@ -143,10 +143,12 @@ def colorize(scaled: np.ndarray, signed: bool) -> np.ndarray:
     return (cmap(values)[..., :3] * 255).astype(np.uint8)
 
 
-def overlay(rgb: np.ndarray, scaled: np.ndarray, signed: bool, alpha: float = 0.7) -> np.ndarray:
+def overlay(rgb: np.ndarray, scaled: np.ndarray, signed: bool, alpha: float = 0.7,
+            gamma: float = 1.0) -> np.ndarray:
     """Blend the coloured attribution onto ``rgb`` (..., H, W, 3 uint8), each pixel in proportion
-    to |attribution|, so that where the model did not look the image shows through unchanged."""
-    weight = alpha * np.abs(scaled)[..., None]
+    to |attribution| ** gamma, so that where the model did not look the image shows through
+    unchanged (gamma > 1 hides the faint rest further)."""
+    weight = alpha * np.abs(scaled)[..., None] ** gamma
     blend = rgb.astype(np.float32) * (1 - weight) + colorize(scaled, signed) * weight
     return blend.astype(np.uint8)
 
@@ -179,7 +181,7 @@ class Output:
     too), or the folder the user named with ``--out``. Names say what a file is and how it was
     made, e.g. ``explain/occlusion_grid``."""
 
-    def __init__(self, logger: Logger, out: Path | None, step: int) -> None:
+    def __init__(self, logger: Logger | None, out: Path | None, step: int) -> None:
         self.logger, self.out, self.step = logger, out, step
         self.written: list[Path] = []
 
@@ -197,11 +199,13 @@ class Output:
     def image(self, name: str, image: np.ndarray, caption: str | None = None) -> Path:
         if self.out is not None:
             return self._keep(media.save_png(image, self._file(name, ".png")))
+        assert self.logger is not None
         return self._keep(self.logger.log_image(f"explain/{name}", image, self.step, caption))
 
-    def video(self, name: str, frames: np.ndarray, fps: int) -> Path:
+    def video(self, name: str, frames: np.ndarray, fps: float) -> Path:
         if self.out is not None:
             return self._keep(media.save_gif(frames, self._file(name, ".gif"), fps=fps))
+        assert self.logger is not None
         return self._keep(self.logger.log_video(f"explain/{name}", frames, self.step, fps=fps))
 
     def html(self, name: str, page: str) -> Path:
@@ -209,6 +213,7 @@ class Output:
             path = self._file(name, ".html")
             path.write_text(page, encoding="utf-8")
             return self._keep(path)
+        assert self.logger is not None
         return self._keep(self.logger.log_html(f"explain/{name}", page, self.step))
 
     def report(self, lines: list[str]) -> str:

@@ -39,9 +39,7 @@ class DQNExplainOptions:
     method: AttributionMethod = "saliency"
     """Captum method for the chosen action's Q-value (integrated-gradients: ~steps x slower)"""
     n: int = 8
-    """frames in the PNG strip, evenly spaced over the game (Atari)"""
-    every: int = 2
-    """explain every k-th agent step for the video (played at 15 fps: with frame_skip=4, k=2 is twice real time)"""
+    """frames in the PNG strip, evenly spaced over the game (Atari; the video shows the whole game)"""
     steps: int = 16
     """integration steps (integrated-gradients) or noise samples (smoothgrad, gradient-shap)"""
     seed: int = 0
@@ -50,7 +48,7 @@ class DQNExplainOptions:
     """exploration while playing (default: the run's eval_epsilon)"""
 
     def validate(self) -> None:
-        for name in ("n", "every", "steps"):
+        for name in ("n", "steps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"config key '{name}' must be positive; got {getattr(self, name)}.")
         if self.epsilon is not None and not 0 <= self.epsilon <= 1:

@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from workbench.agents.dqn import evaluation
-from workbench.agents.dqn.config import DQNExplainOptions
+from workbench.agents.dqn import evaluation, pretrained
+from workbench.agents.dqn.config import DQNExplainOptions, EnvConfig
 from workbench.agents.dqn.evaluation import Act, Game
+from workbench.envs.vector import is_atari
 
+from workbench.config import from_dict
+from workbench.errors import UserError
 from workbench.explain import (
     SIGNED,
     Output,
@@ -34,6 +37,7 @@ from workbench.explain import (
     resize,
     scale,
 )
+from workbench.media import real_time
 
 if TYPE_CHECKING:
     from workbench.agents.dqn.agent import DQN
@@ -74,59 +78,87 @@ class Recorder:
         return actions
 
 
-def play(agent: DQN, seed: int, epsilon: float) -> tuple[Recorder, Game, np.ndarray | None]:
-    """One evaluation game, played by the agent's own evaluation code (agents/dqn/evaluation.py)
-    and on Atari filmed by its RGB twin; returns the recording, the game and the RGB frames
-    (None off Atari, or when the twin could not follow)."""
-    recorder = Recorder(agent.act)
+def play(act: Act, env: EnvConfig, seed: int, epsilon: float
+         ) -> tuple[Recorder, Game, np.ndarray | None]:
+    """One evaluation game, played by the evaluation code (agents/dqn/evaluation.py) and on
+    Atari filmed by its RGB twin; returns the recording, the game and the RGB frames (None off
+    Atari, or when the twin could not follow)."""
+    recorder = Recorder(act)
     rng = np.random.default_rng(seed)
-    if agent.atari:
-        game, frames = evaluation.play_video_game(recorder, agent.cfg.env, seed, epsilon, rng)
+    if is_atari(env.id):
+        game, frames = evaluation.play_video_game(recorder, env, seed, epsilon, rng)
     else:
-        (game,), frames = evaluation.play_games(recorder, agent.cfg.env, 1, seed, epsilon, rng), None
+        (game,), frames = evaluation.play_games(recorder, env, 1, seed, epsilon, rng), None
     return recorder, game, frames
 
 
 def explain(agent: DQN, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
+    """``workbench explain RUN``: a run's agent at its last checkpoint."""
     epsilon = agent.cfg.eval_epsilon if opts.epsilon is None else opts.epsilon
-    rec, game, frames = play(agent, opts.seed, epsilon)
-    score = game.ret
     output = Output(agent.ctx.logger, out, step)
-    lines = [f"one game (seed {opts.seed}, epsilon {epsilon:g}): return {score:+g}, "
+    return output.report(explain_game(agent.q, agent.act, agent.cfg.env, agent.env.num_actions,
+                                      agent.ctx.device, opts, epsilon, output, f"step {step:,}"))
+
+
+def explain_pretrained(name: str, out: Path | None, opts: DQNExplainOptions) -> str:
+    """``workbench explain --pretrained NAME --out DIR``: a shipped agent, no run directory."""
+    if out is None:
+        raise UserError("explain --pretrained needs --out DIR: there is no run directory to put "
+                        "the files in, and nothing is written where you did not ask.")
+    path = pretrained.resolve(name)
+    net, meta = pretrained.load(path)
+    env = from_dict(EnvConfig, meta["env"])
+    epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon
+    output = Output(None, out, meta["step"])
+    lines = explain_game(net, pretrained.policy(net, meta), env, meta["net"]["num_actions"],
+                         torch.device("cpu"), opts, epsilon, output,
+                         f"{meta['preset']} at step {meta['step']:,}")
+    return output.report([f"{meta['preset']} ({path})", *lines])
+
+
+def explain_game(q: torch.nn.Module, act: Act, env: EnvConfig, num_actions: int,
+                 device: torch.device, opts: DQNExplainOptions, epsilon: float, output: Output,
+                 what: str) -> list[str]:
+    """Play one game with ``act`` (acting with ``q``), attribute its steps, write the files."""
+    rec, game, frames = play(act, env, opts.seed, epsilon)
+    lines = [f"one game (seed {opts.seed}, epsilon {epsilon:g}): return {game.ret:+g}, "
              f"length {game.length:,} steps"]
     obs, actions = np.stack(rec.obs), np.asarray(rec.actions)
     with torch.no_grad():
-        q = agent.q.eval()(torch.from_numpy(obs).to(agent.ctx.device)).float().cpu()
-    q_taken = q[torch.arange(len(actions)), torch.as_tensor(actions)].numpy()
-    if not agent.atari:
-        attr = q_attributions(agent.q, obs, actions, opts.method, opts.steps, agent.ctx.device)
+        q_all = q.eval()(torch.from_numpy(obs).to(device)).float().cpu()
+    q_taken = q_all[torch.arange(len(actions)), torch.as_tensor(actions)].numpy()
+    if not is_atari(env.id):
+        attr = q_attributions(q, obs, actions, opts.method, opts.steps, device)
         output.image(f"{opts.method}_features", feature_chart(
-            obs, attr.numpy(), q_taken, agent.cfg.env.id, opts.method, score))
-        mean = attr.abs().mean(0).numpy()
-        names = feature_names(agent.cfg.env.id, obs.shape[1])
-        lines.append("mean |attribution| per feature: " + ", ".join(
-            f"{n} {v:.3g}" for n, v in zip(names, mean)))
-        return output.report(lines)
+            obs, attr.numpy(), q_taken, env.id, opts.method, game.ret))
+        names = feature_names(env.id, obs.shape[1])
+        return [*lines, "mean |attribution| per feature: " + ", ".join(
+            f"{n} {v:.3g}" for n, v in zip(names, attr.abs().mean(0).numpy()))]
     if frames is None:
-        lines.append("no video: the RGB twin cannot follow this game (sticky actions, or it "
-                     "diverged); nothing written")
-        return output.report(lines)
-    shown = np.arange(0, len(actions), opts.every)
-    attr = q_attributions(agent.q, obs[shown], actions[shown], opts.method, opts.steps,
-                          agent.ctx.device)
+        return [*lines, "no video: the RGB twin cannot follow this game (sticky actions, or it "
+                "diverged); nothing written"]
+    # the steps the video shows: every k-th, played in real time, as the evaluation video
+    shown, fps = real_time(np.arange(len(actions)), 60 / env.frame_skip)
+    attr = q_attributions(q, obs[shown], actions[shown], opts.method, opts.steps, device)
     signed = opts.method in SIGNED
-    # one scale for the whole game, so that brightness compares across frames
-    maps = resize(scale(attr.sum(1).numpy(), signed), frames.shape[1:3])
-    video = overlay(frames[shown], maps, signed)
-    output.video(f"{opts.method}_game", video, fps=15)
+    # one scale for the whole game, so that brightness compares across frames; squared so the
+    # faint gradient noise that covers every pixel stays out of the picture
+    maps = scale(attr.sum(1).numpy(), signed)
+    video = np.empty((len(shown), *frames.shape[1:]), np.uint8)
+    for i in range(0, len(shown), 64):  # a few thousand frames: overlay them in chunks
+        part = slice(i, i + 64)
+        video[part] = overlay(frames[shown[part]], resize(maps[part], frames.shape[1:3]), signed,
+                              gamma=2.0)
+    output.video(f"{opts.method}_game", video, fps=fps)
     picks = np.linspace(0, len(shown) - 1, min(opts.n, len(shown))).round().astype(int)
-    names = action_names(agent.cfg.env.id, agent.env.num_actions)
+    names = action_names(env.id, num_actions)
     output.image(f"{opts.method}_strip", strip(
         video[picks], [f"t={shown[i]}  {names[actions[shown[i]]]}  Q={q_taken[shown[i]]:.2f}"
                        for i in picks],
-        f"{agent.cfg.env.id}: {opts.method} of Q(s, chosen action), step {step:,}"))
-    lines.append(f"explained {len(shown)} of its steps (every {opts.every}) with {opts.method}")
-    return output.report(lines)
+        f"{env.id}: {opts.method} of Q(s, chosen action), {what}"))
+    k = shown[1] - shown[0] if len(shown) > 1 else 1
+    return [*lines, f"explained {len(shown)} of its steps (every {k}, the video at {fps:g} fps: "
+            f"real time) with {opts.method}"]
 
 
 def feature_names(env_id: str, n: int) -> list[str]:

@@ -143,14 +143,8 @@ def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     return net.eval(), blob
 
 
-def play(name: str, opts: DQNEvalOptions) -> str:
-    """``workbench eval --pretrained NAME``: play full games, one line each, then the mean."""
-    if opts.video and opts.out is None:
-        raise UserError("--pretrained --video needs --out DIR: there is no run directory to put "
-                        "the video in, and nothing is written where you did not ask.")
-    path = resolve(name)
-    net, meta = load(path)
-    env = from_dict(EnvConfig, meta["env"])
+def policy(net: nn.Module, meta: dict[str, Any]) -> evaluation.Act:
+    """The loaded network as the evaluation code's ``act(obs, epsilon, rng)``."""
 
     @torch.no_grad()
     def greedy(obs: np.ndarray) -> np.ndarray:
@@ -159,6 +153,18 @@ def play(name: str, opts: DQNEvalOptions) -> str:
     def act(obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
         return evaluation.epsilon_greedy(obs, epsilon, rng, meta["net"]["num_actions"], greedy)
 
+    return act
+
+
+def play(name: str, opts: DQNEvalOptions) -> str:
+    """``workbench eval --pretrained NAME``: play full games, one line each, then the mean."""
+    if opts.video and opts.out is None:
+        raise UserError("--pretrained --video needs --out DIR: there is no run directory to put "
+                        "the video in, and nothing is written where you did not ask.")
+    path = resolve(name)
+    net, meta = load(path)
+    env = from_dict(EnvConfig, meta["env"])
+    act = policy(net, meta)
     seed = 0 if opts.seed is None else opts.seed
     epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon
     games, frames = evaluation.play(act, env, opts.episodes or 10, seed, epsilon,
