@@ -21,7 +21,9 @@ chunk, its update-only rate (sample + loss + backward + Adam, nothing else) and 
 (the same vector env stepping random actions), so SPS / min(env-only, 4 x updates/s) says how
 close the loop is to its own limit.
 
-    nice -n 10 python benchmarks/dqn_throughput.py --threads 1,2 --repeats 3
+    nice -n 10 python benchmarks/dqn_throughput.py --threads 1,2 --repeats 5
+    nice -n 10 python benchmarks/dqn_throughput.py --threads 2 --ours torch_threads=1 env.num_threads=1
+    nice -n 10 python benchmarks/dqn_throughput.py --before /tmp/wb-before   # + an older checkout
     nice -n 10 python benchmarks/dqn_throughput.py --quick          # seconds: a smoke run
 """
 
@@ -74,6 +76,8 @@ class WorkbenchDQN:
         cfg = build_config(registry.load_config_class(spec),
                            cleanrl_overrides(total_timesteps, learning_starts, buffer_size, threads),
                            dict(overrides or {}))
+        if cfg.torch_threads > 0:  # the split asked for, e.g. --ours torch_threads=1 env.num_threads=1
+            torch.set_num_threads(cfg.torch_threads)
         run_dir = Path(tempfile.mkdtemp(prefix="dqn-bench-"))
         device = torch.device("cpu")
         try:  # as the loop resolves precision=auto for this plugin (older checkouts: no 3rd arg)
