@@ -19,9 +19,12 @@ Each side runs in its own process, both pinned to the same cores with the same t
 of ``--steps`` env steps after learning starts (A/B/A/B, see ``ab.py``). Ours also reports, per
 chunk, its update-only rate (sample + loss + backward + Adam, nothing else) and its env-only rate
 (the same vector env stepping random actions), so SPS / min(env-only, 4 x updates/s) says how
-close the loop is to its own limit.
+close the loop is to its own limit; the CPU-time version of that limit adds the two costs per
+step (CPU time is what a loaded machine distorts least; with one core they cannot overlap).
 
-    nice -n 10 python benchmarks/dqn_throughput.py --threads 1,2 --repeats 3
+    nice -n 10 python benchmarks/dqn_throughput.py --threads 1,2 --repeats 5
+    nice -n 10 python benchmarks/dqn_throughput.py --threads 2 --ours torch_threads=1 env.num_threads=1
+    nice -n 10 python benchmarks/dqn_throughput.py --before /tmp/wb-before   # + an older checkout
     nice -n 10 python benchmarks/dqn_throughput.py --quick          # seconds: a smoke run
 """
 
@@ -74,6 +77,8 @@ class WorkbenchDQN:
         cfg = build_config(registry.load_config_class(spec),
                            cleanrl_overrides(total_timesteps, learning_starts, buffer_size, threads),
                            dict(overrides or {}))
+        if cfg.torch_threads > 0:  # the split asked for, e.g. --ours torch_threads=1 env.num_threads=1
+            torch.set_num_threads(cfg.torch_threads)
         run_dir = Path(tempfile.mkdtemp(prefix="dqn-bench-"))
         device = torch.device("cpu")
         try:  # as the loop resolves precision=auto for this plugin (older checkouts: no 3rd arg)
@@ -98,25 +103,29 @@ class WorkbenchDQN:
         self._advance(self.cfg.learning_starts)
         return {"sps_before_learning": (self.step - start) / (time.perf_counter() - t)}
 
-    def _update_rate(self) -> float:
-        t = time.perf_counter()
+    def _update_rate(self) -> tuple[float, float]:
+        """Updates per second of wall time and of process CPU time."""
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(UPDATES_TIMED):
             self.agent.update()
-        return UPDATES_TIMED / (time.perf_counter() - t)
+        return (UPDATES_TIMED / (time.perf_counter() - t),
+                UPDATES_TIMED / (time.process_time() - cpu))
 
-    def _env_rate(self) -> float:
+    def _env_rate(self) -> tuple[float, float]:
+        """Env steps per second of wall time and of process CPU time (random actions)."""
         import numpy as np
 
         env = self.agent.env
         rng = np.random.default_rng(0)
         calls = max(1, self.chunk_steps // env.num_envs)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(calls):
             env.step(rng.integers(0, env.num_actions, env.num_envs))
-        rate = calls * env.num_envs / (time.perf_counter() - t)
+        steps = calls * env.num_envs
+        rates = steps / (time.perf_counter() - t), steps / (time.process_time() - cpu)
         self.agent.obs = env.reset()  # the loop's next step starts from fresh games
         self.agent.obs_first[:] = True
-        return rate
+        return rates
 
     def chunk(self) -> dict[str, float]:
         t, cpu, start = time.perf_counter(), time.process_time(), self.step
@@ -124,10 +133,14 @@ class WorkbenchDQN:
         sps = (self.step - start) / (time.perf_counter() - t)
         cpu_sps = (self.step - start) / (time.process_time() - cpu)
         self.window.clear()
-        updates = self._update_rate()
-        env_sps = self._env_rate()
+        updates, cpu_updates = self._update_rate()
+        env_sps, env_cpu_sps = self._env_rate()
+        k = self.cfg.train_frequency
+        # wall: envs step in their own threads while the learner updates, so the slower of the
+        # two bounds SPS; CPU: both must be paid for, so their CPU costs per step add up
         return {"sps": sps, "cpu_sps": cpu_sps, "updates_per_s": updates, "env_sps": env_sps,
-                "limit": min(env_sps, updates * self.cfg.train_frequency)}
+                "limit": min(env_sps, updates * k),
+                "cpu_limit": 1.0 / (1.0 / env_cpu_sps + 1.0 / (cpu_updates * k))}
 
     def close(self) -> None:
         self.agent.close()
@@ -192,7 +205,7 @@ def report(rows: list[tuple[int, list[dict[str, Any]], list[list[dict[str, Any]]
           "the same run. cpu-SPS = env steps per second of process CPU time (all threads): "
           "on a loaded machine, the figure that load distorts least.")
     print("| threads | side | SPS | x (per round) | cpu-SPS | x | updates/s | env-only SPS "
-          "| SPS / own limit | SPS before learning |")
+          "| SPS / own limit (wall, CPU) | SPS before learning |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for threads, prepared, results in rows:
         anchor = results[0]
@@ -200,9 +213,13 @@ def report(rows: list[tuple[int, list[dict[str, Any]], list[list[dict[str, Any]]
         for name, prep, res in zip(names, prepared, results):
             o, o_cpu = median_of(res, "sps"), median_of(res, "cpu_sps")
             per_round = ", ".join(f"{m['sps'] / c['sps']:.2f}" for m, c in zip(res, anchor))
-            own = ("| - | - | - " if "limit" not in res[0] else
-                   f"| {median_of(res, 'updates_per_s'):.1f} | {median_of(res, 'env_sps'):,.0f} "
-                   f"| {statistics.median(m['sps'] / m['limit'] for m in res):.2f} ")
+            own = "| - | - | - "
+            if "limit" in res[0]:
+                frac = statistics.median(m["sps"] / m["limit"] for m in res)
+                frac_cpu = statistics.median(m["cpu_sps"] / m["cpu_limit"] for m in res
+                                             if "cpu_limit" in m) if "cpu_limit" in res[0] else float("nan")
+                own = (f"| {median_of(res, 'updates_per_s'):.1f} | {median_of(res, 'env_sps'):,.0f} "
+                       f"| {frac:.2f}, {frac_cpu:.2f} ")
             print(f"| {threads} | {name} | {o:.1f} | **{o / a:.2f}** ({per_round}) | {o_cpu:.1f} "
                   f"| {o_cpu / a_cpu:.2f} {own}| {prep['sps_before_learning']:,.0f} |")
 

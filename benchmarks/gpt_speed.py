@@ -18,7 +18,7 @@ Two figures, each at every ``--threads`` count:
   the first chunk whose score is at or below the anchor's score at 2,000.
 
     nice -n 10 python benchmarks/gpt_speed.py --threads 1,2 --repeats 5        # both figures
-    nice -n 10 python benchmarks/gpt_speed.py --figure tokens --threads 1
+    nice -n 10 python benchmarks/gpt_speed.py --figure tokens --threads 1 --before /tmp/wb-before
     nice -n 10 python benchmarks/gpt_speed.py --quick                          # seconds: a smoke run
 """
 
@@ -144,16 +144,22 @@ def val_blocks(chars: str, n: int = 1440, block: int = 64, seed: int = 1234) -> 
 
 
 def tokens_figure(threads: int, args: argparse.Namespace, ours: dict[str, Any]) -> dict[str, Any]:
+    mine = {"name": "text-lm", "overrides": {**NANOGPT_CPU, **ours}, "chunk_iters": args.iters,
+            "loop": False}
     sides = [Side("nanogpt", "anchor_nanogpt:NanoGPT", {"chunk_iters": args.iters, "evals": False}),
-             Side("ours", "gpt_speed:WorkbenchGPT",
-                  {"name": "text-lm", "overrides": {**NANOGPT_CPU, **ours},
-                   "chunk_iters": args.iters, "loop": False})]
-    prepared, (anchor, mine) = run_interleaved(sides, threads, args.repeats, pin=not args.no_pin)
-    a, o = median_of(anchor, "tokens_per_s"), median_of(mine, "tokens_per_s")
-    a_cpu, o_cpu = median_of(anchor, "tokens_per_cpu_s"), median_of(mine, "tokens_per_cpu_s")
-    return {"anchor": a, "ours": o, "ratio": o / a, "precision": prepared[1]["precision"],
-            "rounds": [m["tokens_per_s"] / n["tokens_per_s"] for m, n in zip(mine, anchor)],
-            "anchor_cpu": a_cpu, "ours_cpu": o_cpu}
+             Side("ours", "gpt_speed:WorkbenchGPT", mine)]
+    if args.before:
+        sides.append(Side("before", "gpt_speed:WorkbenchGPT", mine, root=args.before))
+    prepared, results = run_interleaved(sides, threads, args.repeats, pin=not args.no_pin)
+    anchor = results[0]
+    a, a_cpu = median_of(anchor, "tokens_per_s"), median_of(anchor, "tokens_per_cpu_s")
+    out: dict[str, Any] = {"anchor": a, "anchor_cpu": a_cpu, "sides": []}
+    for side, prep, res in zip(sides[1:], prepared[1:], results[1:]):
+        o, o_cpu = median_of(res, "tokens_per_s"), median_of(res, "tokens_per_cpu_s")
+        out["sides"].append({"name": side.name, "tokens": o, "ratio": o / a, "cpu": o_cpu,
+                             "precision": prep["precision"],
+                             "rounds": [m["tokens_per_s"] / n["tokens_per_s"] for m, n in zip(res, anchor)]})
+    return out
 
 
 def loss_figure(threads: int, args: argparse.Namespace, ours: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ours-chunk", type=int, default=50, help="our steps per loss-figure chunk")
     p.add_argument("--val-blocks", type=int, default=1440, help="fixed val blocks scored per chunk")
     p.add_argument("--ours", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for ours")
+    p.add_argument("--before", default=None, metavar="CHECKOUT",
+                   help="tokens figure: also time this checkout's workbench (an older commit, e.g. "
+                        "`git worktree add /tmp/wb-before 2b1aac0`) as a third side")
     p.add_argument("--no-pin", action="store_true", help="do not pin both sides to the same cores")
     p.add_argument("--quick", action="store_true", help="a smoke run of both figures (seconds)")
     args = p.parse_args(argv)
@@ -239,15 +248,18 @@ def report(rows: list[dict[str, Any]]) -> None:
     least on a shared machine; meaningful at 1 thread, where no thread spins waiting)."""
     print()
     if any("tokens" in r for r in rows):
-        print("| threads | nanoGPT anchor tokens/s | ours tokens/s | ratio (per round) "
-              "| per CPU-second: anchor / ours / ratio | ours precision |")
-        print("|---|---|---|---|---|---|")
+        print("| threads | side | nanoGPT anchor tokens/s | side tokens/s | ratio (per round) "
+              "| per CPU-second: anchor / side / ratio | side's precision |")
+        print("|---|---|---|---|---|---|---|")
         for r in rows:
-            if "tokens" in r:
-                t = r["tokens"]
-                print(f"| {r['threads']} | {t['anchor']:,.0f} | {t['ours']:,.0f} | **{t['ratio']:.2f}** "
-                      f"({', '.join(f'{x:.2f}' for x in t['rounds'])}) | {t['anchor_cpu']:,.0f} / "
-                      f"{t['ours_cpu']:,.0f} / **{t['ours_cpu'] / t['anchor_cpu']:.2f}** | {t['precision']} |")
+            if "tokens" not in r:
+                continue
+            t = r["tokens"]
+            for o in t["sides"]:
+                print(f"| {r['threads']} | {o['name']} | {t['anchor']:,.0f} | {o['tokens']:,.0f} | "
+                      f"**{o['ratio']:.2f}** ({', '.join(f'{x:.2f}' for x in o['rounds'])}) | "
+                      f"{t['anchor_cpu']:,.0f} / {o['cpu']:,.0f} / **{o['cpu'] / t['anchor_cpu']:.2f}** "
+                      f"| {o['precision']} |")
     if any("loss" in r for r in rows):
         print("\n| threads | nanoGPT: val loss at its last iteration, wall s, CPU s | ours: first "
               "chunk at or below it | time ratio: wall, CPU |")
