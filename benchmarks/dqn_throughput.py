@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, even when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ab import Side, median_of, parse_threads, run_interleaved  # noqa: E402
@@ -101,7 +102,8 @@ class WorkbenchDQN:
     def prepare(self) -> dict[str, float]:
         t, start = time.perf_counter(), self.step
         self._advance(self.cfg.learning_starts)
-        return {"sps_before_learning": (self.step - start) / (time.perf_counter() - t)}
+        return {"sps_before_learning": (self.step - start) / (time.perf_counter() - t),
+                "precision": self.precision}
 
     def _update_rate(self) -> tuple[float, float]:
         """Updates per second of wall time and of process CPU time."""
@@ -220,7 +222,8 @@ def report(rows: list[tuple[int, list[dict[str, Any]], list[list[dict[str, Any]]
                                              if "cpu_limit" in m) if "cpu_limit" in res[0] else float("nan")
                 own = (f"| {median_of(res, 'updates_per_s'):.1f} | {median_of(res, 'env_sps'):,.0f} "
                        f"| {frac:.2f}, {frac_cpu:.2f} ")
-            print(f"| {threads} | {name} | {o:.1f} | **{o / a:.2f}** ({per_round}) | {o_cpu:.1f} "
+            label = f"{name} ({prep['precision']})" if "precision" in prep else name
+            print(f"| {threads} | {label} | {o:.1f} | **{o / a:.2f}** ({per_round}) | {o_cpu:.1f} "
                   f"| {o_cpu / a_cpu:.2f} {own}| {prep['sps_before_learning']:,.0f} |")
 
 if __name__ == "__main__":

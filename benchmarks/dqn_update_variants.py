@@ -30,6 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, even when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dqn_throughput import WorkbenchDQN  # noqa: E402

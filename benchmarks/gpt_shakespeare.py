@@ -1,6 +1,6 @@
 """GPT on the Shakespeare plays at nanoGPT's CPU configuration: tokens/s and val loss.
 
-Trains the ``gpt-shakespeare`` preset (4 layers, 4 heads, 128 dims, block 64, batch 12) for a
+Trains the ``gpt-shakespeare`` preset (4 layers, 4 heads, 128 dims, block 64, batch 8) for a
 fixed number of iterations and prints the val loss at each evaluation next to nanoGPT's own
 val losses on this corpus (FIGURES.md: 2.070 nats/char at 1,000 iterations, 1.875 at 2,000).
 Speed against nanoGPT is benchmarks/gpt_speed.py's job (both timed side by side, never
@@ -27,7 +27,7 @@ from workbench.loop import Launch, start
 NANOGPT_REFERENCE = {250: 2.470, 500: 2.267, 1000: 2.070, 1500: 1.939, 2000: 1.875}
 
 VARIANTS = {
-    "ours": {},  # the preset as registered: lr 4e-3, 50 warm-up steps, cosine to the end, bf16
+    "ours": {},  # the preset as registered: lr 4e-3, 50 warm-up steps, cosine to the end, batch 8
     "nanogpt": {"optim.lr": 1e-3, "optim.warmup_steps": 100, "optim.decay_steps": 2000,
                 "precision": "fp32"},
 }

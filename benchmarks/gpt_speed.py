@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, even when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ab import Pair, Side, median_of, parse_threads, run_interleaved  # noqa: E402
