@@ -80,7 +80,8 @@ class WorkbenchDQN:
                            dict(overrides or {}))
         if cfg.torch_threads > 0:  # the split asked for, e.g. --ours torch_threads=1 env.num_threads=1
             torch.set_num_threads(cfg.torch_threads)
-        run_dir = Path(tempfile.mkdtemp(prefix="dqn-bench-"))
+        self.tmp = tempfile.TemporaryDirectory(prefix="dqn-bench-")  # removed by close()
+        run_dir = Path(self.tmp.name)
         device = torch.device("cpu")
         try:  # as the loop resolves precision=auto for this plugin (older checkouts: no 3rd arg)
             precision = resolve_precision(cfg.precision, device, type(cfg).auto_cpu_precision)
@@ -146,6 +147,7 @@ class WorkbenchDQN:
 
     def close(self) -> None:
         self.agent.close()
+        self.tmp.cleanup()
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:

@@ -137,7 +137,8 @@ def explain(plugin: ImageClassifier, step: int, out: Path | None,
     output.image(f"{opts.method}_grid", grid_picture(
         images[chosen], attr, [classes[i] for i in labels[chosen]],
         [classes[i] for i in pred[chosen]], confidence[chosen].tolist(), signed,
-        f"{what}; {n_wrong} most confidently wrong, then correct (step {step:,})"))
+        f"{what}; " + (f"{n_wrong} most confidently wrong, then correct" if n_wrong
+                       else "no test image was wrong; correct ones") + f" (step {step:,})"))
     lines = [f"explained {len(chosen)} test images ({n_wrong} wrong) with {what}"]
     if images.shape[1] == 1:  # gray images: bright pixels are the strokes
         ink = float((images[chosen].float() > 127.5).float().mean())

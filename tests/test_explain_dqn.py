@@ -10,9 +10,12 @@ import pytest
 import torch
 from PIL import Image, ImageSequence
 from workbench.agents.dqn import pretrained
-from workbench.agents.dqn.explain import play, q_attributions
+from workbench.agents.dqn.config import EnvConfig
+from workbench.agents.dqn.explain import blurred, play, q_attributions
+from workbench.envs.vector import VectorEnv
 
 from workbench.cli import main
+from workbench.config import from_dict
 from workbench.loop import load_for_inference
 from workbench.runs import find_runs
 
@@ -105,3 +108,39 @@ def test_explain_pretrained_writes_only_where_told(pong_run, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == [
         "integrated-gradients_game.gif", "integrated-gradients_strip.png"]
     assert _video_frames(out / "integrated-gradients_game.gif") == 100
+
+
+def test_blur_keeps_a_flat_frame_and_spreads_a_point_keeping_its_mass():
+    flat = torch.full((1, 4, 84, 84), 87.0)
+    assert torch.allclose(blurred(flat), flat, atol=1e-3)
+    spike = torch.zeros(1, 1, 84, 84)
+    spike[0, 0, 40, 40] = 255.0
+    b = blurred(spike, sigma=3.0)
+    assert b.shape == spike.shape
+    assert b[0, 0, 40, 40] < 0.05 * 255 and abs(float(b.sum()) - 255.0) < 1e-2
+
+
+def test_shipped_pong_agent_integrated_gradients_are_complete_against_the_blurred_frames():
+    # real frames of Pong, the shipped network: attributions sum to Q(s, a) - Q(blur(s), a)
+    net, meta = pretrained.load(pretrained.resolve("dqn-pong"))
+    env = VectorEnv.from_config(from_dict(EnvConfig, meta["env"]), seed=0, num_envs=1, evaluation=True)
+    env.reset()
+    rng, obs = np.random.default_rng(0), []
+    for _ in range(60):
+        o = env.step(rng.integers(0, env.num_actions, 1))[0]
+        obs.append(o[0])
+    env.close()
+    obs = np.stack(obs[-45::15])  # three observations from the middle of a rally
+    x = torch.from_numpy(obs).float()
+    with torch.no_grad():
+        actions = net(x).argmax(1)
+        a = actions[:, None]
+        gap = (net(x).gather(1, a) - net(blurred(x)).gather(1, a)).squeeze(1)
+    attr = q_attributions(net, obs, actions.numpy(), "integrated-gradients", 64,
+                          torch.device("cpu"), baseline="blur")
+    black = q_attributions(net, obs, actions.numpy(), "integrated-gradients", 64,
+                           torch.device("cpu"), baseline="black")
+    assert attr.shape == obs.shape and torch.isfinite(attr).all()
+    error = (attr.sum((1, 2, 3)) - gap).abs()
+    assert error.max() < 0.1 * gap.abs().mean() + 1e-3, (error, gap)
+    assert not torch.allclose(attr, black)  # the baseline option reaches Captum

@@ -60,7 +60,8 @@ def attribute(forward: Callable[..., torch.Tensor], inputs: torch.Tensor, method
     example or one for all) to every element of ``inputs``, shaped like it.
 
     ``baseline`` is the reference input (integrated gradients, gradient-shap, occlusion's
-    fill), broadcastable to one example; ``steps`` is the integration steps or noise samples;
+    fill): one example's shape (shared by all) or one per example (e.g. each frame blurred;
+    gradient-shap then draws from the chunk's); ``steps`` is the integration steps or noise samples;
     ``window`` / ``stride`` are occlusion's patch and step, per example dimension. Examples go
     through Captum ``chunk`` at a time (each expands to ``steps`` or more model inputs).
     """
@@ -69,13 +70,15 @@ def attribute(forward: Callable[..., torch.Tensor], inputs: torch.Tensor, method
     if not torch.is_tensor(baseline):
         baseline = torch.full((1, *inputs.shape[1:]), float(baseline))
     baseline = baseline.to(inputs.device, torch.float32).reshape(-1, *inputs.shape[1:])
+    per_example = len(baseline) == len(inputs) > 1
     # noise for smoothgrad / gradient-shap: 15% of the input's range (Smilkov et al. 2017)
     noise = 0.15 * float(inputs.max() - inputs.min()) or 0.15
     parts = []
     for start in range(0, len(inputs), chunk):
         part = slice(start, start + chunk)
         t = target[part] if torch.is_tensor(target) or isinstance(target, list) else target
-        parts.append(_captum(forward, inputs[part], method, t, baseline, steps, window, stride,
+        base = baseline[part] if per_example else baseline[:1]
+        parts.append(_captum(forward, inputs[part], method, t, base, steps, window, stride,
                              noise).detach())
     return torch.cat(parts)
 
@@ -86,7 +89,7 @@ def _captum(forward: Callable[..., torch.Tensor], inputs: torch.Tensor, method: 
     attr = captum_attr()
     x = inputs.detach().float().clone().requires_grad_(method != "occlusion")
     if method == "integrated-gradients":
-        return attr.IntegratedGradients(forward).attribute(x, baselines=baseline[:1],
+        return attr.IntegratedGradients(forward).attribute(x, baselines=baseline,
                                                            target=target, n_steps=steps)
     if method == "saliency":
         return attr.Saliency(forward).attribute(x, target=target, abs=True)
@@ -102,7 +105,7 @@ def _captum(forward: Callable[..., torch.Tensor], inputs: torch.Tensor, method: 
         if window is None:
             raise ValueError("occlusion needs a window shape")
         return attr.Occlusion(forward).attribute(
-            x, sliding_window_shapes=window, strides=stride or window, baselines=baseline[:1],
+            x, sliding_window_shapes=window, strides=stride or window, baselines=baseline,
             target=target, perturbations_per_eval=8)
     raise UserError(f"unknown attribution method {method!r}; allowed: integrated-gradients, "
                     "saliency, smoothgrad, input-x-gradient, gradient-shap, occlusion.")

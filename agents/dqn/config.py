@@ -42,6 +42,8 @@ class DQNExplainOptions:
     """frames in the PNG strip, evenly spaced over the game (Atari; the video shows the whole game)"""
     steps: int = 16
     """integration steps (integrated-gradients) or noise samples (smoothgrad, gradient-shap)"""
+    baseline: Literal["blur", "black"] = "blur"
+    """Atari reference input of integrated-gradients, gradient-shap and occlusion: each frame blurred (Greydanus et al. 2018) or all black"""
     seed: int = 0
     """seed of the game"""
     epsilon: float | None = None

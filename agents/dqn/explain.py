@@ -8,9 +8,12 @@ GIF of the game and a PNG strip of a few frames. On classic control (CartPole) i
 each observation feature's attribution over the game.
 
 Greydanus et al. 2018 ("Visualizing and understanding Atari agents") show such maps for Pong:
-a trained agent watches the ball and its own paddle. With integrated gradients (Sundararajan
-et al. 2017) from an all-zero observation, the attributions of a step sum to
-Q(s, a) - Q(0, a), the completeness that tests/test_explain_dqn.py checks.
+a trained agent watches the ball and its own paddle. They perturb the frame by blurring it, and
+so do we: on Atari the reference input of integrated gradients, GradientSHAP and occlusion is
+each frame blurred (``--baseline blur``, the default; ``black`` is all zeros, which on Pong's
+brown field marks the whole field as informative). With integrated gradients (Sundararajan et
+al. 2017) the attributions of a step sum to Q(s, a) - Q(baseline, a), the completeness that
+tests/test_explain_dqn.py checks.
 """
 
 from __future__ import annotations
@@ -51,15 +54,33 @@ FEATURES = {  # gymnasium's documented observation of the classic-control tasks
 
 
 def q_attributions(q: torch.nn.Module, obs: np.ndarray, actions: np.ndarray, method: str,
-                   steps: int, device: torch.device) -> torch.Tensor:
+                   steps: int, device: torch.device, baseline: str = "black") -> torch.Tensor:
     """Attribution of Q(s, a) to each element of each observation ``obs`` (T, ...) for the
-    ``actions`` (T,) taken; the baseline is an all-zero observation."""
+    ``actions`` (T,) taken. The baseline is an all-zero observation, or for image stacks with
+    ``baseline="blur"`` each observation blurred (what the agent sees with the details gone)."""
     q.eval()
     x = torch.from_numpy(np.asarray(obs)).to(device).float()
     window = (x.shape[1], 8, 8) if x.dim() == 4 else (1,) * (x.dim() - 1)
     stride = (x.shape[1], 4, 4) if x.dim() == 4 else None
+    reference = blurred(x) if baseline == "blur" and x.dim() == 4 else 0.0
     return attribute(lambda s: q(s).float(), x, method, target=torch.as_tensor(actions, device=device),
-                     baseline=0.0, steps=steps, window=window, stride=stride).cpu()
+                     baseline=reference, steps=steps, window=window, stride=stride).cpu()
+
+
+def blurred(frames: torch.Tensor, sigma: float = 3.0) -> torch.Tensor:
+    """Each channel of (N, C, H, W) Gaussian-blurred (sigma in pixels, edges replicated): the
+    perturbation of Greydanus et al. 2018, who blur a patch rather than black it out, so the
+    reference keeps the scene's colours but loses the ball and the paddles' exact place."""
+    import torch.nn.functional as F
+
+    radius = int(3 * sigma)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=frames.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = frames.shape[1]
+    x = F.pad(frames.float(), (radius,) * 4, mode="replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)  # along the width
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)  # along the height
 
 
 class Recorder:
@@ -139,7 +160,8 @@ def explain_game(q: torch.nn.Module, act: Act, env: EnvConfig, num_actions: int,
                 "diverged); nothing written"]
     # the steps the video shows: every k-th, played in real time, as the evaluation video
     shown, fps = real_time(np.arange(len(actions)), 60 / env.frame_skip)
-    attr = q_attributions(q, obs[shown], actions[shown], opts.method, opts.steps, device)
+    attr = q_attributions(q, obs[shown], actions[shown], opts.method, opts.steps, device,
+                          opts.baseline)
     signed = opts.method in SIGNED
     # one scale for the whole game, so that brightness compares across frames; squared so the
     # faint gradient noise that covers every pixel stays out of the picture
