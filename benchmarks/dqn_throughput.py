@@ -38,7 +38,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, even when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ab import Side, median_of, parse_threads, run_interleaved  # noqa: E402
@@ -229,4 +228,7 @@ def report(rows: list[tuple[int, list[dict[str, Any]], list[list[dict[str, Any]]
                   f"| {o_cpu / a_cpu:.2f} {own}| {prep['sps_before_learning']:,.0f} |")
 
 if __name__ == "__main__":
+    # this checkout, even when not installed; only when run as a script: a --before side
+    # imports this module in a child that must keep its own checkout first on the path
+    sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
     main()

@@ -30,7 +30,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, even when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dqn_throughput import WorkbenchDQN  # noqa: E402
@@ -128,4 +127,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # this checkout, even when not installed; only when run as a script: a --before side
+    # imports this module in a child that must keep its own checkout first on the path
+    sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
     main()

@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, even when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ab import Pair, Side, median_of, parse_threads, run_interleaved  # noqa: E402
@@ -280,4 +279,7 @@ def report(rows: list[dict[str, Any]]) -> None:
                       f"**{s / f['anchor_s']:.2f}**, **{cpu / f['anchor_cpu']:.2f}** |")
 
 if __name__ == "__main__":
+    # this checkout, even when not installed; only when run as a script: a --before side
+    # imports this module in a child that must keep its own checkout first on the path
+    sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
     main()
