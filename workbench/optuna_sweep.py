@@ -190,15 +190,38 @@ def open_storage(url: str | None, study_dir: Path) -> tuple[Any, str]:
                             "path (runs on one machine or a shared filesystem), sqlite:///FILE.db, "
                             "or a postgresql:// or mysql:// URL.")
         try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180), url
+            store = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
         except Exception as e:  # noqa: BLE001 - a driver or server problem, told in one paragraph
             raise UserError(f"--storage {url}: Optuna could not open it ({type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else ''}).") from None
+        db = url.split(":///", 1)[1] if scheme == "sqlite" and ":///" in url else ""
+        if db and db != ":memory:":
+            serialize_trial_claims(store, Path(db))
+        return store, url
     path = Path(url) if url else study_dir / "optuna.journal"
     path.parent.mkdir(parents=True, exist_ok=True)
     from optuna.storages.journal import JournalFileBackend
 
     return optuna.storages.JournalStorage(JournalFileBackend(str(path))), f"journal file {path}"
+
+
+def serialize_trial_claims(storage: Any, db: Path) -> None:
+    """SQLite ignores the ``SELECT ... FOR UPDATE`` with which Optuna moves a waiting (enqueued)
+    trial to running, so two workers could both claim it and train it twice. A file lock beside
+    the database makes each state change one step across the processes that share it."""
+    try:
+        import fcntl
+    except ImportError:  # not on Windows: the race stays as Optuna has it
+        return
+    lock = db.with_name(db.name + ".lock")
+    inner = storage.set_trial_state_values
+
+    def set_trial_state_values(trial_id: int, state: Any, values: Any = None) -> bool:
+        with open(lock, "a") as f:  # the lock goes with the file's closing
+            fcntl.flock(f, fcntl.LOCK_EX)
+            return inner(trial_id, state=state, values=values)
+
+    storage.set_trial_state_values = set_trial_state_values
 
 
 def make_sampler(kind: str, params: list[Param], seed: int | None) -> Any:
@@ -430,10 +453,11 @@ def _check_study(study: Any, plugin: str, metric: str, goal: str) -> None:
     """A study is one plugin and one objective: a restart or another worker must agree."""
     want = {"plugin": plugin, "metric": metric, "goal": goal}
     have = {k: study.user_attrs.get(k) for k in want}
-    if all(v is None for v in have.values()):
-        for k, v in want.items():
-            study.set_user_attr(k, v)
-        return
-    if have != want:
+    # two workers starting together may see some of these written and not yet the others:
+    # only a value that is there and differs is a clash; the missing ones are written (alike)
+    if any(v is not None and v != want[k] for k, v in have.items()):
         raise UserError(f"study {study.study_name} was created for {have}, not {want}; pick another "
                         "--study name.")
+    for k, v in want.items():
+        if have[k] is None:
+            study.set_user_attr(k, v)
