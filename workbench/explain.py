@@ -41,6 +41,9 @@ SIGNED = {"integrated-gradients", "input-x-gradient", "gradient-shap", "occlusio
 """Methods whose attributions have a sign (for or against the output); saliency and
 smoothgrad give magnitudes."""
 
+USES_BASELINE = {"integrated-gradients", "gradient-shap", "occlusion"}
+"""Methods that compare the input with a reference input (``attribute``'s ``baseline``)."""
+
 
 def captum_attr() -> Any:
     """``captum.attr``, or a clear error naming the extra that installs it."""

@@ -32,6 +32,7 @@ from workbench.config import from_dict
 from workbench.errors import UserError
 from workbench.explain import (
     SIGNED,
+    USES_BASELINE,
     Output,
     attribute,
     figure_array,
@@ -62,7 +63,7 @@ def q_attributions(q: torch.nn.Module, obs: np.ndarray, actions: np.ndarray, met
     x = torch.from_numpy(np.asarray(obs)).to(device).float()
     window = (x.shape[1], 8, 8) if x.dim() == 4 else (1,) * (x.dim() - 1)
     stride = (x.shape[1], 4, 4) if x.dim() == 4 else None
-    reference = blurred(x) if baseline == "blur" and x.dim() == 4 else 0.0
+    reference = blurred(x) if baseline == "blur" and x.dim() == 4 and method in USES_BASELINE else 0.0
     return attribute(lambda s: q(s).float(), x, method, target=torch.as_tensor(actions, device=device),
                      baseline=reference, steps=steps, window=window, stride=stride).cpu()
 
