@@ -3,8 +3,9 @@ checked, and the HTML it writes reaches W&B as an HTML panel."""
 
 from __future__ import annotations
 
-from tests.helpers import cli
+from tests.helpers import cli, tiny_cartpole_run
 from tests.test_wandb import _records
+from workbench.commands.cli import main
 from workbench.logger import Logger
 
 
@@ -35,3 +36,16 @@ def test_log_html_writes_the_page_and_a_wandb_html_panel(tmp_path):
     history = [x["history"]["item"] for x in _records(tmp_path) if x["type"] == "history"]
     panel = next(h for h in history if "explain/page._type" in h)
     assert panel["explain/page._type"] == "html-file" and panel["step"] == 7
+
+
+def test_explain_out_naming_an_existing_file_is_exit_2_and_leaves_the_file(tmp_path, capsys):
+    run = tiny_cartpole_run(tmp_path / "runs")
+    a_file = tmp_path / "attributions.png"
+    a_file.write_bytes(b"mine")
+    for argv in ([str(run)], ["--pretrained", "dqn-pong"]):
+        assert main(["explain", *argv, "--out", str(a_file)]) == 2
+        err = capsys.readouterr().err
+        assert f"--out names {a_file}, but it is a file, not a folder" in err, err
+        assert "Give a folder" in err and "Traceback" not in err
+    assert a_file.read_bytes() == b"mine"
+    assert not (run / "media" / "explain").exists()

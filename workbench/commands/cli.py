@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import __version__, registry
-from workbench.errors import UserError
+from workbench.errors import UserError, check_folder
 
 EPILOG = """examples:
   workbench list
@@ -329,6 +329,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    if args.out is not None:  # a folder of files: an existing file there is refused, not replaced
+        check_folder(args.out, "--out", "Give a folder (new or existing) for the attribution "
+                     "files, or leave out --out to write into the run's media/.")
     if args.pretrained is not None:
         return _hook_pretrained(args)
     opts = _parse_hook_options(args)
