@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from workbench.envs.config import EnvConfig
-from workbench.envs.vector import RGBRecorder, VectorEnv
+from workbench.envs.vector import RGBRecorder, VectorEnv, is_atari
+from workbench.errors import UserError
 
 Act = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
 
@@ -37,6 +38,15 @@ def epsilon_greedy(obs: np.ndarray, epsilon: float, rng: np.random.Generator, nu
     if not explore.all():
         actions = np.where(explore, actions, greedy(obs))
     return actions.astype(np.int64)
+
+
+def check_video(env_id: str) -> None:
+    """``eval --video`` films through ALE's RGB twin of the game, so only Atari games have a
+    video: refuse it elsewhere rather than play the games and quietly write none."""
+    if not is_atari(env_id):
+        raise UserError(f"--video films Atari games only: {env_id} is not an Atari env, so no "
+                        "video would be written. Leave out --video to play the games without one "
+                        "(or evaluate a run on an ALE id such as ALE/Pong-v5).")
 
 
 def eval_env(e: EnvConfig, num_envs: int, seed: int) -> VectorEnv:
