@@ -26,9 +26,10 @@ from torch import nn
 from workbench.classifiers.features import SPLIT_SEED
 from workbench.data.images import ImageSet, load_images, to_float
 from workbench.errors import UserError
-from workbench.generators.dcgan.config import DCGANConfig, DCGANSampleOptions
+from workbench.generators.dcgan.config import DCGANConfig
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 from workbench.generators.gan import GAN
+from workbench.generators.gan_config import GANSampleOptions
 from workbench.plugin import Context
 from workbench.runtime import optimizer_step
 
@@ -135,7 +136,7 @@ class DCGAN(GAN[DCGANConfig]):
         scores = {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
         return {**scores, **self.d_scores(fakes)}
 
-    def sample(self, out: Path | None, opts: DCGANSampleOptions) -> str:
+    def sample(self, out: Path | None, opts: GANSampleOptions) -> str:
         """``workbench sample RUN --n 64 [--seed S] [--out grid.png | --out DIR]``: a grid PNG
         (under the run's media/ by default); an --out without an image suffix is a folder that
         receives one PNG per image."""
