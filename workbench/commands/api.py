@@ -2,7 +2,7 @@
 
     import workbench as wb
 
-    r = wb.run("dqn-cartpole", lr=1e-3, total_steps=20_000)   # a bar in Jupyter (tqdm.auto)
+    r = wb.run("dqn-cartpole", lr=1e-3, total_steps=20_000)   # a widget bar in Jupyter ([notebook] extra)
     r.metrics        # a pandas DataFrame (a list of dicts when pandas is not installed)
     r.best()         # Best(metric='eval/return', value=500.0, step=15000, goal='max')
     r.config         # the resolved config, a nested dict
