@@ -211,7 +211,7 @@ class DQN(Plugin[DQNConfig]):
     def eval_report(self, step: int, opts: DQNEvalOptions) -> str:
         """``workbench eval RUN``: one line per game and the mean (default: final_eval_episodes)."""
         if opts.video:
-            evaluation.check_video(self.cfg.env.id)
+            evaluation.check_video(self.cfg.env.id, opts.out)
         out = Path(opts.out) if opts.out else None
         games, seed, epsilon = self.play_evaluation(
             step, opts.episodes or self.cfg.final_eval_episodes, opts.video, opts.seed,

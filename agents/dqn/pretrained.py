@@ -148,7 +148,7 @@ def play(path: Path, opts: DQNEvalOptions) -> str:
     net, meta = load(path)
     env = from_dict(EnvConfig, meta["env"])
     if opts.video:
-        evaluation.check_video(env.id)
+        evaluation.check_video(env.id, opts.out)
     act = policy(net, meta)
     seed = 0 if opts.seed is None else opts.seed
     epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon
