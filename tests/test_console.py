@@ -18,6 +18,7 @@ from helpers import REPO, cli
 from workbench.engine.progress import Progress
 
 
+@pytest.mark.slow
 def test_piped_run_shows_primary_metric_one_eval_line_each_and_a_summary(runs_root):
     r = cli("run", "linreg-quick", "--name", "p", "--wandb", "offline")
     assert r.returncode == 0, r.stderr
@@ -95,6 +96,7 @@ def _run_in_terminal(columns: int, *args: str) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_the_bar_fits_an_80_column_terminal_with_the_primary_metric_and_its_best(runs_root):
     out = _run_in_terminal(80, "run", "linreg-quick", "sleep_per_step=0.01", "--wandb", "disabled")
     drawn = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", part) for part in re.split(r"[\r\n]", out)]

@@ -52,6 +52,7 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_a_run_whose_disk_fills_up_stops_with_a_clear_message_and_resumes_later(small_disk):
     env = {**os.environ, "WORKBENCH_RUNS": str(small_disk)}
     run = small_disk / "linreg" / "full"

@@ -99,6 +99,7 @@ def test_agent_checkpoint_round_trip_keeps_nets_optimizer_replay_and_rngs(tmp_pa
     other.close()
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_step_counters_and_epsilon_schedule(tmp_path, runs_root):
     args = ["run", "dqn-cartpole", "--name", "killed", "total_steps=200000",
             "checkpoint_every=600", "log_every=200", "eval_every=0", "learning_starts=200",

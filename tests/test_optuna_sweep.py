@@ -76,6 +76,7 @@ def test_optuna_options_without_optuna_are_an_error(capsys):
     assert "--trials belongs to Optuna sweeps: add --optuna" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_no_trial_runs_twice_and_bad_trials_are_pruned(runs_root, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     # the study's first trials are queued, so that the test is deterministic: two good learning
@@ -151,6 +152,7 @@ def test_workers_started_at_the_same_instant_on_a_new_sqlite_study_all_open_it(r
         assert optuna.get_all_study_names(url.format(r)) == ["st"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_continues_with_the_same_command(runs_root):
     args = ["--trials", "2", "--study", "cut", "--pruner", "none", "lr=loguniform(1e-2,1e-1)",
             *LINREG, "sleep_per_step=0.05"]
