@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from workbench.generators.seq.plugin import SequenceLM
 
-EMBEDDINGS = {"GPT": "wte", "LSTMLM": "embed"}  # each model's token-embedding layer
+EMBEDDINGS = {"GPT": "wte", "RecurrentLM": "embed"}  # each model's token-embedding layer
 
 
 @contextmanager

@@ -6,7 +6,8 @@ last ``block_size`` tokens, the LSTM carries its hidden state, so sampling code 
 
 GPT: Radford et al. 2019 (GPT-2), pre-LayerNorm blocks, GELU MLP, weight tying between the token
 embedding and the output head (Press & Wolf 2017), causal ``F.scaled_dot_product_attention``.
-LSTM: Hochreiter & Schmidhuber 1997, as in Karpathy's char-rnn and Graves 2013.
+LSTM: Hochreiter & Schmidhuber 1997, as in Karpathy's char-rnn and Graves 2013; ``cell=gru``
+swaps in the GRU (Cho et al. 2014), which has no cell state and a third fewer weights.
 """
 
 from __future__ import annotations
@@ -106,17 +107,22 @@ class GPT(nn.Module):
         return logits[:, -1], context
 
 
-class LSTMLM(nn.Module):
+class RecurrentLM(nn.Module):
+    """Embedding -> multi-layer LSTM or GRU -> linear head (``arch=lstm``, ``cell=lstm|gru``)."""
+
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.n_embd)
         self.drop = nn.Dropout(cfg.dropout)
-        self.lstm = nn.LSTM(cfg.n_embd, cfg.hidden, num_layers=cfg.n_layer, batch_first=True,
-                            dropout=cfg.dropout if cfg.n_layer > 1 else 0.0)
+        rnn = nn.GRU if cfg.cell == "gru" else nn.LSTM
+        self.rnn = rnn(cfg.n_embd, cfg.hidden, num_layers=cfg.n_layer, batch_first=True,
+                       dropout=cfg.dropout if cfg.n_layer > 1 else 0.0)
         self.head = nn.Linear(cfg.hidden, vocab_size)
+        # checkpoints from before the GRU option named the recurrent layer `lstm`
+        self._register_load_state_dict_pre_hook(_renamed_lstm_weights)
 
     def forward(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        out, state = self.lstm(self.drop(self.embed(idx)), state)
+        out, state = self.rnn(self.drop(self.embed(idx)), state)
         return self.head(self.drop(out)), state
 
     def step(self, new_ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
@@ -124,8 +130,16 @@ class LSTMLM(nn.Module):
         return logits[:, -1], state
 
 
+LSTMLM = RecurrentLM  # the name before the GRU option
+
+
+def _renamed_lstm_weights(state: dict[str, Any], prefix: str, *args: Any) -> None:
+    for key in [k for k in state if k.startswith(prefix + "lstm.")]:
+        state[prefix + "rnn." + key[len(prefix) + 5:]] = state.pop(key)
+
+
 def build_model(cfg: ModelConfig, vocab_size: int) -> nn.Module:
-    return GPT(cfg, vocab_size) if cfg.arch == "gpt" else LSTMLM(cfg, vocab_size)
+    return GPT(cfg, vocab_size) if cfg.arch == "gpt" else RecurrentLM(cfg, vocab_size)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
