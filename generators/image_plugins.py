@@ -79,3 +79,23 @@ register_preset(
        "gen_features": 64, "disc_features": 64, "total_steps": 80_000, "eval_every": 4_000,
        "checkpoint_every": 4_000, "log_every": 400},
 )
+
+# ----------------------------------------------------------------------------------- captioning
+register(
+    "caption",
+    entry_point="workbench.generators.caption.plugin:Captioner",
+    config="workbench.generators.caption.config:CaptionConfig",
+    kind="generator",
+    metric="eval/bleu4",
+    goal="max",
+    description="image captioning (Show, Attend and Tell): CNN + attention LSTM/GRU; corpus BLEU-4",
+    smoke={"total_steps": 4, "log_every": 2, "eval_every": 4, "checkpoint_every": 2,
+           "batch_size": 8, "width": 16, "embed": 8, "hidden": 16, "attention": 8,
+           "data.train_scenes": 40, "data.eval_scenes": 8, "eval_images": 8},
+)
+register_preset(
+    "caption-digits", "caption",
+    "captions of offline digit scenes ('a large red 3 above a small blue 7'); BLEU-4 on held-out "
+    "colour-digit pairs, beside nearest-neighbour and most-frequent-caption baselines",
+    **{"data.source": "scenes"},
+)
