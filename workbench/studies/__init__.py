@@ -1,0 +1,1 @@
+"""Studies over many runs: sweeps, Optuna studies, comparisons and aggregates over seeds."""
