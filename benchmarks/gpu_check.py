@@ -166,10 +166,8 @@ def install_wheels(mode: str) -> str:
 
 
 def _loop() -> Any:
-    try:  # issue 21's layout; before it the module was workbench.loop
-        from workbench.run import loop
-    except ImportError:
-        from workbench import loop
+    from workbench.engine import loop
+
     return loop
 
 
@@ -259,8 +257,8 @@ def instrumented(watches: list[ScalerWatch]) -> Iterator[None]:
 def build(name: str, overrides: dict[str, Any], root: Path) -> Any:
     """A plugin built as the loop builds it (threads, device, precision, seed), no run loop."""
     from workbench.config import to_dict
+    from workbench.engine.runs import RunDir
     from workbench.logger import Logger
-    from workbench.runs import RunDir
 
     loop = _loop()
     spec, cfg, plugin_cls, group = loop.prepare(name, overrides)

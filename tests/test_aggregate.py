@@ -84,7 +84,7 @@ def test_curve_interval_is_the_pointwise_mean_and_its_band_on_the_shared_grid():
 
 
 def _fake_seed_run(root, name: str, seed: int, finals: dict[int, float]):
-    from workbench.runs import RunDir
+    from workbench.engine.runs import RunDir
 
     info = dict(plugin="dqn", preset="dqn-pong", wandb_id=name, created=0.0, tags=[],
                 project="workbench")

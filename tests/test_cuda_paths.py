@@ -66,10 +66,10 @@ def test_auto_precision_on_cuda_is_bf16_autocast_and_fp16_gets_an_enabled_scaler
 
 @pytest.mark.cuda
 def test_dqn_batches_reach_the_gpu_through_pinned_memory_unchanged(tmp_path):
-    from workbench import loop
     from workbench.config import to_dict
+    from workbench.engine import loop
+    from workbench.engine.runs import RunDir
     from workbench.logger import Logger
-    from workbench.runs import RunDir
 
     spec, cfg, plugin_cls, group = loop.prepare(
         "dqn-pong", {**spec_smoke("dqn-pong"), "device": "cuda", "precision": "bf16"})

@@ -1,1 +1,1 @@
-"""Studies over many runs: sweeps, Optuna studies, comparisons and aggregates over seeds."""
+"""Studies over many runs: grids, Optuna studies, comparisons and seed aggregates."""

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.runs import RunDir, find_runs, open_run, runs_root
 from workbench.errors import UserError
-from workbench.runs import RunDir, find_runs, open_run, runs_root
 from workbench.studies.aggregate import Summary, aligned, curve_interval, summarize
 
 log = logging.getLogger("workbench")
@@ -38,6 +38,15 @@ _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "l1", "fd", "fid", "perplexit
 _SEED_KEYS = ("seed",)
 SEED_NOTE = ("IQM: interquartile mean (the mean with fewer than 4 seeds); CI: 95 % percentile "
              "bootstrap interval over seeds (Agarwal et al. 2021, rliable's method).")
+
+
+def records_or_frame(rows: list[dict[str, Any]]) -> Any:
+    """A pandas DataFrame when pandas is importable, else the rows themselves."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -446,16 +455,12 @@ class Comparison:
     @property
     def table(self) -> Any:
         """The ranked table (a DataFrame with pandas, else a list of dicts)."""
-        from workbench.api import records_or_frame
-
         return records_or_frame([dict(zip(self.header, row, strict=True)) for row in self.rows])
 
     @property
     def seeds(self) -> Any:
         """Per config run over several seeds: the final value's mean, IQM and their 95 %
         stratified bootstrap intervals (a DataFrame with pandas, else a list of dicts)."""
-        from workbench.api import records_or_frame
-
         rows = []
         for (label, s, best), members in zip(seed_summaries(self.groups), self.groups.values(),
                                              strict=True):
@@ -469,8 +474,6 @@ class Comparison:
     @property
     def curves(self) -> Any:
         """Every number the runs logged, tidy: run, step, metric, value."""
-        from workbench.api import records_or_frame
-
         rows = curves_rows([d.run for d in self.data], {d.run.path: d.label for d in self.data})
         return records_or_frame([dict(zip(("run", "step", "metric", "value"), r, strict=True))
                                  for r in rows])
