@@ -7,7 +7,8 @@
 # Each device call must name .whl in `carry` (the wheels count towards its 64 MiB).
 #
 # The list was made from this repo's venv (the versions CI installs) by walking the
-# requirements of workbench[data,test,export,sweep,explain] and dropping what the image holds;
+# requirements of workbench[data,test,export,sweep,explain] (not [notebook] or [docs]: no test
+# or run imports them) and dropping what the image holds (opencv-headless is there);
 # ruff is left out (no test runs it). Regenerate it when pyproject's dependencies change.
 #
 # W&B is left out by default: its wheels (wandb, pydantic, OpenTelemetry: 25 MB) and the rest
