@@ -1,4 +1,4 @@
-"""The GPU path, checked and timed from one script (issue 27): run it on the device tool's GPU
+"""The GPU path, checked and timed from one script (docs/gpu.md): run it on the device tool's GPU
 machine in two or three commands of at most 10 minutes each; try it on a CPU first.
 
 Phases (``--phase``, several allowed, in this order):

@@ -9,7 +9,7 @@ progress); the plugin owns the math. A plugin::
         def evaluate(self, step): ...              # every eval_every -> {"eval/...": x}; media via ctx
         checkpointed = ("model", "opt")            # or state_dict / load_state_dict
 
-The README's "Adding a plugin" lists every hook, its signature and when the loop calls it.
+docs/writing-a-plugin.md lists every hook, its signature and when the loop calls it.
 
 ``train_step`` advances the run by ``steps_per_call`` steps (an agent with N vector envs
 advances N env steps per call). Metric values may be floats or 0-d tensors: the loop averages
