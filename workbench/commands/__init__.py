@@ -1,0 +1,1 @@
+"""The CLI verbs, each a thin layer over the machinery (``serve`` so far; the rest move here)."""
