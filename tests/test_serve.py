@@ -438,3 +438,207 @@ def test_command_errors_are_exit_2_with_one_paragraph(toy_run, tmp_path, capsys,
     assert "cannot listen on 203.0.113.7" in _exit_2(capsys, str(toy_run), "--host", "203.0.113.7",
                                                      "--port", "0")
     assert "--max-batch must be >= 1" in _exit_2(capsys, str(toy_run), "--max-batch", "0")
+
+
+# --------------------------------------------------------------------------- the plugins' routes
+
+
+def smoke_run(name: str, root: Path, **extra) -> Path:
+    """A smoke-budget run of a plugin or preset (its registered `smoke=` overrides)."""
+    from workbench import registry
+
+    spec, preset = registry.resolve(name)
+    overrides = {**spec.smoke, **(preset.smoke if preset else {}), **extra}
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORKBENCH_RUNS", str(root))
+    try:
+        assert main(["run", name, "--name", "serve", "--wandb", "disabled",
+                     *(f"{k}={v}" for k, v in overrides.items())]) == 0
+    finally:
+        mp.undo()
+    return root / name / "serve"
+
+
+def example_request(serving: Serving) -> dict:
+    """httpx keyword arguments for a request a route must answer: an image for image routes,
+    else the route's example (or its request's defaults)."""
+    if serving.input == "image":
+        from PIL import Image
+
+        gradient = Image.linear_gradient("L").resize((40, 30)).convert("RGB")
+        buffer = io.BytesIO()
+        gradient.save(buffer, format="PNG")
+        return {"content": buffer.getvalue(), "headers": {"Content-Type": "image/png"}}
+    body = serving.example if serving.example is not None else serving.request().model_dump()
+    return {"json": body}
+
+
+def serve_example(run: Path) -> tuple[Serving, httpx.Response]:
+    """Serve a run in this process and send it its example request (the smoke test uses this
+    for every plugin that serves)."""
+    plugin, serving, batcher, info = load_server(str(run), 8, 5.0)
+    try:
+        with Server(create_app(serving, batcher, Limits(), info)) as s:
+            return serving, httpx.post(s.url + "/" + serving.route, timeout=120,
+                                       **example_request(serving))
+    finally:
+        plugin.close()
+
+
+@pytest.mark.slow
+def test_classifier_serves_top_k_labels_with_the_models_probabilities(tmp_path):
+    from workbench.data.images import from_pil, to_float
+
+    run = smoke_run("classifier-digits", tmp_path)
+    app, _, plugin = serve_run(run)
+    request = example_request(Serving(route="x", summary="", predict=list, input="image"))
+    with Server(app) as s:
+        r = httpx.post(s.url + "/classify?k=3", **request)
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(request["content"]))
+    with torch.no_grad():
+        probs = plugin.model(to_float(from_pil(image, 1, (16, 16))[None])).softmax(1)[0]
+    top = probs.topk(3)
+    got = r.json()["predictions"]
+    assert [p["label"] for p in got] == [plugin.classes[i] for i in top.indices.tolist()]
+    assert [p["probability"] for p in got] == pytest.approx(top.values.tolist(), abs=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["gpt", "lstm"])
+def test_text_lm_streams_text_and_batched_sampling_matches_one_at_a_time(tmp_path, arch):
+    run = smoke_run("text-lm", tmp_path, **{"model.arch": arch})
+    app, batcher, plugin = serve_run(run, max_batch=8, max_wait_ms=200)
+    prompts = ["ROMEO:", "A", "What light through yonder window"]
+
+    async def together(url):
+        async with httpx.AsyncClient(timeout=120) as client:
+            return await asyncio.gather(*(client.post(url + "/generate", json={
+                "prompt": p, "tokens": 12, "temperature": 0}) for p in prompts))
+
+    with Server(app) as s:
+        batched = [r.text for r in asyncio.run(together(s.url))]
+        with httpx.stream("POST", s.url + "/generate", json={"prompt": "A", "tokens": 30,
+                                                             "seed": 1}) as r:
+            chunks = list(r.iter_text())
+        refused = httpx.post(s.url + "/generate", json={"prompt": "\u263a"})
+    assert batcher.stats.largest > 1  # the three prompts shared forward passes
+    alone = [plugin.sample(None, _sample_options(p)) for p in prompts]
+    assert batched == [a[len(p):] for a, p in zip(alone, prompts)]
+    assert len("".join(chunks)) == 30
+    assert refused.status_code == 422 and "never saw" in refused.json()["error"]
+
+
+def _sample_options(prompt: str):
+    from workbench.generators.seq.config import SequenceSampleOptions
+
+    return SequenceSampleOptions(prompt=prompt, tokens=12, temperature=0.0)
+
+
+@pytest.mark.slow
+def test_dqn_serves_the_greedy_action_and_q_values(tmp_path):
+    run = smoke_run("dqn-cartpole", tmp_path)
+    app, _, plugin = serve_run(run)
+    obs = [0.01, -0.2, 0.03, 0.1]
+    with Server(app) as s:
+        r = httpx.post(s.url + "/act", json={"observation": obs})
+        wrong = httpx.post(s.url + "/act", json={"observation": [[1, 2]]})
+    with torch.no_grad():
+        q = plugin.q(torch.tensor([obs]))[0]
+    assert r.json()["q_values"] == pytest.approx(q.tolist(), abs=1e-5)
+    assert r.json()["action"] == int(q.argmax())
+    assert wrong.status_code == 422 and "shape (4,)" in wrong.json()["error"]
+
+
+@pytest.mark.slow
+def test_dcgan_serves_a_png_per_seed_and_pix2pix_translates_an_image(tmp_path):
+    from PIL import Image
+
+    dcgan = smoke_run("dcgan-digits", tmp_path)
+    app, _, plugin = serve_run(dcgan)
+    with Server(app) as s:
+        a, b, c = (httpx.post(s.url + "/sample", json={"seed": seed}) for seed in (1, 1, 2))
+        grid = httpx.post(s.url + "/sample", json={"seed": 1, "n": 4})
+    assert a.headers["content-type"] == "image/png" and a.content == b.content != c.content
+    size = plugin.cfg.image_size
+    assert Image.open(io.BytesIO(a.content)).size == (size, size)
+    assert Image.open(io.BytesIO(grid.content)).size[0] > 2 * size
+
+    serving, r = serve_example(smoke_run("pix2pix-digits", tmp_path))
+    out = Image.open(io.BytesIO(r.content))
+    assert r.status_code == 200 and serving.route == "translate"
+    assert out.size[0] == out.size[1] and out.size[0] >= 16
+
+
+@pytest.mark.slow
+def test_music_lm_serves_a_midi_file(tmp_path):
+    serving, r = serve_example(smoke_run("music-lm", tmp_path))
+    assert r.status_code in (200, 422), r.text  # a smoke-trained model may write no notes
+    if r.status_code == 200:
+        assert r.headers["content-type"] == "audio/midi" and r.content[:4] == b"MThd"
+    else:
+        assert "no notes" in r.json()["error"]
+
+
+# --------------------------------------------------------------------------- /ui in a browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _browser():
+    """Debian's chromium through Playwright (no browser download), or a skip saying what is missing."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no {CHROMIUM}: the /ui test needs Debian's chromium (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the /ui test needs the "
+                                   "playwright Python package (pip install playwright)")
+    return sync_api
+
+
+def _digit_png(path: Path) -> Path:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(image).line([(32, 10), (32, 54)], fill=255, width=7)  # a "1"
+    image.save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_ui_page_classifies_an_uploaded_image_and_streams_text_in_chromium(tmp_path):
+    sync_api = _browser()
+    classifier = smoke_run("classifier-digits", tmp_path)
+    text = smoke_run("text-lm", tmp_path)
+    image = _digit_png(tmp_path / "one.png")
+    c_app, _, _ = serve_run(classifier, token="ui-token")
+    t_app, _, _ = serve_run(text)
+    with sync_api.sync_playwright() as p, Server(c_app) as cs, Server(t_app) as ts:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 640})
+            page.goto(cs.url + "/ui")
+            page.wait_for_selector("#auth:not(.hidden)")  # the page asks for the token
+            page.fill("#token", "ui-token")
+            page.click("#connect")
+            page.wait_for_selector("#form:not(.hidden)")
+            page.set_input_files("#image", str(image))
+            page.click("#send")
+            page.wait_for_selector(".prediction", timeout=30_000)
+            rows = page.locator(".prediction").all_inner_texts()
+            assert len(rows) == 5 and all("%" in r for r in rows)
+            assert page.inner_text("#error") == ""
+            shot = os.environ.get("SERVE_UI_SCREENSHOT")  # the docs' picture, when asked for
+            if shot:
+                page.screenshot(path=shot, full_page=True)
+
+            page.goto(ts.url + "/ui")
+            page.wait_for_selector("#prompt-box:not(.hidden)")
+            page.fill("#prompt", "ROMEO:")
+            page.fill("#json", '{"tokens": 25, "seed": 3}')
+            page.click("#send")
+            page.wait_for_selector("#stream[data-done=true]", timeout=60_000)
+            assert len(page.inner_text("#stream .generated")) == 25
+        finally:
+            browser.close()
