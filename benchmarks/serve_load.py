@@ -128,7 +128,6 @@ def reference(run: Path, url: str, kind: str, n: int) -> tuple[list[float], list
         for i in range(n):
             t0 = time.perf_counter()
             forward()
-            t1 = time.perf_counter()
             client.get("/health").raise_for_status()
             t2 = time.perf_counter()
             r = request_for(kind, i)
