@@ -26,13 +26,13 @@ import torch
 from pydantic import BaseModel, Field
 
 from tests.helpers import REPO
-from workbench.cli import main
+from workbench.commands.cli import main
 from workbench.commands.serve import bind, load_server
 from workbench.commands.serve.app import create_app
 from workbench.commands.serve.batcher import MicroBatcher
 from workbench.commands.serve.guards import Limits
+from workbench.engine.runs import find_runs
 from workbench.plugin import ImageRequest, Serving
-from workbench.runs import find_runs
 
 TOY = ["total_steps=20", "log_every=10", "eval_every=0", "checkpoint_every=10", "precision=fp32"]
 

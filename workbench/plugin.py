@@ -288,6 +288,10 @@ def _restore(obj: Any, saved: Any) -> Any:
         obj.set_state(saved)
     elif isinstance(obj, np.random.Generator):
         obj.bit_generator.state = saved
+    elif isinstance(obj, torch.amp.GradScaler) and not saved:
+        # a disabled scaler saves {} (fp32 / bf16 / CPU runs); resumed under fp16 on CUDA the
+        # enabled scaler starts from its initial scale (torch would refuse the empty dict)
+        pass
     elif hasattr(obj, "load_state_dict"):
         obj.load_state_dict(saved)
     else:

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from workbench.data.text import load_text
+from workbench.errors import UserError
 from workbench.generators.seq.config import SequenceExplainOptions, SequenceSampleOptions
 from workbench.generators.seq.plugin import SequenceLM
 from workbench.generators.seq.tokenizers import CharTokenizer
 from workbench.generators.text.config import TextConfig
-
-from workbench.data.text import load_text
-from workbench.errors import UserError
 from workbench.plugin import Serving
 
 

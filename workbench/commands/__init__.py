@@ -1,1 +1,1 @@
-"""The CLI verbs, each a thin layer over the machinery (``serve`` so far; the rest move here)."""
+"""The command verbs (CLI and Python API), each a thin layer over the run machinery."""

@@ -88,7 +88,7 @@ def _require_extra() -> None:
 
 def _check_run(run_dir: str) -> tuple[Any, str]:
     """(plugin class, plugin name) of a run that has a checkpoint and a plugin that serves."""
-    from workbench.loop import load_run
+    from workbench.engine.loop import load_run
     from workbench.plugin import Plugin
 
     run, info, spec, _cfg, plugin_cls = load_run(run_dir)
@@ -161,7 +161,7 @@ def load_server(run_dir: str, max_batch: int, max_wait_ms: float) -> tuple[Any, 
     import torch
 
     from workbench.commands.serve.batcher import MicroBatcher
-    from workbench.loop import load_for_inference
+    from workbench.engine.loop import load_for_inference
     from workbench.plugin import Serving
 
     plugin, run, step = load_for_inference(run_dir)
