@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, Field
+
 from workbench.generators.seq.sampling import generate_rows
 
 MAX_TOKENS = 2000  # per request: bounds the time one request can hold the model
