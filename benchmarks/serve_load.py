@@ -7,7 +7,7 @@ one forward pass, for the image classifier and for GPT, at concurrency 1, 8 and 
 For each model two servers run side by side on 127.0.0.1 (free ports): ``--max-batch 32``
 and ``--max-batch 1``. A bounded async client (httpx; each of c workers sends its next request
 when its last one is answered) measures both in alternating rounds, so both sides see the same
-machine. Targets (issue 25): batched >= 4x the requests/s of unbatched at c=32 for the
+machine. Targets: batched >= 4x the requests/s of unbatched at c=32 for the
 classifier; p99 latency at c=1 within 20 % of the reference, a bare forward pass (the plugin's
 ``predict`` on one request, in this process, under inference mode) plus an HTTP round trip to
 /health of the same server, measured interleaved with the c=1 requests.

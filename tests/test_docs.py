@@ -20,11 +20,12 @@ VENV = "python3 -m venv .venv && . .venv/bin/activate"
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
+COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 def _prose(text: str) -> str:
-    """The text outside code blocks and inline code, where a link is a link."""
-    return INLINE_CODE.sub("", FENCE.sub("", text))
+    """The text outside code blocks, inline code and comments, where a link is a link."""
+    return INLINE_CODE.sub("", FENCE.sub("", COMMENT.sub("", text)))
 
 
 def _relative_links(page: Path) -> list[str]:
@@ -50,7 +51,7 @@ def test_every_relative_link_of_the_readme_and_the_docs_points_at_a_file():
 
 def test_the_link_finder_sees_links_and_skips_code():
     page = "[a](x.md) ![b](img/y.png) `[c](not-a-link.md)` [d](https://e.org) [f](#anchor)\n"
-    page += "```\n[g](in-a-block.md)\n```\n"
+    page += "```\n[g](in-a-block.md)\n```\n<!-- [h](a-comment.md) -->\n"
     assert LINK.findall(_prose(page)) == ["x.md", "img/y.png", "https://e.org", "#anchor"]
 
 
