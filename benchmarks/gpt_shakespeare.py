@@ -2,7 +2,8 @@
 
 Trains the ``gpt-shakespeare`` preset (4 layers, 4 heads, 128 dims, block 64, batch 8) for a
 fixed number of iterations and prints the val loss at each evaluation next to nanoGPT's own
-val losses on this corpus (FIGURES.md: 2.070 nats/char at 1,000 iterations, 1.875 at 2,000).
+val losses on this corpus (docs/benchmarks.md, reference figures: 2.070 nats/char at 1,000
+iterations, 1.875 at 2,000).
 Speed against nanoGPT is benchmarks/gpt_speed.py's job (both timed side by side, never
 against a stored figure). ``--variants ours,nanogpt`` also trains,
 in the same process, a replica of nanoGPT's recipe (lr 1e-3, 100 warm-up steps, cosine to
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from workbench.loop import Launch, start
+from workbench.engine.loop import Launch, start
 
 NANOGPT_REFERENCE = {250: 2.470, 500: 2.267, 1000: 2.070, 1500: 1.939, 2000: 1.875}
 
@@ -41,7 +42,7 @@ def run(variant: str, steps: int, root: Path) -> dict:
                           launch=Launch(wandb_mode="disabled", progress=False))
     wall = time.perf_counter() - t0
     assert code == 0, f"run {variant} exited with {code}"
-    from workbench.runs import read_metrics  # skips damaged lines, with a warning
+    from workbench.engine.runs import read_metrics  # skips damaged lines, with a warning
 
     lines = read_metrics(run_dir.path / "metrics.jsonl")
     evals = {e["step"]: e["eval/loss"] for e in lines if "eval/loss" in e}
@@ -69,7 +70,7 @@ def main() -> None:
                   f"{r['wall_s']:.0f} s wall including evaluations")
 
     steps = sorted({s for r in results.values() for s in r["evals"]})
-    header = f"{'iteration':>9}  {'nanoGPT (FIGURES.md)':>20}" + "".join(f"  {v:>10}" for v in results)
+    header = f"{'iteration':>9}  {'nanoGPT (reference)':>20}" + "".join(f"  {v:>10}" for v in results)
     print("\nval loss, nats/char")
     print(header)
     for s in steps:

@@ -24,7 +24,7 @@ from workbench.generators.caption.data import (
 )
 from workbench.generators.caption.model import CaptionModel, beam_search, greedy
 
-from workbench.cli import main
+from workbench.commands.cli import main
 from workbench.errors import UserError
 
 TINY = ["total_steps=4", "log_every=2", "eval_every=4", "checkpoint_every=4", "batch_size=8",
@@ -297,9 +297,9 @@ def _bad_images(folder: Path) -> dict[str, tuple[Path, str]]:
 @pytest.mark.parametrize("verb", ["sample", "explain"])
 def test_bad_image_files_are_exit_2_with_one_paragraph_before_the_model_loads(
         verb, tiny_run, tmp_path, capsys, monkeypatch):
-    import workbench.loop
+    import workbench.engine.loop
 
-    monkeypatch.setattr(workbench.loop, "load_for_inference",
+    monkeypatch.setattr(workbench.engine.loop, "load_for_inference",
                         lambda *a, **k: pytest.fail("the checkpoint was loaded"))
     before = _files(tiny_run)
     for name, (path, says) in _bad_images(tmp_path / "img").items():
@@ -333,7 +333,7 @@ def test_beam_zero_is_exit_2(tiny_run, capsys):
 def test_sample_captions_an_image_file_with_words_of_the_vocabulary(tiny_run, tmp_path, capsys):
     from PIL import Image
 
-    from workbench.loop import load_for_inference
+    from workbench.engine.loop import load_for_inference
 
     val = scenes("val", 8, 64, seed=0)
     path = tmp_path / "scene.png"
@@ -370,8 +370,8 @@ def test_eval_prints_the_table_with_both_baselines(tiny_run, capsys):
 @pytest.mark.slow
 def test_export_gives_the_greedy_captions_of_the_run(tiny_run, tmp_path):
     from workbench.data.images import to_float
-    from workbench.export import load_and_run
-    from workbench.loop import load_for_inference
+    from workbench.commands.export import load_and_run
+    from workbench.engine.loop import load_for_inference
 
     out = tmp_path / "captioner.pt"
     assert main(["export", str(tiny_run), "--format", "torchscript", "--out", str(out)]) == 0

@@ -11,7 +11,7 @@ from workbench.generators.seq.config import ModelConfig
 from workbench.generators.seq.models import build_model
 from workbench.generators.seq.sampling import generate
 
-from workbench.cli import main
+from workbench.commands.cli import main
 
 
 def _cfg(cell: str) -> ModelConfig:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
-from workbench.envs.config import EnvConfig
-
 from workbench.config import (
     BatchSize,
     Interval,
@@ -16,6 +14,7 @@ from workbench.config import (
     RunConfig,
     Seed,
 )
+from workbench.envs.config import EnvConfig
 from workbench.errors import ConfigError
 from workbench.options import AttributionMethod
 
@@ -59,8 +58,9 @@ class DQNExplainOptions:
 
 @dataclass
 class DQNConfig(RunConfig):
-    # bf16 autocast + channels_last made the Nature-CNN update 1.5x faster on a CPU with AMX
-    # (README, issue 17) and 0.6x as fast on one without (benchmarks/dqn_update_variants.py),
+    # bf16 autocast + channels_last made the Nature-CNN update faster on a CPU with AMX (73 vs
+    # 44 updates/s for fp32: docs/benchmarks.md, reference figures) and 0.6x as fast on one without
+    # (benchmarks/dqn_update_variants.py, docs/dqn.md),
     # so precision=auto is bf16 only where the CPU has AMX (workbench/precision.py)
     auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
 

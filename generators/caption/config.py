@@ -89,8 +89,6 @@ class CaptionEvalOptions:
 
 @dataclass
 class CaptionConfig(RunConfig):
-    # small convolutions and LSTM cells: bf16 autocast on a CPU without AMX only adds casts
-    auto_cpu_precision: ClassVar[str] = "fp32"
     SampleOptions: ClassVar[type] = CaptionSampleOptions
     ExplainOptions: ClassVar[type] = CaptionExplainOptions
     EvalOptions: ClassVar[type] = CaptionEvalOptions

@@ -122,7 +122,7 @@ class SequenceExplainOptions:
 @dataclass
 class SequenceConfig(RunConfig):
     # bf16 autocast made the nanoGPT-size GPT step slower on every CPU measured, AMX or not
-    # (issue 17: 0.88x with AMX; benchmarks/gpt_speed.py --variants: 0.5x without), so
+    # (0.88x on a CPU with AMX; benchmarks/gpt_speed.py --variants: 0.5x without), so
     # precision=auto stays fp32 on CPU (workbench/precision.py)
     auto_cpu_precision: ClassVar[str] = "fp32"
 

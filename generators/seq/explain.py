@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from workbench.generators.seq.config import SequenceExplainOptions
 
 from workbench.explain import SIGNED, Output, attribute, captum_attr, colorize, scale
+from workbench.generators.seq.config import SequenceExplainOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -172,7 +172,7 @@ def page_html(ids: list[int], start: int, attr: list[np.ndarray], probs: list[fl
 def rows_picture(ids: list[int], start: int, attr: list[np.ndarray], probs: list[float],
                  context: int, token_text: Callable[[int], str], signed: bool, title: str,
                  max_rows: int = 32) -> np.ndarray:
-    """The page's first ``max_rows`` lines as a picture (for W&B's media panel and the README):
+    """The page's first ``max_rows`` lines as a picture (for W&B's media panel and the docs):
     one monospace cell per token, its background the attribution's colour."""
     from matplotlib import font_manager
     from PIL import Image, ImageDraw, ImageFont
