@@ -31,10 +31,9 @@ from workbench.data.images import to_float  # noqa: E402
 
 
 def build(args: argparse.Namespace):
+    from workbench.config import apply_overrides
     from workbench.generators.caption.config import CaptionConfig
     from workbench.generators.caption.plugin import Captioner
-
-    from workbench.config import apply_overrides
     from workbench.logger import Logger
     from workbench.plugin import Context
     from workbench.runtime import resolve_precision

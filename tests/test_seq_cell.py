@@ -7,11 +7,11 @@ import json
 
 import torch
 from torch import nn
+
+from workbench.commands.cli import main
 from workbench.generators.seq.config import ModelConfig
 from workbench.generators.seq.models import build_model
 from workbench.generators.seq.sampling import generate
-
-from workbench.commands.cli import main
 
 
 def _cfg(cell: str) -> ModelConfig:
