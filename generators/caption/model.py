@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.generators.caption.data import BOS, EOS, PAD
 
 State = tuple[torch.Tensor, ...]

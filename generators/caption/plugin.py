@@ -23,6 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from workbench.data.images import to_float
+from workbench.errors import CheckpointError, UserError
 from workbench.generators.caption import metrics
 from workbench.generators.caption.config import (
     CaptionConfig,
@@ -47,9 +50,6 @@ from workbench.generators.caption.model import (
     greedy,
     precise_batchnorm,
 )
-
-from workbench.data.images import to_float
-from workbench.errors import CheckpointError, UserError
 from workbench.plugin import Context, Plugin
 from workbench.runtime import fused_optimizer_ok, optimizer_step, warmup_cosine_lr
 
@@ -237,7 +237,6 @@ class Captioner(Plugin[CaptionConfig]):
                 out.write_text(text + "\n", encoding="utf-8")
             return text
         from workbench.generators.caption.figures import captioned_grid
-
         from workbench.media import save_png
 
         images, refs = self._pick(opts.n, opts.seed)
@@ -250,9 +249,8 @@ class Captioner(Plugin[CaptionConfig]):
     def explain(self, step: int, out: Path | None, opts: CaptionExplainOptions) -> str:
         """``workbench explain RUN [--image F] [--n 4] [--beam N]``: where the decoder looked for
         each word, as attention maps over the image (one row per image, one panel per word)."""
-        from workbench.generators.caption.figures import attention_maps
-
         from workbench.explain import Output
+        from workbench.generators.caption.figures import attention_maps
 
         images = (self._image_file(opts.image) if opts.image is not None
                   else self._pick(opts.n, opts.seed)[0])
