@@ -50,7 +50,7 @@ from workbench.generators.caption.model import (
     greedy,
     precise_batchnorm,
 )
-from workbench.plugin import Context, Plugin
+from workbench.plugin import Context, Plugin, Serving
 from workbench.runtime import fused_optimizer_ok, optimizer_step, warmup_cosine_lr
 
 
@@ -261,6 +261,12 @@ class Captioner(Plugin[CaptionConfig]):
             images, shown, alphas, f"soft attention per word at step {step:,} (beam {opts.beam})"))
         return output.report([f"attention maps of {len(images)} caption(s):",
                               *(" ".join(w) for w in words)])
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /caption, an image in, its caption out (caption/serving.py)."""
+        from workbench.generators.caption.serving import caption_serving
+
+        return caption_serving(self)
 
     def export_module(self) -> tuple[torch.nn.Module, torch.Tensor]:
         """The greedy captioner: images in [-1, 1] -> word ids (decode with the run's vocabulary)."""
