@@ -53,8 +53,10 @@ def test_compare_summarises_seeds_of_the_same_config(three_runs, runs_root):
     report = compare([], group="toy", metric="eval/return", root=runs_root)
     seeds = report.split("across seeds:")[1].splitlines()
     row = next(line for line in seeds if "optim.lr=0.1" in line).split()
-    # a and c differ only in seed: finals 3 and 5
-    assert row[1:] == ["2", "4", "3", "5", "4"]  # bests 3 and 5
+    # a and c differ only in seed: finals 3 and 5; bests 3 and 5. Bootstrap resamples of two
+    # seeds are (3,3), (3,5), (5,3), (5,5): means 3, 4, 4, 5, so the 95 % interval is [3, 5]
+    assert row[1:] == ["2", "4", "3", "5", "4", "4", "[3,5]", "[3,5]"]
+    assert "interquartile mean" in report
 
 
 def test_loss_metrics_rank_lower_first(three_runs, runs_root):
@@ -161,7 +163,7 @@ def test_runs_repeating_a_seed_are_not_a_seed_band_and_labels_name_run_then_keys
     _dqn_run(runs_root, "seed1", 1, {500: 2.0, 1000: 3.0}, lr=0.01)
     c = build([str(runs_root / "dqn-cartpole" / n) for n in ("other", "seed1")], root=runs_root)
     lines = figure(c.groups, c.metric, "step", c.keys).axes[0].lines
-    assert [line.get_label() for line in lines] == ["mean (2 seeds)"]
+    assert [line.get_label() for line in lines] == ["mean (2 seeds, 95% CI)"]
 
 
 def test_curves_csv_is_tidy_run_step_metric_value(three_runs, runs_root, tmp_path):

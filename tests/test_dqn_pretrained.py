@@ -134,7 +134,7 @@ def test_an_unknown_pretrained_name_lists_the_shipped_agents(capsys):
 
 @pytest.mark.skipif("dqn-pong" not in shipped(),
                     reason="agents/weights/dqn-pong.pt is not in the repo yet (it comes from the "
-                    "proof run of issue 10)")
+                    "solved Pong run of docs/dqn.md)")
 @pytest.mark.slow
 def test_the_shipped_pong_agent_loads_and_plays_a_game(capsys):
     assert main(["eval", "--pretrained", "dqn-pong", "--episodes", "1"]) == 0

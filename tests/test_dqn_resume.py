@@ -4,7 +4,8 @@ plugin is bitwise the one that was saved, and it keeps being so while it trains 
 The only thing a resume changes on purpose is that the envs start new games (and the buffer cuts
 the slot that has no stored successor). So the saved agent, given the same env restart, and
 the resumed agent must take the same actions, compute the same losses and end with the same
-networks, Adam moments and buffer. See /work/notes/resume-investigation.md (issue 10)."""
+networks, Adam moments and buffer. docs/dqn.md ("Why the earlier resume collapsed") tells
+the story: an evaluation that swung after a resume was the preset's own variance, not the resume."""
 
 from __future__ import annotations
 

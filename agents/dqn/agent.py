@@ -27,7 +27,7 @@ from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
 from workbench.envs.vector import VectorEnv
 from workbench.media import real_time, save_gif
-from workbench.plugin import Context, Plugin
+from workbench.plugin import Context, Plugin, Serving
 from workbench.runtime import fused_optimizer_ok, optimizer_step
 
 
@@ -258,6 +258,12 @@ class DQN(Plugin[DQNConfig]):
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         example = torch.from_numpy(np.ascontiguousarray(self.obs[:1]))
         return self.q, example
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /act, an observation in, the action and Q-values out."""
+        from workbench.agents.dqn.serving import dqn_serving
+
+        return dqn_serving(self)
 
     def close(self) -> None:
         self.env.close()

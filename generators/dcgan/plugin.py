@@ -30,7 +30,7 @@ from workbench.generators.dcgan.config import DCGANConfig
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 from workbench.generators.gan import GAN
 from workbench.generators.gan_config import GANSampleOptions
-from workbench.plugin import Context
+from workbench.plugin import Context, Serving
 from workbench.runtime import optimizer_step
 
 
@@ -156,3 +156,9 @@ class DCGAN(GAN[DCGANConfig]):
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         self.G.eval()
         return self.G, torch.randn(4, self.cfg.latent_size)
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /sample, a seed in, a PNG out (generators/image_serving.py)."""
+        from workbench.generators.image_serving import dcgan_serving
+
+        return dcgan_serving(self)

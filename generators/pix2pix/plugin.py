@@ -28,7 +28,7 @@ from workbench.generators.pix2pix.config import Pix2PixConfig, Pix2PixSampleOpti
 from workbench.generators.pix2pix.data import dataset_root, jitter
 from workbench.generators.pix2pix.model import PatchDiscriminator, UNetGenerator, pix2pix_init
 from workbench.media import image_grid, save_grid_or_folder
-from workbench.plugin import Context
+from workbench.plugin import Context, Serving
 from workbench.runtime import optimizer_step
 
 
@@ -142,3 +142,9 @@ class Pix2Pix(GAN[Pix2PixConfig]):
         self.G.eval()
         a, _ = self.held_out()
         return self.G, a[:2].clone()
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /translate, an image in, a PNG out (generators/image_serving.py)."""
+        from workbench.generators.image_serving import pix2pix_serving
+
+        return pix2pix_serving(self)

@@ -1,4 +1,4 @@
-"""``workbench list | describe | run | resume | eval | sample | explain | compare | export | sweep``.
+"""``workbench list | describe | run | resume | eval | sample | explain | compare | export | sweep | serve``.
 
 Start-up is kept light: ``--help``, ``list`` and ``describe`` import neither torch nor wandb
 nor any plugin module. Bad input is one paragraph on stderr and exit code 2.
@@ -27,6 +27,7 @@ EPILOG = """examples:
   workbench sample runs/dcgan-mnist/<run> --n 64
   workbench explain runs/classifier-digits/<run> --method integrated-gradients --n 16
   workbench compare --group dqn-cartpole --metric eval/return --out curves.png
+  workbench serve runs/classifier-digits/<run> --port 8000
 """
 
 
@@ -110,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # export, sweep, rerun/config files and the runs list define their own sub-commands; the
     # modules are light (torch, optuna and the plugins are imported only when a command runs)
-    from workbench.commands import configfile, export, listing
+    from workbench.commands import configfile, export, listing, serve
     from workbench.studies import sweep
 
-    for module in (export, sweep, configfile, listing):
+    for module in (export, sweep, configfile, listing, serve):
         module.add_parser(sub)
     for verb in sub.choices.values():  # `workbench run NAME -v` as well as `workbench -v run NAME`
         verb.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,

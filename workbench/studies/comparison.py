@@ -11,10 +11,12 @@ goal. The table shows, per run, the config keys whose values differ between the 
 final and best value of the metric; runs are ranked by the final value (what the run ends
 with; the best of many noisy evaluations flatters), or by the best with ``--rank-by best``,
 and the report's first line says which. Runs whose configs differ only in ``seed`` (with
-distinct seeds) are also summarised together (mean, min, max over seeds), and the PNG draws
-them as one mean curve with a min-max band; a single run that logs ``<metric>_std`` (the
-spread over an evaluation's games, ``eval/return_std``) gets a +-std band. This module imports
-neither torch nor wandb; matplotlib is imported only when a PNG is asked for.
+distinct seeds) are also summarised together as RL papers do (workbench/studies/aggregate.py):
+the mean, the interquartile mean and their 95 % bootstrap confidence intervals over seeds, with
+min and max; the PNG draws them as one mean curve with its 95 % confidence band, and a single
+run that logs ``<metric>_std`` (the spread over an evaluation's games, ``eval/return_std``) with
+a +-std band. This module imports neither torch nor wandb; matplotlib is imported only when a
+PNG is asked for.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from typing import Any
 
 from workbench.engine.runs import RunDir, find_runs, open_run, runs_root
 from workbench.errors import UserError
+from workbench.studies.aggregate import Summary, aligned, curve_interval, summarize
 
 log = logging.getLogger("workbench")
 
 # names that mean "lower is better" (anything else is maximised: returns, accuracy, ...)
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "l1", "fd", "fid", "perplexity", "nll", "bpc", "regret")
 _SEED_KEYS = ("seed",)
+SEED_NOTE = ("IQM: interquartile mean (the mean with fewer than 4 seeds); CI: 95 % percentile "
+             "bootstrap interval over seeds (Agarwal et al. 2021, rliable's method).")
 
 
 def records_or_frame(rows: list[dict[str, Any]]) -> Any:
@@ -300,18 +305,31 @@ def run_rows(data: Sequence[RunData], keys: Sequence[str], lower: bool, by: str 
     return header, rows
 
 
+def seed_summaries(groups: dict[tuple, list[RunData]]) -> list[tuple[str, Summary, float]]:
+    """Per group of seeds: its config label, the aggregate of the final values (mean, IQM, 95 %
+    bootstrap intervals; Agarwal et al. 2021) and the mean of the best values."""
+    out = []
+    for key, members in groups.items():
+        bests = [d.best for d in members if not math.isnan(d.best)]
+        label = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key) or "(all)"
+        out.append((label, summarize([d.final for d in members]),
+                    sum(bests) / len(bests) if bests else math.nan))
+    return out
+
+
+def _interval(e: Any) -> str:
+    return "-" if math.isnan(e.low) else f"[{_fmt(e.low)},{_fmt(e.high)}]"
+
+
 def seed_rows(groups: dict[tuple, list[RunData]], lower: bool, by: str = "final"
               ) -> tuple[list[str], list[list[str]]]:
-    header = ["config", "seeds", "final mean", "final min", "final max", "best mean"]
+    header = ["config", "seeds", "final mean", "final min", "final max", "best mean",
+              "final IQM", "mean 95% CI", "IQM 95% CI"]
     rows = []
-    for key, members in groups.items():
-        finals = [d.final for d in members if not math.isnan(d.final)]
-        bests = [d.best for d in members if not math.isnan(d.best)]
-        mean = sum(finals) / len(finals) if finals else math.nan
-        rows.append([" ".join(f"{k}={v.strip(chr(39))}" for k, v in key) or "(all)", str(len(members)),
-                     _fmt(mean), _fmt(min(finals) if finals else math.nan),
-                     _fmt(max(finals) if finals else math.nan),
-                     _fmt(sum(bests) / len(bests) if bests else math.nan)])
+    for (label, s, best), members in zip(seed_summaries(groups), groups.values(), strict=True):
+        rows.append([label, str(len(members)), _fmt(s.mean.value), _fmt(s.minimum),
+                     _fmt(s.maximum), _fmt(best), _fmt(s.iqm.value), _interval(s.mean),
+                     _interval(s.iqm)])
     col = 5 if by == "best" else 2  # best mean, or final mean
     rows.sort(key=lambda r: (r[col] == "-", float(r[col]) * (1 if lower else -1) if r[col] != "-" else 0))
     return header, rows
@@ -343,18 +361,8 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def band(curves: Sequence[Sequence[tuple[float, float]]]) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Mean, min and max of several curves on a shared x grid: the union of their x values
-    inside the range they all cover, each curve linearly interpolated onto it (exact when the
-    runs logged at the same steps)."""
-    import numpy as np
-
-    curves = [c for c in curves if c]
-    lo = max(c[0][0] for c in curves)
-    hi = min(c[-1][0] for c in curves)
-    grid = np.array(sorted({x for c in curves for x, _ in c if lo <= x <= hi}))
-    if grid.size == 0:  # no overlap (e.g. wall time of very different runs): keep the first
-        grid = np.array([x for x, _ in curves[0]])
-    ys = np.stack([np.interp(grid, [x for x, _ in c], [y for _, y in c]) for c in curves])
+    """Mean, min and max of several curves on a shared x grid (see aggregate.aligned)."""
+    grid, ys = aligned(curves)
     return grid.tolist(), ys.mean(0).tolist(), ys.min(0).tolist(), ys.max(0).tolist()
 
 
@@ -392,11 +400,11 @@ def figure(groups: dict[tuple, list[RunData]], metric: str, x: str, keys: Sequen
                 ax.fill_between(xs, [y - s for y, s in zip(ys, std, strict=True)],
                                 [y + s for y, s in zip(ys, std, strict=True)],
                                 color=line.get_color(), alpha=0.15, linewidth=0)
-        else:
-            grid, mean, lo, hi = band([d.curve for d in runs])
+        else:  # the mean over seeds with its 95 % bootstrap confidence band
+            grid, mean, lo, hi = curve_interval([d.curve for d in runs])
             shared = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key)
             short = len(grid) <= _MARKER_POINTS
-            (line,) = ax.plot(grid, mean, label=f"{shared or 'mean'} ({len(runs)} seeds)",
+            (line,) = ax.plot(grid, mean, label=f"{shared or 'mean'} ({len(runs)} seeds, 95% CI)",
                               marker="o" if short else None, markersize=4)
             ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     values = [v for members in groups.values() for d in members for _, v in d.curve]
@@ -467,7 +475,7 @@ class Comparison:
         parts = [self.caption, "", text_table(self.header, self.rows)]
         if self.seeded:
             parts += ["", "across seeds:",
-                      text_table(*seed_rows(self.groups, self.lower, self.rank_by))]
+                      text_table(*seed_rows(self.groups, self.lower, self.rank_by)), SEED_NOTE]
         if self.notes:
             parts += ["", *self.notes]
         return "\n".join(parts)
@@ -479,6 +487,20 @@ class Comparison:
     def table(self) -> Any:
         """The ranked table (a DataFrame with pandas, else a list of dicts)."""
         return records_or_frame([dict(zip(self.header, row, strict=True)) for row in self.rows])
+
+    @property
+    def seeds(self) -> Any:
+        """Per config run over several seeds: the final value's mean, IQM and their 95 %
+        stratified bootstrap intervals (a DataFrame with pandas, else a list of dicts)."""
+        rows = []
+        for (label, s, best), members in zip(seed_summaries(self.groups), self.groups.values(),
+                                             strict=True):
+            if len(members) > 1:
+                rows.append({"config": label, "seeds": s.runs, "mean": s.mean.value,
+                             "mean_low": s.mean.low, "mean_high": s.mean.high,
+                             "iqm": s.iqm.value, "iqm_low": s.iqm.low, "iqm_high": s.iqm.high,
+                             "min": s.minimum, "max": s.maximum, "best_mean": best})
+        return records_or_frame(rows)
 
     @property
     def curves(self) -> Any:
