@@ -23,6 +23,7 @@ SLOW_SMOKE = {
     "pix2pix-digits", "pix2pix-edges", "pix2pix-facades",
     "music-lm", "gpt-bach",
     "gpt-shakespeare", "gpt-shakespeare-gpu", "lstm-shakespeare",
+    "caption-digits",
 }
 
 
