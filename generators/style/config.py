@@ -51,7 +51,7 @@ class StyleFeatures:
     weights: str = ""
     """vgg19 only: a torchvision VGG-19 state dict file (the real network of the paper); '' = random"""
     seed: Annotated[int, Seed] = 0
-    """seed of the random weights (kept apart from the run's seed: runs differ, the judge does not)"""
+    """seed of the random weights (apart from the run's seed: runs of a seed sweep share one network)"""
     pool: Literal["max", "avg"] = "max"
     """vgg19 pooling: max (torchvision's) or avg (Gatys et al. found it gives smoother images)"""
     style_layers: tuple[str, ...] = ()
@@ -115,6 +115,9 @@ class GatysConfig(RunConfig):
     """side of the square output in pixels (images are centre-cropped and resized to it)"""
     init: Literal["content", "noise"] = "content"
     """start image: the content photo (as the PyTorch tutorial) or uniform noise (as the paper)"""
+    range_weight: Annotated[float, NonNegative] = 100.0
+    """weight of a quadratic penalty on pixel values outside [0, 1]: keeps the image in range with
+    no clamp to upset L-BFGS (0 = none; the image is clamped only when shown)"""
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     """lbfgs (as the paper: one step = one L-BFGS iteration, one function evaluation) | adam"""
     lr: Annotated[float, Positive] = 1.0

@@ -8,9 +8,11 @@ the loss and its gradient, so ``total_steps=300`` is the PyTorch tutorial's 300 
 
 Where this is faster than the tutorial's recipe at the same loss (benchmarks/style_gatys_speed.py):
 the style Grams and content features are computed once; one feature pass serves every layer;
-bf16 autocast on CPUs that have it (Grams stay float32); and no clamp inside the closure: the
-tutorial clamps the image to [0, 1] at every evaluation behind L-BFGS's back, which spoils its
-curvature pairs, while here the image is clamped only when it is shown or scored.
+bf16 autocast (Grams stay float32); and no clamp inside the closure: the tutorial clamps the
+image to [0, 1] at every evaluation behind L-BFGS's back, which spoils its curvature pairs (its
+loss jumps up and down). Here a quadratic penalty on values outside [0, 1] (``range_weight``)
+keeps the image in range smoothly, so L-BFGS's model of the loss stays valid. (Optimising the
+logits of the image instead saturated the sigmoid after one long L-BFGS step on some styles.)
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Gatys(Plugin[GatysConfig]):
         else:
             noise = torch.Generator().manual_seed(cfg.seed)
             start = torch.rand(self.content.shape, generator=noise).to(device)
-        self.image = start.requires_grad_(True)
+        self.image = start.contiguous().requires_grad_(True)
         if cfg.optimizer == "lbfgs":
             # max_iter=1: a step of the loop is one L-BFGS iteration; the optimizer keeps its
             # curvature history across calls (and in its state_dict), as one long .step() would
@@ -59,6 +61,9 @@ class Gatys(Plugin[GatysConfig]):
         self.opt.zero_grad(set_to_none=True)
         with self.ctx.autocast():
             loss, parts = self.loss_fn(self.image, self.content_targets)
+        if self.cfg.range_weight:  # a soft box constraint: zero inside [0, 1], smooth outside
+            x = self.image.float()
+            loss = loss + self.cfg.range_weight * (x - x.detach().clamp(0, 1)).pow(2).mean()
         loss.backward()
         self._last = {"train/loss": loss.detach(), **{f"train/{k}": v for k, v in parts.items()}}
         return loss
