@@ -64,12 +64,12 @@ class WorkbenchDQN:
     def __init__(self, total_timesteps: int, learning_starts: int, buffer_size: int,
                  chunk_steps: int, threads: int, overrides: dict[str, Any] | None = None) -> None:
         import torch
-        from workbench.agents.dqn.agent import DQN
 
         from workbench import registry
+        from workbench.agents.dqn.agent import DQN
         from workbench.config import build_config
+        from workbench.engine.loop import MetricWindow
         from workbench.logger import Logger
-        from workbench.loop import MetricWindow
         from workbench.plugin import Context
         from workbench.runtime import resolve_precision
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
-from workbench.comparison import band, compare
+from workbench.commands.cli import main
+from workbench.engine.runs import RunDir
 from workbench.errors import UserError
-from workbench.runs import RunDir
+from workbench.studies.comparison import band, compare
 
 
 def fake_run(root: Path, group: str, name: str, config: dict, curve: dict[int, float],
@@ -53,8 +53,10 @@ def test_compare_summarises_seeds_of_the_same_config(three_runs, runs_root):
     report = compare([], group="toy", metric="eval/return", root=runs_root)
     seeds = report.split("across seeds:")[1].splitlines()
     row = next(line for line in seeds if "optim.lr=0.1" in line).split()
-    # a and c differ only in seed: finals 3 and 5
-    assert row[1:] == ["2", "4", "3", "5", "4"]  # bests 3 and 5
+    # a and c differ only in seed: finals 3 and 5; bests 3 and 5. Bootstrap resamples of two
+    # seeds are (3,3), (3,5), (5,3), (5,5): means 3, 4, 4, 5, so the 95 % interval is [3, 5]
+    assert row[1:] == ["2", "4", "3", "5", "4", "4", "[3,5]", "[3,5]"]
+    assert "interquartile mean" in report
 
 
 def test_loss_metrics_rank_lower_first(three_runs, runs_root):
@@ -133,7 +135,7 @@ def test_goal_comes_from_the_plugins_declaration_not_the_name(runs_root, monkeyp
 
 
 def test_one_point_curves_get_markers_and_a_warning_naming_eval_every(runs_root):
-    from workbench.comparison import build, figure
+    from workbench.studies.comparison import build, figure
 
     _dqn_run(runs_root, "a", 0, {1000: 10.0}, eval_every=5000)
     _dqn_run(runs_root, "b", 1, {1000: 12.0}, eval_every=5000)
@@ -147,7 +149,7 @@ def test_one_point_curves_get_markers_and_a_warning_naming_eval_every(runs_root)
 
 
 def test_runs_repeating_a_seed_are_not_a_seed_band_and_labels_name_run_then_keys(runs_root):
-    from workbench.comparison import build, figure
+    from workbench.studies.comparison import build, figure
 
     _dqn_run(runs_root, "first", 0, {500: 1.0, 1000: 2.0}, lr=0.001)
     _dqn_run(runs_root, "again", 0, {500: 1.5, 1000: 2.5}, lr=0.001)  # same seed: a repeat
@@ -160,7 +162,7 @@ def test_runs_repeating_a_seed_are_not_a_seed_band_and_labels_name_run_then_keys
     _dqn_run(runs_root, "seed1", 1, {500: 2.0, 1000: 3.0}, lr=0.01)
     c = build([str(runs_root / "dqn-cartpole" / n) for n in ("other", "seed1")], root=runs_root)
     lines = figure(c.groups, c.metric, "step", c.keys).axes[0].lines
-    assert [line.get_label() for line in lines] == ["mean (2 seeds)"]
+    assert [line.get_label() for line in lines] == ["mean (2 seeds, 95% CI)"]
 
 
 def test_curves_csv_is_tidy_run_step_metric_value(three_runs, runs_root, tmp_path):

@@ -29,7 +29,7 @@ def test_every_builtin_source_loads():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_runs_checkpoints_and_samples_at_a_tiny_budget(name, runs_root):
-    from workbench.cli import main
+    from workbench.commands.cli import main
 
     spec, _ = registry.resolve(name)
     overrides = smoke_overrides(name)
@@ -55,6 +55,11 @@ def test_runs_checkpoints_and_samples_at_a_tiny_budget(name, runs_root):
         assert main(["sample", str(run)]) == 0
     if cls.eval_report is not Plugin.eval_report or cls.evaluate is not Plugin.evaluate:
         assert main(["eval", str(run), *(["--episodes", "1"] if spec.kind == "agent" else [])]) == 0
+    if cls.serving is not Plugin.serving and importlib.util.find_spec("fastapi"):
+        from tests.test_serve import serve_example  # `workbench serve` answers its example
+
+        _, response = serve_example(run)
+        assert response.status_code < 500, response.text
     if cls.explain is not Plugin.explain and importlib.util.find_spec("captum"):
         assert main(["explain", str(run), "--n", "2", "--wandb", "disabled"]) == 0
         assert any(p.name.startswith("explain_") for p in (run / "media").iterdir())

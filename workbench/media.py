@@ -63,6 +63,18 @@ def save_png(image: np.ndarray, path: Path) -> Path:
     return path
 
 
+def png_bytes(image: Any) -> bytes:
+    """An image (as ``to_uint8_image`` takes it) as the bytes of a PNG file (``workbench serve``)."""
+    import io
+
+    from PIL import Image
+
+    arr = to_uint8_image(image)
+    buffer = io.BytesIO()
+    Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 GIF_MAX_FRAMES = 1_000  # about a minute of an Atari game at 15 fps: a few hundred KB
 _GIF_MAX_FPS = 50  # browsers play shorter GIF delays (< 20 ms) at 100 ms
 

@@ -19,15 +19,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.agents.dqn import evaluation
 from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
 from workbench.agents.dqn.evaluation import Game
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
 from workbench.envs.vector import VectorEnv
-
 from workbench.media import real_time, save_gif
-from workbench.plugin import Context, Plugin
+from workbench.plugin import Context, Plugin, Serving
 from workbench.runtime import fused_optimizer_ok, optimizer_step
 
 
@@ -243,7 +243,7 @@ class DQN(Plugin[DQNConfig]):
         """With the replay buffer the checkpoint grows to the full buffer (~700 MB for Pong)."""
         if not self.checkpoint_replay:
             return None
-        from workbench.checkpoint import estimate_bytes
+        from workbench.engine.checkpoint import estimate_bytes
 
         return estimate_bytes({k: v for k, v in self.state_dict().items() if k != "replay"}) + self.buffer.nbytes
 
@@ -256,6 +256,12 @@ class DQN(Plugin[DQNConfig]):
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         example = torch.from_numpy(np.ascontiguousarray(self.obs[:1]))
         return self.q, example
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /act, an observation in, the action and Q-values out."""
+        from workbench.agents.dqn.serving import dqn_serving
+
+        return dqn_serving(self)
 
     def close(self) -> None:
         self.env.close()

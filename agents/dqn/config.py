@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
-from workbench.envs.config import EnvConfig
-
 from workbench.config import (
     BatchSize,
     Interval,
@@ -16,6 +14,7 @@ from workbench.config import (
     RunConfig,
     Seed,
 )
+from workbench.envs.config import EnvConfig
 from workbench.errors import ConfigError
 from workbench.options import AttributionMethod
 

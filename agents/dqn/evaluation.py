@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from workbench.envs.config import EnvConfig
 from workbench.envs.vector import RGBRecorder, VectorEnv
 

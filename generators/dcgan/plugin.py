@@ -22,14 +22,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.classifiers.features import SPLIT_SEED
+from workbench.data.images import ImageSet, load_images, to_float
+from workbench.errors import UserError
 from workbench.generators.dcgan.config import DCGANConfig, DCGANSampleOptions
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 from workbench.generators.gan import GAN
-
-from workbench.data.images import ImageSet, load_images, to_float
-from workbench.errors import UserError
-from workbench.plugin import Context
+from workbench.plugin import Context, Serving
 from workbench.runtime import optimizer_step
 
 
@@ -159,3 +159,9 @@ class DCGAN(GAN[DCGANConfig]):
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         self.G.eval()
         return self.G, torch.randn(4, self.cfg.latent_size)
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /sample, a seed in, a PNG out (generators/image_serving.py)."""
+        from workbench.generators.image_serving import dcgan_serving
+
+        return dcgan_serving(self)

@@ -18,17 +18,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from workbench.data.images import to_float
+from workbench.data.pairs import held_out_split, read_pairs
+from workbench.errors import UserError
 from workbench.generators.gan import GAN
 from workbench.generators.metrics import psnr, ssim
 from workbench.generators.pix2pix.config import Pix2PixConfig, Pix2PixSampleOptions
 from workbench.generators.pix2pix.data import dataset_root, jitter
 from workbench.generators.pix2pix.model import PatchDiscriminator, UNetGenerator, pix2pix_init
-
-from workbench.data.images import to_float
-from workbench.data.pairs import held_out_split, read_pairs
-from workbench.errors import UserError
 from workbench.media import image_grid, save_png
-from workbench.plugin import Context
+from workbench.plugin import Context, Serving
 from workbench.runtime import optimizer_step
 
 
@@ -146,3 +146,9 @@ class Pix2Pix(GAN[Pix2PixConfig]):
         self.G.eval()
         a, _ = self.held_out()
         return self.G, a[:2].clone()
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /translate, an image in, a PNG out (generators/image_serving.py)."""
+        from workbench.generators.image_serving import pix2pix_serving
+
+        return pix2pix_serving(self)

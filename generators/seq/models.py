@@ -3,6 +3,8 @@
 Both map token ids ``(B, T)`` to next-token logits ``(B, T, V)`` and share one incremental
 interface for sampling, ``step(new_ids, cache) -> (last logits, cache)``: the GPT re-reads its
 last ``block_size`` tokens, the LSTM carries its hidden state, so sampling code is the same.
+For many prompts of different lengths at once (``workbench serve`` batches requests) both also
+have ``begin(prompts) -> (last logits of each, cache)`` and ``extend(next_ids, cache)``.
 
 GPT: Radford et al. 2019 (GPT-2), pre-LayerNorm blocks, GELU MLP, weight tying between the token
 embedding and the output head (Press & Wolf 2017), causal ``F.scaled_dot_product_attention``.
@@ -18,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+
 from workbench.generators.seq.config import ModelConfig
 
 
@@ -105,6 +108,19 @@ class GPT(nn.Module):
         logits, _ = self(context)
         return logits[:, -1], context
 
+    def begin(self, prompts: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Next-token logits (B, V) of prompts of different lengths, in one forward pass: the
+        rows are right-padded, and causal attention never lets a position see the padding
+        after it, so each row's last real position gives its logits."""
+        rows = [p[-self.block_size:] for p in prompts]
+        lengths = torch.tensor([len(r) for r in rows], device=rows[0].device)
+        logits, _ = self(nn.utils.rnn.pad_sequence(rows, batch_first=True))
+        return logits[torch.arange(len(rows), device=lengths.device), lengths - 1], rows
+
+    def extend(self, next_ids: torch.Tensor, rows: list[torch.Tensor]
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.begin([torch.cat([r, t.view(1)]) for r, t in zip(rows, next_ids)])
+
 
 class LSTMLM(nn.Module):
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
@@ -122,6 +138,19 @@ class LSTMLM(nn.Module):
     def step(self, new_ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
         logits, state = self(new_ids, cache)
         return logits[:, -1], state
+
+    def begin(self, prompts: list[torch.Tensor]) -> tuple[torch.Tensor, Any]:
+        """Next-token logits (B, V) of prompts of different lengths, in one pass: a packed
+        sequence stops each row at its own length, and the top layer's last hidden state is
+        the output at the row's last token."""
+        lengths = torch.tensor([len(p) for p in prompts])
+        x = self.drop(self.embed(nn.utils.rnn.pad_sequence(prompts, batch_first=True)))
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, (h, c) = self.lstm(packed)
+        return self.head(self.drop(h[-1])), (h, c)
+
+    def extend(self, next_ids: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        return self.step(next_ids.view(-1, 1), state)
 
 
 def build_model(cfg: ModelConfig, vocab_size: int) -> nn.Module:

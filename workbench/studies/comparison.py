@@ -9,9 +9,11 @@ it works on runs of any plugin, finished or not, with W&B on or off::
 The metric is the plugins' primary metric unless one is named, and "better" is its declared
 goal. The table shows, per run, the config keys whose values differ between the runs, and the
 final and best value of the metric; runs are ranked by the final value. Runs whose configs
-differ only in ``seed`` (with distinct seeds) are also summarised together (mean, min, max over
-seeds), and the PNG draws them as one mean curve with a min-max band. This module imports
-neither torch nor wandb; matplotlib is imported only when a PNG is asked for.
+differ only in ``seed`` (with distinct seeds) are also summarised together as RL papers do
+(workbench/studies/aggregate.py): the mean, the interquartile mean and their 95 % bootstrap
+confidence intervals over seeds, with min and max; the PNG draws them as one mean curve with its
+95 % confidence band. This module imports neither torch nor wandb; matplotlib is imported only
+when a PNG is asked for.
 """
 
 from __future__ import annotations
@@ -25,14 +27,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.runs import RunDir, find_runs, open_run, runs_root
 from workbench.errors import UserError
-from workbench.runs import RunDir, find_runs, open_run, runs_root
+from workbench.studies.aggregate import Summary, aligned, curve_interval, summarize
 
 log = logging.getLogger("workbench")
 
 # names that mean "lower is better" (anything else is maximised: returns, accuracy, ...)
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "l1", "fd", "fid", "perplexity", "nll", "bpc", "regret")
 _SEED_KEYS = ("seed",)
+SEED_NOTE = ("IQM: interquartile mean (the mean with fewer than 4 seeds); CI: 95 % percentile "
+             "bootstrap interval over seeds (Agarwal et al. 2021, rliable's method).")
+
+
+def records_or_frame(rows: list[dict[str, Any]]) -> Any:
+    """A pandas DataFrame when pandas is importable, else the rows themselves."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -277,17 +291,30 @@ def run_rows(data: Sequence[RunData], keys: Sequence[str], lower: bool) -> tuple
     return header, rows
 
 
-def seed_rows(groups: dict[tuple, list[RunData]], lower: bool) -> tuple[list[str], list[list[str]]]:
-    header = ["config", "seeds", "final mean", "final min", "final max", "best mean"]
-    rows = []
+def seed_summaries(groups: dict[tuple, list[RunData]]) -> list[tuple[str, Summary, float]]:
+    """Per group of seeds: its config label, the aggregate of the final values (mean, IQM, 95 %
+    bootstrap intervals; Agarwal et al. 2021) and the mean of the best values."""
+    out = []
     for key, members in groups.items():
-        finals = [d.final for d in members if not math.isnan(d.final)]
         bests = [d.best for d in members if not math.isnan(d.best)]
-        mean = sum(finals) / len(finals) if finals else math.nan
-        rows.append([" ".join(f"{k}={v.strip(chr(39))}" for k, v in key) or "(all)", str(len(members)),
-                     _fmt(mean), _fmt(min(finals) if finals else math.nan),
-                     _fmt(max(finals) if finals else math.nan),
-                     _fmt(sum(bests) / len(bests) if bests else math.nan)])
+        label = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key) or "(all)"
+        out.append((label, summarize([d.final for d in members]),
+                    sum(bests) / len(bests) if bests else math.nan))
+    return out
+
+
+def _interval(e: Any) -> str:
+    return "-" if math.isnan(e.low) else f"[{_fmt(e.low)},{_fmt(e.high)}]"
+
+
+def seed_rows(groups: dict[tuple, list[RunData]], lower: bool) -> tuple[list[str], list[list[str]]]:
+    header = ["config", "seeds", "final mean", "final min", "final max", "best mean",
+              "final IQM", "mean 95% CI", "IQM 95% CI"]
+    rows = []
+    for (label, s, best), members in zip(seed_summaries(groups), groups.values(), strict=True):
+        rows.append([label, str(len(members)), _fmt(s.mean.value), _fmt(s.minimum),
+                     _fmt(s.maximum), _fmt(best), _fmt(s.iqm.value), _interval(s.mean),
+                     _interval(s.iqm)])
     rows.sort(key=lambda r: (r[2] == "-", float(r[2]) * (1 if lower else -1) if r[2] != "-" else 0))
     return header, rows
 
@@ -318,18 +345,8 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def band(curves: Sequence[Sequence[tuple[float, float]]]) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Mean, min and max of several curves on a shared x grid: the union of their x values
-    inside the range they all cover, each curve linearly interpolated onto it (exact when the
-    runs logged at the same steps)."""
-    import numpy as np
-
-    curves = [c for c in curves if c]
-    lo = max(c[0][0] for c in curves)
-    hi = min(c[-1][0] for c in curves)
-    grid = np.array(sorted({x for c in curves for x, _ in c if lo <= x <= hi}))
-    if grid.size == 0:  # no overlap (e.g. wall time of very different runs): keep the first
-        grid = np.array([x for x, _ in curves[0]])
-    ys = np.stack([np.interp(grid, [x for x, _ in c], [y for _, y in c]) for c in curves])
+    """Mean, min and max of several curves on a shared x grid (see aggregate.aligned)."""
+    grid, ys = aligned(curves)
     return grid.tolist(), ys.mean(0).tolist(), ys.min(0).tolist(), ys.max(0).tolist()
 
 
@@ -359,11 +376,11 @@ def figure(groups: dict[tuple, list[RunData]], metric: str, x: str, keys: Sequen
             short = len(xs) <= _MARKER_POINTS
             ax.plot(xs, ys, label=_run_label(runs[0], keys), marker="o" if short else None,
                     markersize=4)
-        else:
-            grid, mean, lo, hi = band([d.curve for d in runs])
+        else:  # the mean over seeds with its 95 % bootstrap confidence band
+            grid, mean, lo, hi = curve_interval([d.curve for d in runs])
             shared = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key)
             short = len(grid) <= _MARKER_POINTS
-            (line,) = ax.plot(grid, mean, label=f"{shared or 'mean'} ({len(runs)} seeds)",
+            (line,) = ax.plot(grid, mean, label=f"{shared or 'mean'} ({len(runs)} seeds, 95% CI)",
                               marker="o" if short else None, markersize=4)
             ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     values = [v for members in groups.values() for d in members for _, v in d.curve]
@@ -427,7 +444,7 @@ class Comparison:
         parts = [f"{len(self.data)} runs, ranked by final {self.metric} ({direction} is better)",
                  "", text_table(self.header, self.rows)]
         if self.seeded:
-            parts += ["", "across seeds:", text_table(*seed_rows(self.groups, self.lower))]
+            parts += ["", "across seeds:", text_table(*seed_rows(self.groups, self.lower)), SEED_NOTE]
         if self.notes:
             parts += ["", *self.notes]
         return "\n".join(parts)
@@ -438,15 +455,25 @@ class Comparison:
     @property
     def table(self) -> Any:
         """The ranked table (a DataFrame with pandas, else a list of dicts)."""
-        from workbench.api import records_or_frame
-
         return records_or_frame([dict(zip(self.header, row, strict=True)) for row in self.rows])
+
+    @property
+    def seeds(self) -> Any:
+        """Per config run over several seeds: the final value's mean, IQM and their 95 %
+        stratified bootstrap intervals (a DataFrame with pandas, else a list of dicts)."""
+        rows = []
+        for (label, s, best), members in zip(seed_summaries(self.groups), self.groups.values(),
+                                             strict=True):
+            if len(members) > 1:
+                rows.append({"config": label, "seeds": s.runs, "mean": s.mean.value,
+                             "mean_low": s.mean.low, "mean_high": s.mean.high,
+                             "iqm": s.iqm.value, "iqm_low": s.iqm.low, "iqm_high": s.iqm.high,
+                             "min": s.minimum, "max": s.maximum, "best_mean": best})
+        return records_or_frame(rows)
 
     @property
     def curves(self) -> Any:
         """Every number the runs logged, tidy: run, step, metric, value."""
-        from workbench.api import records_or_frame
-
         rows = curves_rows([d.run for d in self.data], {d.run.path: d.label for d in self.data})
         return records_or_frame([dict(zip(("run", "step", "metric", "value"), r, strict=True))
                                  for r in rows])
