@@ -18,11 +18,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workbench.config import build_config  # noqa: E402
 from workbench.generators.style.config import FastConfig, GatysConfig  # noqa: E402
 from workbench.generators.style.fast import FastStyle, TransformNet  # noqa: E402
 from workbench.generators.style.gatys import Gatys  # noqa: E402
-
-from workbench.config import build_config  # noqa: E402
 from workbench.logger import Logger  # noqa: E402
 from workbench.plugin import Context  # noqa: E402
 from workbench.runtime import resolve_precision  # noqa: E402

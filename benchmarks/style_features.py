@@ -25,11 +25,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workbench.config import build_config  # noqa: E402
 from workbench.generators.style.config import GatysConfig  # noqa: E402
 from workbench.generators.style.gatys import Gatys  # noqa: E402
 from workbench.generators.style.objective import as_uint8, probe_scores  # noqa: E402
-
-from workbench.config import build_config  # noqa: E402
 from workbench.logger import Logger  # noqa: E402
 from workbench.media import image_grid, save_png  # noqa: E402
 from workbench.plugin import Context  # noqa: E402

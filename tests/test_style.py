@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from workbench.cli import main
+from workbench.commands.cli import main
+from workbench.engine.runs import find_runs
 from workbench.errors import UserError
-from workbench.runs import find_runs
 
 GATYS_TINY = ["image_size=48", "log_every=2", "eval_every=0", "checkpoint_every=0",
               "--wandb", "disabled"]
@@ -152,7 +152,7 @@ def test_content_option_on_another_plugins_run_is_exit_2(runs_root, capsys):
 # ----------------------------------------------------------------- learning, sampling, export, resume
 @pytest.mark.slow
 def test_gatys_lowers_its_loss_on_a_tiny_run(runs_root):
-    from workbench.loop import load_for_inference
+    from workbench.engine.loop import load_for_inference
 
     assert main(["run", "style-gatys", "total_steps=1", *GATYS_TINY]) == 0
     first, _, _ = load_for_inference(_only_run(runs_root))
@@ -167,7 +167,7 @@ def test_gatys_lowers_its_loss_on_a_tiny_run(runs_root):
 
 @pytest.mark.slow
 def test_gatys_resumed_equals_gatys_run_straight_through(tmp_path, monkeypatch):
-    from workbench.loop import load_for_inference
+    from workbench.engine.loop import load_for_inference
 
     images = []
     for name, steps in (("straight", [6]), ("resumed", [3, 6])):

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.generators.style.config import FastConfig, FastSampleOptions
 from workbench.generators.style.images import PHOTOS, load_image, read_photo
 from workbench.generators.style.objective import Objective, as_batch, as_uint8, probe_scores
-
 from workbench.media import image_grid, save_png
 from workbench.plugin import Context, Plugin
 from workbench.runtime import optimizer_step

@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from workbench.generators.style.config import VGG19_LAYOUT, vgg19_names
 
 from workbench.errors import UserError
+from workbench.generators.style.config import VGG19_LAYOUT, vgg19_names
 
 # the statistics torchvision's ImageNet weights expect their input normalised with
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

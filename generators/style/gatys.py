@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from workbench.generators.style.config import GatysConfig
 from workbench.generators.style.images import load_image
 from workbench.generators.style.objective import Objective, as_batch, as_uint8, probe_scores
-
 from workbench.media import image_grid, save_png
 from workbench.plugin import Context, Plugin
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.generators.style.config import StyleFeatures, StyleLoss
 from workbench.generators.style.features import build_features, gram
 
