@@ -117,14 +117,17 @@ def _bad_file(kind: str, tmp_path: Path) -> str:
         Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(good)
         data = good.read_bytes()
         path.write_bytes(data[:len(data) // 2])
-    elif kind == "bomb":
+    elif kind == "bomb":  # over twice Pillow's limit: Pillow raises
         path.write_bytes(_png_header(30_000, 30_000))
+    elif kind == "bomb-warning":  # between the limit and twice it: Pillow only warns; refused too
+        path.write_bytes(_png_header(10_000, 10_000))
     return str(path)
 
 
 @pytest.mark.parametrize("kind, says", [
     ("missing", "no such file"), ("empty", "empty file"), ("not-an-image", "not an image"),
     ("truncated", "truncated"), ("bomb", "decompression bomb"),
+    ("bomb-warning", "decompression bomb"),
 ])
 @pytest.mark.parametrize("plugin", ["style-gatys", "style-fast"])
 def test_a_bad_style_image_is_exit_2_before_any_run_directory(plugin, kind, says, tmp_path,
