@@ -28,7 +28,7 @@ from workbench.generators.style.config import FastConfig, FastSampleOptions
 from workbench.generators.style.images import PHOTOS, load_image, read_photo
 from workbench.generators.style.objective import Objective, as_batch, as_uint8, probe_scores
 from workbench.media import image_grid, save_png
-from workbench.plugin import Context, Plugin
+from workbench.plugin import Context, Plugin, Serving
 from workbench.runtime import optimizer_step
 
 
@@ -175,6 +175,12 @@ class FastStyle(Plugin[FastConfig]):
             out = self.ctx.media_dir / f"stylised_{Path(name).stem}.png"
         save_png(result, out)
         return f"wrote {name} stylised ({result.shape[2]}x{result.shape[1]} px) to {out}"
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /stylise, a photo in, the stylised photo out (PNG)."""
+        from workbench.generators.image_serving import style_serving
+
+        return style_serving(self)
 
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         self.net.eval()
