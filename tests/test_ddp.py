@@ -27,6 +27,7 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.ddp
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
+@pytest.mark.slow
 def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
     env = {**os.environ, "WORKBENCH_RUNS": str(runs_root), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

@@ -19,6 +19,7 @@ import torch
 from workbench.commands.cli import main
 
 pytestmark = [
+    pytest.mark.slow,  # torchrun: two processes, each importing torch, per test
     pytest.mark.ddp,
     pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed"),
 ]

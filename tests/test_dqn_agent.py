@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import REPO, read_metrics
+from tests.helpers import REPO, read_metrics, tiny_cartpole_run
 from workbench import registry
 from workbench.agents.dqn.agent import DQN, linear_epsilon, td_target
 from workbench.commands.cli import main
@@ -99,6 +99,7 @@ def test_agent_checkpoint_round_trip_keeps_nets_optimizer_replay_and_rngs(tmp_pa
     other.close()
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_step_counters_and_epsilon_schedule(tmp_path, runs_root):
     args = ["run", "dqn-cartpole", "--name", "killed", "total_steps=200000",
             "checkpoint_every=600", "log_every=200", "eval_every=0", "learning_starts=200",
@@ -154,3 +155,17 @@ def test_the_eval_video_plays_the_game_in_real_time(tmp_path):
         total_ms += video.info["duration"]
     # the game was cut at 600 emulator frames, 10 s of a 60 Hz console: the GIF lasts as long
     assert total_ms == pytest.approx(10_000, abs=100)
+
+
+def test_eval_video_of_a_non_atari_run_says_no_video_is_written(tmp_path, capsys):
+    """Only ALE has the RGB twin that films a game: `eval --video` of CartPole is refused
+    before it plays, rather than playing and quietly writing no video."""
+    run = tiny_cartpole_run(tmp_path / "runs")
+    media = sorted((run / "media").rglob("*"))
+    assert main(["eval", str(run), "--episodes", "1", "--video"]) == 2
+    err = capsys.readouterr().err
+    assert "--video films Atari games only: CartPole-v1 is not an Atari env" in err, err
+    assert "Leave out --video" in err and "Traceback" not in err
+    assert sorted((run / "media").rglob("*")) == media
+    assert main(["eval", str(run), "--episodes", "1"]) == 0  # without --video the games play
+    assert "game" in capsys.readouterr().out

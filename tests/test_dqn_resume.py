@@ -22,6 +22,8 @@ from workbench.engine.runs import RunDir
 from workbench.logger import Logger
 from workbench.runtime import rng_state, set_rng_state
 
+pytestmark = pytest.mark.slow  # Atari DQN runs trained, saved and resumed step by step
+
 # a wrapped 200-slot ring, updates from step 200, a target copy every 100 steps, epsilon at its
 # floor by the save, so the actions compared below are the Q-network's own choices
 SMALL = {"buffer_size": 400, "learning_starts": 200, "env.num_envs": 2, "torch_threads": 1,

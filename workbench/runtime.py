@@ -196,15 +196,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state(gpu_state, i)
 
 
-def numpy_rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    """A NumPy Generator's state as plain ints/strs (weights_only-safe)."""
-    return rng.bit_generator.state
-
-
-def set_numpy_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
-    rng.bit_generator.state = state
-
-
 def set_threads(torch_threads: int) -> None:
     """The run's ``torch_threads`` key: CPU threads for torch's intra-op pool (0 = torch's own
     default, one per core). Set before the plugin is built, so every plugin gets it the same way."""

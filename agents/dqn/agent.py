@@ -210,12 +210,14 @@ class DQN(Plugin[DQNConfig]):
 
     def eval_report(self, step: int, opts: DQNEvalOptions) -> str:
         """``workbench eval RUN``: one line per game and the mean (default: final_eval_episodes)."""
+        if opts.video:
+            evaluation.check_video(self.cfg.env.id, opts.out)
         out = Path(opts.out) if opts.out else None
         games, seed, epsilon = self.play_evaluation(
             step, opts.episodes or self.cfg.final_eval_episodes, opts.video, opts.seed,
             opts.epsilon, out)
         lines = evaluation.report(games, epsilon, seed)
-        if opts.video and self.atari:
+        if opts.video:
             lines.append(f"video in {out or self.ctx.media_dir}")
         return "\n".join(lines)
 

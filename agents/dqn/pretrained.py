@@ -28,7 +28,6 @@ from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.config import from_dict
 from workbench.engine import checkpoint
 from workbench.envs.config import EnvConfig
-from workbench.envs.vector import is_atari
 from workbench.errors import UserError
 
 FORMAT = "workbench-dqn-weights"
@@ -148,11 +147,12 @@ def play(path: Path, opts: DQNEvalOptions) -> str:
                         "the video in, and nothing is written where you did not ask.")
     net, meta = load(path)
     env = from_dict(EnvConfig, meta["env"])
+    if opts.video:
+        evaluation.check_video(env.id, opts.out)
     act = policy(net, meta)
     seed = 0 if opts.seed is None else opts.seed
     epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon
-    games, frames = evaluation.play(act, env, opts.episodes or 10, seed, epsilon,
-                                    opts.video and is_atari(env.id))
+    games, frames = evaluation.play(act, env, opts.episodes or 10, seed, epsilon, opts.video)
     ev = meta.get("eval")
     trained = (f"; at training time: {ev['return']:.2f} +- {ev['std']:.2f} over {ev['games']:.0f} "
                "games" if ev else "")

@@ -152,8 +152,9 @@ class RecurrentLM(nn.Module):
         lengths = torch.tensor([len(p) for p in prompts])
         x = self.drop(self.embed(nn.utils.rnn.pad_sequence(prompts, batch_first=True)))
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, (h, c) = self.lstm(packed)
-        return self.head(self.drop(h[-1])), (h, c)
+        _, state = self.rnn(packed)
+        h = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c); GRU: h
+        return self.head(self.drop(h[-1])), state
 
     def extend(self, next_ids: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         return self.step(next_ids.view(-1, 1), state)

@@ -27,7 +27,14 @@ from workbench import distributed, registry
 from workbench.config import apply_overrides, build_config, from_dict, to_dict
 from workbench.engine import checkpoint
 from workbench.engine.runlock import RunLock
-from workbench.engine.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
+from workbench.engine.runs import (
+    RunDir,
+    RunInfo,
+    check_run_name,
+    check_runs_root,
+    new_run_id,
+    open_run,
+)
 from workbench.errors import ConfigError, UserError
 
 log = logging.getLogger("workbench")
@@ -145,6 +152,7 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
     launch = launch or Launch()
     if run_name is not None:
         check_run_name(run_name)  # before anything is imported or created
+    check_runs_root(root)
     spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
     group = _group_name(launch.group) if launch.group else group
     preset = name if name != spec.name else None

@@ -8,12 +8,15 @@ it works on runs of any plugin, finished or not, with W&B on or off::
 
 The metric is the plugins' primary metric unless one is named, and "better" is its declared
 goal. The table shows, per run, the config keys whose values differ between the runs, and the
-final and best value of the metric; runs are ranked by the final value. Runs whose configs
-differ only in ``seed`` (with distinct seeds) are also summarised together as RL papers do
-(workbench/studies/aggregate.py): the mean, the interquartile mean and their 95 % bootstrap
-confidence intervals over seeds, with min and max; the PNG draws them as one mean curve with its
-95 % confidence band. This module imports neither torch nor wandb; matplotlib is imported only
-when a PNG is asked for.
+final and best value of the metric; runs are ranked by the final value (what the run ends
+with; the best of many noisy evaluations flatters), or by the best with ``--rank-by best``,
+and the report's first line says which. Runs whose configs differ only in ``seed`` (with
+distinct seeds) are also summarised together as RL papers do (workbench/studies/aggregate.py):
+the mean, the interquartile mean and their 95 % bootstrap confidence intervals over seeds, with
+min and max; the PNG draws them as one mean curve with its 95 % confidence band, and a single
+run that logs ``<metric>_std`` (the spread over an evaluation's games, ``eval/return_std``) with
+a +-std band. This module imports neither torch nor wandb; matplotlib is imported only when a
+PNG is asked for.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class RunData:
     info: Any
     config: dict[str, Any]
     curve: list[tuple[float, float]] = field(default_factory=list)  # (x, value), sorted by x
+    std: list[float] | None = None  # <metric>_std at each point of the curve, when logged
     final: float = math.nan
     best: float = math.nan
 
@@ -207,10 +211,15 @@ def load(runs: Sequence[RunDir], metric: str | None, x: str = "step",
     labels = _labels(runs)
     data = []
     for r in runs:
-        points = [(float(rec[x]), v) for rec in records[r.path]
-                  if x in rec and (v := _number(rec.get(metric))) is not None]
-        points.sort(key=lambda p: p[0])
+        # (x, value, its _std or None): the spread of an evaluation's games where logged
+        triples = sorted(((float(rec[x]), v, _number(rec.get(f"{metric}_std")))
+                          for rec in records[r.path]
+                          if x in rec and (v := _number(rec.get(metric))) is not None),
+                         key=lambda t: t[0])
+        points = [(at, v) for at, v, _ in triples]
         d = RunData(r, labels[r.path], r.read_info(), _flat_config(r), points)
+        if triples and all(sd is not None for _, _, sd in triples):
+            d.std = [sd for _, _, sd in triples]
         if points:
             d.final = points[-1][1]
             d.best = (min if lower else max)(v for _, v in points)
@@ -273,19 +282,24 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def _rank_key(lower: bool) -> Any:
+RANK_BY = ("final", "best")
+
+
+def _rank_key(lower: bool, by: str = "final") -> Any:
     def key(d: RunData) -> tuple[bool, float]:
-        if math.isnan(d.final):
+        value = d.best if by == "best" else d.final
+        if math.isnan(value):
             return True, 0.0
-        return False, d.final if lower else -d.final
+        return False, value if lower else -value
 
     return key
 
 
-def run_rows(data: Sequence[RunData], keys: Sequence[str], lower: bool) -> tuple[list[str], list[list[str]]]:
+def run_rows(data: Sequence[RunData], keys: Sequence[str], lower: bool, by: str = "final"
+             ) -> tuple[list[str], list[list[str]]]:
     header = ["rank", "run", "status", "step", *keys, "final", "best"]
     rows = []
-    for i, d in enumerate(sorted(data, key=_rank_key(lower)), 1):
+    for i, d in enumerate(sorted(data, key=_rank_key(lower, by)), 1):
         rows.append([str(i), d.label, d.info.status, f"{d.info.step}",
                      *(_fmt(d.config.get(k)) for k in keys), _fmt(d.final), _fmt(d.best)])
     return header, rows
@@ -307,7 +321,8 @@ def _interval(e: Any) -> str:
     return "-" if math.isnan(e.low) else f"[{_fmt(e.low)},{_fmt(e.high)}]"
 
 
-def seed_rows(groups: dict[tuple, list[RunData]], lower: bool) -> tuple[list[str], list[list[str]]]:
+def seed_rows(groups: dict[tuple, list[RunData]], lower: bool, by: str = "final"
+              ) -> tuple[list[str], list[list[str]]]:
     header = ["config", "seeds", "final mean", "final min", "final max", "best mean",
               "final IQM", "mean 95% CI", "IQM 95% CI"]
     rows = []
@@ -315,7 +330,8 @@ def seed_rows(groups: dict[tuple, list[RunData]], lower: bool) -> tuple[list[str
         rows.append([label, str(len(members)), _fmt(s.mean.value), _fmt(s.minimum),
                      _fmt(s.maximum), _fmt(best), _fmt(s.iqm.value), _interval(s.mean),
                      _interval(s.iqm)])
-    rows.sort(key=lambda r: (r[2] == "-", float(r[2]) * (1 if lower else -1) if r[2] != "-" else 0))
+    col = 5 if by == "best" else 2  # best mean, or final mean
+    rows.sort(key=lambda r: (r[col] == "-", float(r[col]) * (1 if lower else -1) if r[col] != "-" else 0))
     return header, rows
 
 
@@ -360,13 +376,15 @@ def _run_label(d: RunData, keys: Sequence[str]) -> str:
 
 
 def figure(groups: dict[tuple, list[RunData]], metric: str, x: str, keys: Sequence[str]) -> Any:
-    """The curves: one line per run, or a mean line with a min-max band per group of seeds."""
+    """The curves: one line per run (with a +-std band when it logged ``<metric>_std``), or a
+    mean line with a min-max band per group of seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    std_bands = False
     for key, members in groups.items():
         runs = [d for d in members if d.curve]
         if not runs:
@@ -374,8 +392,14 @@ def figure(groups: dict[tuple, list[RunData]], metric: str, x: str, keys: Sequen
         if len(runs) == 1:
             xs, ys = zip(*runs[0].curve, strict=True)
             short = len(xs) <= _MARKER_POINTS
-            ax.plot(xs, ys, label=_run_label(runs[0], keys), marker="o" if short else None,
-                    markersize=4)
+            std = runs[0].std
+            (line,) = ax.plot(xs, ys, label=_run_label(runs[0], keys),
+                              marker="o" if short else None, markersize=4)
+            if std:  # the spread over the evaluation's games, as the run logged it
+                std_bands = True
+                ax.fill_between(xs, [y - s for y, s in zip(ys, std, strict=True)],
+                                [y + s for y, s in zip(ys, std, strict=True)],
+                                color=line.get_color(), alpha=0.15, linewidth=0)
         else:  # the mean over seeds with its 95 % bootstrap confidence band
             grid, mean, lo, hi = curve_interval([d.curve for d in runs])
             shared = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key)
@@ -387,7 +411,7 @@ def figure(groups: dict[tuple, list[RunData]], metric: str, x: str, keys: Sequen
     if values and min(values) > 0 and max(values) / min(values) > 100:
         ax.set_yscale("log")  # losses spanning decades: a linear axis shows only the start
     ax.set_xlabel("step" if x == "step" else "wall time (s)")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric} (bands: +-{metric}_std)" if std_bands else metric)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -434,17 +458,24 @@ class Comparison:
     rows: list[list[str]]
     groups: dict[tuple, list[RunData]]
     notes: list[str]
+    rank_by: str = "final"
 
     @property
     def seeded(self) -> bool:
         return any(len(m) > 1 for m in self.groups.values())
 
-    def report(self) -> str:
+    @property
+    def caption(self) -> str:
         direction = "lower" if self.lower else "higher"
-        parts = [f"{len(self.data)} runs, ranked by final {self.metric} ({direction} is better)",
-                 "", text_table(self.header, self.rows)]
+        other = "best" if self.rank_by == "final" else "final"
+        return (f"{len(self.data)} runs, ranked by {self.rank_by} {self.metric} ({direction} is "
+                f"better); --rank-by {other} ranks by the {other} value")
+
+    def report(self) -> str:
+        parts = [self.caption, "", text_table(self.header, self.rows)]
         if self.seeded:
-            parts += ["", "across seeds:", text_table(*seed_rows(self.groups, self.lower)), SEED_NOTE]
+            parts += ["", "across seeds:",
+                      text_table(*seed_rows(self.groups, self.lower, self.rank_by)), SEED_NOTE]
         if self.notes:
             parts += ["", *self.notes]
         return "\n".join(parts)
@@ -479,29 +510,32 @@ class Comparison:
                                  for r in rows])
 
     def markdown(self) -> str:
-        text = markdown_table(self.header, self.rows)
+        text = f"{self.caption}\n\n{markdown_table(self.header, self.rows)}"
         if self.seeded:
-            text += "\n\n" + markdown_table(*seed_rows(self.groups, self.lower))
+            text += "\n\n" + markdown_table(*seed_rows(self.groups, self.lower, self.rank_by))
         return text + "\n"
 
 
 def build(paths: Sequence[str | Path], group: str | None = None, metric: str | None = None,
           tags: Iterable[str] = (), where: Iterable[str] = (), x: str = "step",
-          goal: str = "auto", root: Path | None = None) -> Comparison:
+          goal: str = "auto", root: Path | None = None, rank_by: str = "final") -> Comparison:
+    if rank_by not in RANK_BY:
+        raise UserError(f"--rank-by must be final or best; got {rank_by!r}.")
     runs = select_runs(paths, group, tags, where, root)
     data, metric, lower = load(runs, metric, x, goal)
     keys = differing_keys(data)
-    header, rows = run_rows(data, keys, lower)
+    header, rows = run_rows(data, keys, lower, rank_by)
     return Comparison(metric, lower, data, keys, header, rows, seed_groups(data, keys),
-                      one_point_notes(data, metric))
+                      one_point_notes(data, metric), rank_by)
 
 
 def compare(paths: Sequence[str | Path], group: str | None = None, metric: str | None = None,
             out: Path | None = None, tags: Iterable[str] = (), where: Iterable[str] = (),
             x: str = "step", csv_out: Path | None = None, markdown_out: Path | None = None,
-            goal: str = "auto", root: Path | None = None, curves_csv: Path | None = None) -> str:
+            goal: str = "auto", root: Path | None = None, curves_csv: Path | None = None,
+            rank_by: str = "final") -> str:
     """The report ``workbench compare`` prints; writes the PNG / CSVs / Markdown asked for."""
-    c = build(paths, group, metric, tags, where, x, goal, root)
+    c = build(paths, group, metric, tags, where, x, goal, root, rank_by)
     wrote = []
     if csv_out:
         Path(csv_out).write_text(csv_text(c.header, c.rows))
