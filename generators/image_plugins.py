@@ -99,3 +99,27 @@ register_preset(
     "colour-digit pairs, beside nearest-neighbour and most-frequent-caption baselines",
     **{"data.source": "scenes"},
 )
+
+# ----------------------------------------------------------------------------------- style transfer
+register(
+    "style-gatys",
+    entry_point="workbench.generators.style.gatys:Gatys",
+    config="workbench.generators.style.config:GatysConfig",
+    kind="generator",
+    metric="eval/loss",
+    goal="min",
+    description="neural style transfer by per-image optimisation (Gatys et al. 2016), L-BFGS",
+    smoke={"total_steps": 4, "log_every": 2, "eval_every": 4, "checkpoint_every": 2,
+           "image_size": 64},
+)
+register(
+    "style-fast",
+    entry_point="workbench.generators.style.fast:FastStyle",
+    config="workbench.generators.style.config:FastConfig",
+    kind="generator",
+    metric="eval/loss",
+    goal="min",
+    description="fast style transfer (Johnson et al. 2016): a feed-forward network for one style",
+    smoke={"total_steps": 4, "log_every": 2, "eval_every": 4, "checkpoint_every": 2,
+           "image_size": 32, "style_size": 64, "batch_size": 2, "width": 8, "residual_blocks": 1},
+)

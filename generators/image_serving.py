@@ -1,5 +1,6 @@
-"""What ``workbench serve`` serves for the image generators: DCGAN (a seed in, a PNG out) and
-pix2pix (an image in, its translation as a PNG out). Each batch of requests is one pass of the
+"""What ``workbench serve`` serves for the image generators: DCGAN (a seed in, a PNG out),
+pix2pix (an image in, its translation as a PNG out) and fast style transfer (a photo in, the
+photo in the run's style out). Each batch of requests is one pass of the
 generator (``GAN.run_generator``: eval mode, so an output depends on its own input only)."""
 
 from __future__ import annotations
@@ -47,3 +48,31 @@ def pix2pix_serving(gan: Any) -> Serving:
     return Serving(route="translate", summary=f"an image in (made {size}x{size}, "
                    f"{'gray' if channels == 1 else 'RGB'}), its translation out as PNG",
                    input="image", prepare=prepare, predict=predict, output="image/png")
+
+
+class StyleOptions(BaseModel):
+    size: int = Field(256, ge=16, le=1024, description="the stylised image's side in pixels")
+
+
+def style_serving(plugin: Any) -> Serving:
+    """A photo is centre-cropped and resized to ``?size=`` (as ``sample --content`` does with
+    ``--size``); requests of one size share one pass of the transformation network."""
+    from workbench.generators.style.images import square, to_rgb
+    from workbench.generators.style.objective import as_batch, as_uint8
+
+    def prepare(request: ImageRequest) -> torch.Tensor:
+        size = request.options.size if request.options else 256
+        return as_batch(square(to_rgb(request.image), size))[0]
+
+    def predict(items: list[torch.Tensor]) -> list[bytes]:
+        out: list[bytes | None] = [None] * len(items)
+        for side in {x.shape[-1] for x in items}:  # one pass per requested size
+            idx = [i for i, x in enumerate(items) if x.shape[-1] == side]
+            for i, y in zip(idx, as_uint8(plugin.apply(torch.stack([items[i] for i in idx]))),
+                            strict=True):
+                out[i] = png_bytes(y)
+        return out  # type: ignore[return-value]
+
+    return Serving(route="stylise", summary="a photo in, the photo in this run's style out as "
+                   "PNG (?size=N px, square)", input="image", request=StyleOptions,
+                   prepare=prepare, predict=predict, output="image/png")

@@ -138,6 +138,11 @@ def prepare(name: str, overrides: Mapping[str, Any]) -> tuple[registry.PluginSpe
     spec, preset = registry.resolve(name)
     cfg_cls = registry.load_config_class(spec)
     cfg = build_config(cfg_cls, dict(preset.overrides) if preset else {}, overrides)
+    # the files a new run reads (images, weights), checked here rather than in validate(), which
+    # also runs when a saved config is reloaded: a later sample or export needs none of them
+    check_inputs = getattr(cfg, "check_inputs", None)
+    if callable(check_inputs):
+        check_inputs()
     plugin_cls = registry.load_plugin_class(spec)
     return spec, cfg, plugin_cls, _group_name(preset.name if preset else spec.name)
 
