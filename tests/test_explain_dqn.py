@@ -97,6 +97,7 @@ def test_atari_explain_video_has_the_games_length(pong_run, capsys):
     assert Image.open(strip).size[0] > 4 * 100
 
 
+@pytest.mark.slow
 def test_explain_pretrained_writes_only_where_told(pong_run, tmp_path, capsys):
     weights = tmp_path / "agent.pt"
     pretrained.export_run(pong_run, weights)

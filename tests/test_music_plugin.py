@@ -32,6 +32,7 @@ def music_cache(tmp_path_factory):
 
 
 @pytest.mark.parametrize("preset", ["lstm-bach", "gpt-bach"])
+@pytest.mark.slow
 def test_tiny_train_then_sample_writes_midi_and_wav(preset, music_cache, runs_root, capsys, tmp_path):
     from workbench.generators.music.io import read_back_notes
 

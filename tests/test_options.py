@@ -47,16 +47,21 @@ def test_a_hook_without_options_refuses_any():
         parse_options(NoOptions, ["--episodes", "3"], "eval")
 
 
-def test_cli_refuses_an_option_the_plugin_does_not_declare(runs_root):
-    assert cli("run", "linreg-quick", "--name", "o").returncode == 0
+def test_cli_refuses_an_option_the_plugin_does_not_declare(runs_root, capsys):
+    from workbench.commands.cli import main
+
+    assert main(["run", "linreg-quick", "--name", "o", "--wandb", "disabled"]) == 0
     run = runs_root / "linreg-quick" / "o"
-    r = cli("sample", str(run), "--prompt", "hello")
-    assert r.returncode == 2 and "does not take --prompt" in r.stderr and "--n, --seed" in r.stderr
-    assert "Traceback" not in r.stderr
-    r = cli("eval", str(run), "--episodes", "3")  # linreg's eval takes none: no TypeError
-    assert r.returncode == 2 and "takes: no options" in r.stderr and "Traceback" not in r.stderr
-    r = cli("sample", str(run), "--help")
-    assert r.returncode == 0 and "--n" in r.stdout and "inputs to draw and predict" in r.stdout
+    capsys.readouterr()
+    assert main(["sample", str(run), "--prompt", "hello"]) == 2
+    err = capsys.readouterr().err
+    assert "does not take --prompt" in err and "--n, --seed" in err and "Traceback" not in err
+    assert main(["eval", str(run), "--episodes", "3"]) == 2  # linreg's eval takes none: no TypeError
+    err = capsys.readouterr().err
+    assert "takes: no options" in err and "Traceback" not in err
+    assert main(["sample", str(run), "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--n" in out and "inputs to draw and predict" in out
 
 
 def test_describe_lists_the_options_of_each_hook():

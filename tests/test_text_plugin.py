@@ -32,7 +32,9 @@ def poem(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("preset", TEXT_PRESETS)
+# the GPT and the LSTM in the fast tier; the GPU-sized GPT's architecture is the GPT's
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.slow)
+                                    if p == "gpt-shakespeare-gpu" else p for p in TEXT_PRESETS])
 def test_tiny_train_then_sample_prints_text_for_each_preset(preset, runs_root, poem, capsys, tmp_path):
     # a small text keeps the test fast; the Shakespeare corpus itself is tested below
     assert main(["run", preset, *smoke_overrides(preset), f"data.path={poem}", "--wandb", "disabled"]) == 0
