@@ -10,7 +10,7 @@ from dataclasses import dataclass
 @dataclass
 class EnvConfig:
     id: str = "ALE/Pong-v5"
-    """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...) or a gymnasium id with discrete actions (CartPole-v1)"""
+    """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...), a gymnasium id with discrete actions (CartPole-v1), or your own as module:EnvId"""
     num_envs: int = 8
     """environments stepped together; one call of the agent advances num_envs env steps"""
     num_threads: int = 2
