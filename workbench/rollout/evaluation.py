@@ -11,6 +11,7 @@ renders ``rgb_array`` is filmed through its own render.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,7 +41,17 @@ class Video:
 
 
 def eval_env(e: EnvConfig, num_envs: int, seed: int, render: bool = False) -> VectorEnv:
+    if render:
+        _headless()
     return VectorEnv.from_config(e, seed, num_envs=num_envs, evaluation=True, render=render)
+
+
+def _headless() -> None:
+    """gymnasium draws classic control with pygame, whose SDL would look for a display (and
+    print "XDG_RUNTIME_DIR is invalid") though rgb_array renders off-screen."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
 def play_games(policy: Policy, e: EnvConfig, episodes: int, seed: int) -> list[Game]:
@@ -73,6 +84,7 @@ def why_no_video(e: EnvConfig) -> str | None:
         return None
     import gymnasium as gym
 
+    _headless()
     try:
         env = gym.make(e.id, render_mode="rgb_array")
     except gym.error.DependencyNotInstalled as err:
