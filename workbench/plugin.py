@@ -11,9 +11,10 @@ progress); the plugin owns the math. A plugin::
 
 The README's "Adding a plugin" lists every hook, its signature and when the loop calls it.
 
-``train_step`` advances the run by ``steps_per_call`` steps (an agent with N vector envs
-advances N env steps per call). Metric values may be floats or 0-d tensors: the loop averages
-them over the log window and only syncs at log time. A plugin never opens W&B, parses arguments,
+``train_step`` advances the run by ``steps_per_call`` steps (an agent: num_envs x its rollout
+length env steps per call). Metric values may be floats or 0-d tensors: the loop logs, for each
+key, the mean over the calls of the log window that returned it, and only syncs at log time.
+Agents subclass ``workbench.rollout.Agent`` instead (act / observe / learn; docs/agents.md). A plugin never opens W&B, parses arguments,
 or writes checkpoints itself.
 """
 

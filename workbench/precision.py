@@ -51,4 +51,6 @@ def describe_auto(cpu_auto: str) -> str:
             "bf16-with-amx": "bf16 on CPUs with AMX, else fp32"}[cpu_auto]
     amx = "has" if cpu_has_amx() else "has no"
     return (f"precision=auto: on CPU {rule}; this CPU {amx} AMX, so CPU runs use {here}. "
-            "On CUDA: bf16 (fp16 + loss scaling where bf16 is missing).")
+            "On CUDA: bf16 (fp16 + loss scaling where bf16 is missing). A plugin computes in it "
+            "only inside ctx.autocast(); run.json and W&B record the precision a run really "
+            "used (fp32 for a plugin that never enters autocast).")
