@@ -85,7 +85,7 @@ register_preset(
     "CartPole-v1 with CleanRL ppo.py's settings: eval return >= 475 within 500k env steps",
     smoke={"total_steps": 1_024, "log_every": 512, "eval_every": 1_024, "checkpoint_every": 512,
            "eval_episodes": 2, "final_eval_episodes": 2, "torch_threads": 1},
-    **{"env.id": "CartPole-v1", "env.num_envs": 4, "num_steps": 128, "total_steps": 500_000,
+    **{"env.id": "CartPole-v1", "env.num_envs": 4, "num_steps": 128, "total_steps": 499_712,
        "lr": 2.5e-4, "anneal_lr": True, "gamma": 0.99, "gae_lambda": 0.95,
        "num_minibatches": 4, "update_epochs": 4, "clip_coef": 0.2, "clip_vloss": True,
        "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5, "hidden": 64,

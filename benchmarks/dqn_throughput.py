@@ -69,7 +69,10 @@ class WorkbenchDQN:
         from workbench import registry
         from workbench.config import build_config
         from workbench.logger import Logger
-        from workbench.loop import MetricWindow
+        try:  # the core's layout since issue 21; --before may time an older checkout
+            from workbench.run.loop import MetricWindow
+        except ImportError:
+            from workbench.loop import MetricWindow
         from workbench.plugin import Context
         from workbench.runtime import resolve_precision
 

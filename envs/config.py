@@ -12,7 +12,7 @@ class EnvConfig:
     id: str = "ALE/Pong-v5"
     """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...), a gymnasium id with discrete actions (CartPole-v1), or your own as module:EnvId"""
     num_envs: int = 8
-    """environments stepped together; one call of the agent advances num_envs env steps"""
+    """environments stepped together; one vector step advances num_envs env steps"""
     num_threads: int = 2
     """C++ threads stepping the Atari envs (0 = one per core)"""
     frame_stack: int = 4
