@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from workbench.registry import register, register_preset
+
+_WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 
 # seconds on a CPU: a few dozen small updates, and games cut at 2,000 frames so that an
 # untrained Breakout agent that never presses FIRE cannot stall the evaluation
@@ -22,12 +26,14 @@ register(
     goal="max",
     description="DQN (Nature CNN / MLP) with Double, dueling, n-step; Atari via ale-py's vector env",
     smoke=_SMOKE_ATARI,
+    weights="workbench.agents.dqn.pretrained",
 )
 
 register_preset(
     "dqn-pong", "dqn",
     "Pong, Rainbow-lite DQN (double, dueling, 3-step, Adam), aimed at eval return >= 18 in 2M env steps",
     smoke=_SMOKE_ATARI,
+    weights=os.path.join(_WEIGHTS, "dqn-pong.pt"),
     **{"env.id": "ALE/Pong-v5", "total_steps": 2_000_000, "buffer_size": 100_000,
        "learning_starts": 20_000, "n_step": 3, "double": True, "dueling": True,
        "lr": 1e-4, "adam_eps": 1.5e-4, "batch_size": 32, "train_frequency": 4,

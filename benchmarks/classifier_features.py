@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.classifiers.augment import augment  # noqa: E402
 from workbench.classifiers.features import IMAGE_SIZE, SPLIT_SEED, WEIGHTS, digit_features  # noqa: E402
 from workbench.classifiers.models import ConvNet  # noqa: E402
-
 from workbench.data.frechet import frechet_distance  # noqa: E402
 from workbench.data.images import load_images, to_float  # noqa: E402
 

@@ -26,14 +26,12 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.classifiers.config import ClassifierConfig  # noqa: E402
-
 from workbench.config import apply_overrides  # noqa: E402
 from workbench.data.images import to_float  # noqa: E402
 
 
 def build(args: argparse.Namespace, precision: str):
     from workbench.classifiers.classifier import ImageClassifier
-
     from workbench.logger import Logger
     from workbench.plugin import Context
     from workbench.runtime import resolve_precision

@@ -21,9 +21,9 @@ def reference_scale() -> dict[str, float]:
     """FD of real and degraded digit sets against the same held-out digits, for scale."""
     import torch
     import torch.nn.functional as F
-    from workbench.generators.metrics import DigitFD
 
     from workbench.data.images import load_images, to_float
+    from workbench.generators.metrics import DigitFD
 
     train = load_images("mnist", "train", image_size=32, channels=1)
     fd = DigitFD(to_float(load_images("mnist", "test", image_size=32, channels=1).images))

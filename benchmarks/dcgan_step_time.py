@@ -18,10 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workbench.config import build_config  # noqa: E402
 from workbench.generators.dcgan.config import DCGANConfig  # noqa: E402
 from workbench.generators.dcgan.plugin import DCGAN  # noqa: E402
-
-from workbench.config import build_config  # noqa: E402
 from workbench.logger import Logger  # noqa: E402
 from workbench.plugin import Context  # noqa: E402
 from workbench.runtime import resolve_precision  # noqa: E402

@@ -64,18 +64,18 @@ class WorkbenchDQN:
     def __init__(self, total_timesteps: int, learning_starts: int, buffer_size: int,
                  chunk_steps: int, threads: int, overrides: dict[str, Any] | None = None) -> None:
         import torch
-        from workbench.agents.dqn.agent import DQN
 
         from workbench import registry
+        from workbench.agents.dqn.agent import DQN
         from workbench.config import build_config
         from workbench.logger import Logger
-        try:  # the core's layout since issue 21; --before may time an older checkout
-            from workbench.run.loop import MetricWindow
-        except ImportError:
-            from workbench.loop import MetricWindow
         from workbench.plugin import Context
         from workbench.runtime import resolve_precision
 
+        try:  # the core's layout since issue 21; --before may time an older checkout
+            from workbench.engine.loop import MetricWindow
+        except ImportError:
+            from workbench.loop import MetricWindow
         spec, _ = registry.resolve("dqn")
         cfg = build_config(registry.load_config_class(spec),
                            cleanrl_overrides(total_timesteps, learning_starts, buffer_size, threads),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from workbench.loop import Launch, start
+from workbench.engine.loop import Launch, start
 
 NANOGPT_REFERENCE = {250: 2.470, 500: 2.267, 1000: 2.070, 1500: 1.939, 2000: 1.875}
 
@@ -41,7 +41,7 @@ def run(variant: str, steps: int, root: Path) -> dict:
                           launch=Launch(wandb_mode="disabled", progress=False))
     wall = time.perf_counter() - t0
     assert code == 0, f"run {variant} exited with {code}"
-    from workbench.runs import read_metrics  # skips damaged lines, with a warning
+    from workbench.engine.runs import read_metrics  # skips damaged lines, with a warning
 
     lines = read_metrics(run_dir.path / "metrics.jsonl")
     evals = {e["step"]: e["eval/loss"] for e in lines if "eval/loss" in e}

@@ -53,10 +53,11 @@ class WorkbenchGPT:
     def __init__(self, name: str, overrides: dict[str, Any], chunk_iters: int, loop: bool) -> None:
         import torch
 
-        from workbench import checkpoint, registry
+        from workbench import registry
         from workbench.config import build_config
+        from workbench.engine import checkpoint
+        from workbench.engine.loop import MetricWindow
         from workbench.logger import Logger
-        from workbench.loop import MetricWindow
         from workbench.plugin import Context
         from workbench.runtime import resolve_device, resolve_precision, seed_everything
 

@@ -22,6 +22,7 @@ STEPS, WARMUP = 30, 5
 def child(threads: int, precision: str) -> None:
     import torch
     import torch.nn.functional as F
+
     from workbench.generators.seq.config import ModelConfig
     from workbench.generators.seq.models import GPT, param_groups
 

@@ -17,11 +17,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from workbench.engine.loop import load_for_inference
 from workbench.generators.music import metrics as mm
 from workbench.generators.music.io import read_back_notes
 from workbench.generators.seq.config import SequenceSampleOptions
-
-from workbench.loop import load_for_inference
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ a resume continues it from the checkpoint, so work lost to a kill is not in it (
 ``lost_seconds`` says how much there was).
 
 ``--ship PATH`` also writes the run's Q-network as a weights-only file for
-``workbench eval --pretrained`` (see ``workbench/agents/dqn/pretrained.py``).
+``workbench eval --pretrained`` (the same as ``workbench export RUN --format weights``).
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def read_run(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any], dict[
     if not metrics.is_file():
         raise SystemExit(f"error: {run_dir} has no metrics.jsonl; pass a run directory "
                          "(runs/<preset>/<run-name>).")
-    from workbench.runs import read_metrics  # the one reader: damaged lines skipped with a warning
+    from workbench.engine.runs import (
+        read_metrics,  # the one reader: damaged lines skipped with a warning
+    )
 
     records = read_metrics(metrics)
     config_file, info_file = run_dir / "config.yaml", run_dir / "run.json"
@@ -188,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         write_png(points, resumes, args.target, title, png_path)
         print(f"wrote {csv_path} and {png_path}")
     if args.ship is not None:
-        from workbench.agents.dqn.pretrained import export_run
+        from workbench.commands.export import export
 
-        print(export_run(args.run_dir, args.ship))
+        print(export(args.run_dir, "weights", args.ship))
     return 0
 
 

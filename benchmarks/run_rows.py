@@ -19,6 +19,6 @@ def run_rows(preset: str, name: str) -> tuple[Path, list[dict]]:
                         "--wandb", "disabled"], check=True, cwd=REPO)
         run = REPO / "runs" / preset / name
     sys.path.insert(0, str(REPO))
-    from workbench.runs import read_metrics  # skips damaged lines, with a warning
+    from workbench.engine.runs import read_metrics  # skips damaged lines, with a warning
 
     return run, read_metrics(run / "metrics.jsonl")

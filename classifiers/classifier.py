@@ -16,10 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.classifiers.augment import augment
 from workbench.classifiers.config import ClassifierConfig, ClassifierExplainOptions
 from workbench.classifiers.models import build_model
-
 from workbench.data.images import ImageSet, load_images, to_float
 from workbench.errors import UserError
 from workbench.plugin import Context, Plugin

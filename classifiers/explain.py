@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from workbench.classifiers.config import ClassifierExplainOptions
 
+from workbench.classifiers.config import ClassifierExplainOptions
 from workbench.data.images import to_float
 from workbench.explain import SIGNED, Output, attribute, figure_array, overlay, pyplot, scale
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from workbench.classifiers.models import ConvNet
 
+from workbench.classifiers.models import ConvNet
 from workbench.data.images import rgb_to_gray
 from workbench.errors import UserError
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from workbench.envs.config import EnvConfig
 
+from workbench.envs.config import EnvConfig
 from workbench.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ from workbench.registry import register, register_preset
 def _example_images_dir() -> str:
     """The README's sample grids (docs/images/): a real folder of PNGs for the dcgan-folder
     smoke run, located from this file without importing anything."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "images")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "docs", "images")
 
 
 # ----------------------------------------------------------------------------------- DCGAN

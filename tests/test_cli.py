@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from helpers import REPO, cli, only_run, read_metrics
 
 
 def _modules_after(argv: list[str]) -> set[str]:
-    code = ("import sys, contextlib, io\nfrom workbench.cli import main\n"
+    code = ("import sys, contextlib, io\nfrom workbench.commands.cli import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()):\n    main({argv!r})\n"
             "print(' '.join(sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
@@ -27,7 +28,8 @@ def test_list_describe_and_help_import_neither_torch_nor_wandb_nor_plugins():
 
 def test_python_dash_m_and_the_console_script_are_the_same_command():
     a = cli("--help")
-    b = subprocess.run(["workbench", "--help"], capture_output=True, text=True)
+    script = Path(sys.executable).with_name("workbench")  # the venv's console script
+    b = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert a.returncode == 0 and b.returncode == 0
     assert a.stdout.replace("__main__.py", "workbench") == b.stdout
     assert "describe" in a.stdout and "resume" in a.stdout

@@ -11,8 +11,8 @@ import sys
 import pytest
 from helpers import REPO, read_metrics
 
-from workbench.cli import main
-from workbench.console import PipeSafe
+from workbench.commands.cli import main
+from workbench.engine.console import PipeSafe
 
 
 def test_resume_piped_into_head_finishes_the_run(runs_root):

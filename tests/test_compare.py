@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
-from workbench.comparison import band, compare
+from workbench.commands.cli import main
+from workbench.engine.runs import RunDir
 from workbench.errors import UserError
-from workbench.runs import RunDir
+from workbench.studies.comparison import band, compare
 
 
 def fake_run(root: Path, group: str, name: str, config: dict, curve: dict[int, float],
@@ -133,7 +133,7 @@ def test_goal_comes_from_the_plugins_declaration_not_the_name(runs_root, monkeyp
 
 
 def test_one_point_curves_get_markers_and_a_warning_naming_eval_every(runs_root):
-    from workbench.comparison import build, figure
+    from workbench.studies.comparison import build, figure
 
     _dqn_run(runs_root, "a", 0, {1000: 10.0}, eval_every=5000)
     _dqn_run(runs_root, "b", 1, {1000: 12.0}, eval_every=5000)
@@ -147,7 +147,7 @@ def test_one_point_curves_get_markers_and_a_warning_naming_eval_every(runs_root)
 
 
 def test_runs_repeating_a_seed_are_not_a_seed_band_and_labels_name_run_then_keys(runs_root):
-    from workbench.comparison import build, figure
+    from workbench.studies.comparison import build, figure
 
     _dqn_run(runs_root, "first", 0, {500: 1.0, 1000: 2.0}, lr=0.001)
     _dqn_run(runs_root, "again", 0, {500: 1.5, 1000: 2.5}, lr=0.001)  # same seed: a repeat

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from workbench.cli import main
+from workbench.commands.cli import main
 
 
 def _segments(run_dir) -> list[list[dict]]:

@@ -13,7 +13,7 @@ import termios
 
 from helpers import REPO, cli
 
-from workbench.progress import Progress
+from workbench.engine.progress import Progress
 
 
 def test_piped_run_shows_primary_metric_one_eval_line_each_and_a_summary(runs_root):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from helpers import read_metrics as strict_read
 
-from workbench.cli import main
-from workbench.runs import read_metrics
+from workbench.commands.cli import main
+from workbench.engine.runs import read_metrics
 
 QUICK = ["total_steps=40", "log_every=10", "eval_every=20", "checkpoint_every=20", "--wandb", "disabled"]
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from workbench.cli import main
+from workbench.commands.cli import main
 
 TINY = ["total_steps=4", "log_every=2", "eval_every=2", "checkpoint_every=2", "batch_size=8",
         "gen_features=8", "disc_features=8", "grid_size=16", "fd_samples=0"]
@@ -108,10 +108,9 @@ def test_resume_continues_exactly_and_restores_both_optimizers(runs_root):
 def test_state_dict_round_trip_restores_two_independent_grad_scalers(tmp_path):
     """fp16 on CUDA enables one GradScaler per optimizer; their scales must survive a checkpoint
     separately (emulated here with enabled CPU scalers)."""
+    from workbench.config import build_config
     from workbench.generators.dcgan.config import DCGANConfig
     from workbench.generators.dcgan.plugin import DCGAN
-
-    from workbench.config import build_config
     from workbench.logger import Logger
     from workbench.plugin import Context
     from workbench.runtime import Precision
@@ -152,10 +151,9 @@ def test_missing_or_empty_folder_is_a_clear_error(tmp_path, capsys):
 
 def test_fd_reference_is_disjoint_from_the_feature_nets_training_digits_whatever_the_run_seed():
     from workbench.classifiers.features import SPLIT_SEED, WEIGHTS
+    from workbench.data.images import load_images
     from workbench.generators.dcgan.config import DCGANConfig
     from workbench.generators.dcgan.plugin import load_split
-
-    from workbench.data.images import load_images
 
     # the shipped network says which split it was trained on; SPLIT_SEED must be that one
     trained_on = torch.load(WEIGHTS, weights_only=True)["trained_on"]

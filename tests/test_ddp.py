@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.cli import main
+from workbench.commands.cli import main
 
 ARGS = ["linreg", "total_steps=30", "log_every=10", "eval_every=15", "checkpoint_every=15",
         "precision=fp32", "--wandb", "disabled"]
@@ -60,11 +60,11 @@ def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
 
 
 def test_torchrun_refuses_a_plugin_that_never_calls_ctx_ddp(tmp_path, monkeypatch):
+    from workbench.engine.loop import build_plugin
+    from workbench.engine.runs import RunDir
     from workbench.errors import UserError
-    from workbench.loop import build_plugin
     from workbench.plugin import Plugin
     from workbench.registry import PluginSpec
-    from workbench.runs import RunDir
     from workbench.toy import LinearRegression
     from workbench.toy_config import LinRegConfig
 

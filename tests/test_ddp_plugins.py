@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.cli import main
+from workbench.commands.cli import main
 
 pytestmark = [
     pytest.mark.ddp,

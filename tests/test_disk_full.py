@@ -16,9 +16,9 @@ import pytest
 import torch
 from helpers import REPO
 
-from workbench import checkpoint
-from workbench.checkpoint import DiskFullError
-from workbench.cli import main
+from workbench.commands.cli import main
+from workbench.engine import checkpoint
+from workbench.engine.checkpoint import DiskFullError
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import time
 import numpy as np
 import pytest
 import torch
-from workbench.agents.dqn.agent import DQN, linear_epsilon, td_target
 
 from tests.helpers import REPO, read_metrics
 from workbench import registry
-from workbench.cli import main
+from workbench.agents.dqn.agent import DQN, linear_epsilon, td_target
+from workbench.commands.cli import main
 from workbench.config import build_config
 from workbench.logger import Logger
 from workbench.plugin import Context

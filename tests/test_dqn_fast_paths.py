@@ -9,9 +9,9 @@ import copy
 import numpy as np
 import pytest
 import torch
-from workbench.agents.dqn.networks import NatureCNN
 
 from tests.test_dqn_agent import make_agent
+from workbench.agents.dqn.networks import NatureCNN
 
 
 def _reference_forward(net: NatureCNN, obs: torch.Tensor) -> torch.Tensor:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from workbench.agents.dqn.agent import random_policy_return
-
 from tests.helpers import read_metrics
-from workbench.cli import main
+from workbench.agents.dqn.agent import random_policy_return
+from workbench.commands.cli import main
 
 
 def test_dqn_cartpole_at_a_small_budget_beats_random_by_a_wide_margin(runs_root):

@@ -9,11 +9,12 @@ import re
 import numpy as np
 import pytest
 import torch
-from workbench.agents.dqn import pretrained
 
-from workbench.cli import main
-from workbench.loop import Launch, load_for_inference, start
-from workbench.runs import RunDir
+from workbench.agents.dqn import pretrained
+from workbench.commands.cli import main
+from workbench.commands.pretrained import shipped
+from workbench.engine.loop import Launch, load_for_inference, start
+from workbench.engine.runs import RunDir
 
 # seconds: 50 updates, so the weights are not the initial ones; a final evaluation of 2 games
 # (periodic ones would play 1): full Pong games, which an untrained net loses in ~760 steps
@@ -34,10 +35,22 @@ def tiny_run(tmp_path_factory) -> RunDir:
 
 @pytest.fixture(scope="module")
 def shipped_file(tiny_run, tmp_path_factory) -> str:
+    """Written by the generic verb: ``workbench export RUN --format weights``; the core finds
+    DQN's weights hooks through the registry, not by importing DQN."""
     out = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    message = pretrained.export_run(tiny_run.path, out)
-    assert "at step 400" in message
+    assert main(["export", str(tiny_run.path), "--format", "weights", "--out", str(out)]) == 0
+    assert out.is_file()
     return str(out)
+
+
+def test_a_plugin_without_weights_hooks_refuses_export_as_weights(tmp_path, capsys):
+    code, run = start("linreg-quick", {"total_steps": 4, "log_every": 2, "eval_every": 4},
+                      run_name="lin", launch=Launch(wandb_mode="disabled", progress=False),
+                      root=tmp_path)
+    assert code == 0
+    assert main(["export", str(run.path), "--format", "weights"]) == 2
+    assert "plugin 'linreg' has no weights files" in capsys.readouterr().err
+    assert not (run.path / "export").exists()
 
 
 def test_the_final_evaluation_plays_final_eval_episodes_games(tiny_run):
@@ -103,13 +116,13 @@ def test_bad_eval_options_are_exit_2_before_anything_plays(shipped_file, capsys,
 def test_an_unknown_pretrained_name_lists_the_shipped_agents(capsys):
     assert main(["eval", "--pretrained", "dqn-nonesuch"]) == 2
     err = capsys.readouterr().err
-    assert "'dqn-nonesuch' is neither a shipped agent nor a file" in err
-    assert "Shipped agents: " in err
-    for name in pretrained.shipped():
+    assert "'dqn-nonesuch' is neither a preset that ships weights nor a file" in err
+    assert "Presets with weights: " in err
+    for name in shipped():
         assert name in err
 
 
-@pytest.mark.skipif("dqn-pong" not in pretrained.shipped(),
+@pytest.mark.skipif("dqn-pong" not in shipped(),
                     reason="agents/weights/dqn-pong.pt is not in the repo yet (it comes from the "
                     "proof run of issue 10)")
 def test_the_shipped_pong_agent_loads_and_plays_a_game(capsys):

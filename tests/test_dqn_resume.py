@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from workbench import checkpoint, loop
 from workbench.config import to_dict
+from workbench.engine import checkpoint, loop
+from workbench.engine.runs import RunDir
 from workbench.logger import Logger
-from workbench.runs import RunDir
 from workbench.runtime import rng_state, set_rng_state
 
 # a wrapped 200-slot ring, updates from step 200, a target copy every 100 steps, epsilon at its

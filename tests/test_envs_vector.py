@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from workbench.envs.vector import VectorEnv, ale_rom_name
 
+from workbench.envs.vector import VectorEnv, ale_rom_name
 from workbench.errors import ConfigError
 
 

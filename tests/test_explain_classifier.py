@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from workbench.classifiers.config import ClassifierExplainOptions
 from workbench.classifiers.explain import attributions, ink_share
-
-from workbench.cli import main
+from workbench.commands.cli import main
 from workbench.data.images import to_float
-from workbench.loop import load_for_inference
-from workbench.runs import find_runs
+from workbench.engine.loop import load_for_inference
+from workbench.engine.runs import find_runs
 
 pytest.importorskip("captum")  # the `explain` extra; CI installs it with [all]
 

@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageSequence
+
 from workbench.agents.dqn import pretrained
 from workbench.agents.dqn.config import EnvConfig
 from workbench.agents.dqn.explain import blurred, play, q_attributions
-from workbench.envs.vector import VectorEnv
-
-from workbench.cli import main
+from workbench.commands.cli import main
+from workbench.commands.pretrained import resolve
 from workbench.config import from_dict
-from workbench.loop import load_for_inference
-from workbench.runs import find_runs
+from workbench.engine.loop import load_for_inference
+from workbench.engine.runs import find_runs
+from workbench.envs.vector import VectorEnv
 
 pytest.importorskip("captum")  # the `explain` extra; CI installs it with [all]
 
@@ -122,7 +123,7 @@ def test_blur_keeps_a_flat_frame_and_spreads_a_point_keeping_its_mass():
 
 def test_shipped_pong_agent_integrated_gradients_are_complete_against_the_blurred_frames():
     # real frames of Pong, the shipped network: attributions sum to Q(s, a) - Q(blur(s), a)
-    net, meta = pretrained.load(pretrained.resolve("dqn-pong"))
+    net, meta = pretrained.load(resolve("dqn-pong")[1])
     env = VectorEnv.from_config(from_dict(EnvConfig, meta["env"]), seed=0, num_envs=1, evaluation=True)
     env.reset()
     rng, obs = np.random.default_rng(0), []

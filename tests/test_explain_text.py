@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from workbench.generators.seq.explain import embeddings_as_input, token_attributions
 
-from workbench.cli import main
-from workbench.loop import load_for_inference
-from workbench.runs import find_runs
+from workbench.commands.cli import main
+from workbench.engine.loop import load_for_inference
+from workbench.engine.runs import find_runs
+from workbench.generators.seq.explain import embeddings_as_input, token_attributions
 
 pytest.importorskip("captum")  # the `explain` extra; CI installs it with [all]
 

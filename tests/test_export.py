@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.cli import main
-from workbench.export import _prepare, load_and_run
-from workbench.loop import load_for_inference
-from workbench.runs import find_runs
+from workbench.commands.cli import main
+from workbench.commands.export import _prepare, load_and_run
+from workbench.engine.loop import load_for_inference
+from workbench.engine.runs import find_runs
 
 SMOKE = ["total_steps=20", "log_every=10", "eval_every=0", "checkpoint_every=0", "precision=fp32"]
 

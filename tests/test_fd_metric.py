@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from workbench.generators.metrics import DigitFD, psnr, ssim
 
 from workbench.data.frechet import frechet_distance
 from workbench.data.images import load_images, to_float
+from workbench.generators.metrics import DigitFD, psnr, ssim
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from workbench.generators.seq.config import ModelConfig
 from workbench.generators.seq.models import GPT, build_model
 

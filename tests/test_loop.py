@@ -14,7 +14,7 @@ import pytest
 import torch
 from helpers import REPO, cli, read_metrics
 
-from workbench import checkpoint
+from workbench.engine import checkpoint
 
 
 def _spawn(*args: str) -> subprocess.Popen:
@@ -215,8 +215,8 @@ def test_resume_with_an_override_that_changes_the_model_shape_is_a_clear_error(r
 
 
 def test_an_on_eval_hook_stops_a_run_cleanly_with_its_status_and_resume_trains_it_on(runs_root):
-    from workbench.comparison import compare
-    from workbench.loop import Launch, resume, start
+    from workbench.engine.loop import Launch, resume, start
+    from workbench.studies.comparison import compare
 
     seen = []
 
@@ -248,9 +248,9 @@ def test_eval_at_start_evaluates_the_untrained_model_at_step_0_only_when_asked(r
 
 
 def test_torch_threads_is_set_by_the_loop_before_the_plugin_is_built(tmp_path):
-    from workbench.loop import build_plugin
+    from workbench.engine.loop import build_plugin
+    from workbench.engine.runs import RunDir
     from workbench.registry import PluginSpec
-    from workbench.runs import RunDir
     from workbench.toy import LinearRegression
     from workbench.toy_config import LinRegConfig
 

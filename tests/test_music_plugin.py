@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from workbench.generators.music import metrics as mm
 
 from workbench import registry
-from workbench.cli import main
+from workbench.commands.cli import main
+from workbench.generators.music import metrics as mm
 
 
 def smoke_overrides(name: str) -> list[str]:

@@ -15,11 +15,11 @@ import pytest
 import yaml
 from helpers import REPO
 
-from workbench.cli import main
+from workbench.commands.cli import main
 
 optuna = pytest.importorskip("optuna")
 
-from workbench.optuna_sweep import fail_dead_trials, parse_param  # noqa: E402
+from workbench.studies.optuna_sweep import fail_dead_trials, parse_param  # noqa: E402
 from workbench.toy_config import LinRegConfig  # noqa: E402
 
 # linreg with the SGD learning rate searched; a step sleeps so that the runs last a moment

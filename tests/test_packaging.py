@@ -19,16 +19,32 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_every_package_folder_is_listed_for_the_wheel():
-    tool = _pyproject()["tool"]["setuptools"]
-    listed = set(tool["packages"])
-    found = set()
-    for import_name, folder in tool["package-dir"].items():
+def test_every_package_folder_is_found_for_the_wheel():
+    """setuptools' discovery follows the links inside workbench/ to every plugin folder."""
+    from setuptools import find_packages
+
+    found = set(find_packages(str(ROOT), include=["workbench", "workbench.*"]))
+    expected = {"workbench"}
+    for folder in ("agents", "envs", "generators", "classifiers"):
+        assert (ROOT / "workbench" / folder).resolve() == ROOT / folder
         for init in (ROOT / folder).rglob("__init__.py"):
-            rel = init.parent.relative_to(ROOT / folder).parts
-            found.add(".".join((import_name, *rel)))
-    assert found - listed == set(), "packages missing from pyproject's list"
-    assert all(name == "workbench" or name.startswith("workbench.") for name in listed)
+            expected.add(".".join(("workbench", *init.parent.relative_to(ROOT).parts)))
+    assert expected - found == set(), "plugin packages the wheel would miss"
+
+
+def test_there_is_one_namespace_without_a_path_edit():
+    """``workbench.workbench`` once loaded a second registry with its own plugin table."""
+    code = ("import importlib, workbench\n"
+            "for bad in ('workbench.workbench', 'workbench.tests', 'workbench.benchmarks'):\n"
+            "    try:\n"
+            "        importlib.import_module(bad)\n"
+            "    except ImportError:\n"
+            "        continue\n"
+            "    raise SystemExit(bad + ' imported')\n"
+            "assert len(workbench.__path__) == 1, workbench.__path__\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def _list_with_path_first(tmp_path: Path, extra: Path) -> str:
@@ -61,7 +77,7 @@ def test_a_missing_builtin_registration_module_is_listed_as_broken(monkeypatch):
     registry.load_all()
     problem = registry.BROKEN["workbench.agents.gone_plugins"]
     assert "No module named 'workbench.agents.gone_plugins'" in problem
-    assert str(ROOT / "agents") in problem  # where it looked
+    assert str(ROOT / "workbench" / "agents") in problem  # where it looked
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.generators.pix2pix.model import (
     PatchDiscriminator,
     UNetGenerator,

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from workbench.generators.pix2pix.data import build_edges
 
-from workbench.cli import main
+from workbench.commands.cli import main
 from workbench.data.pairs import read_pairs
+from workbench.generators.pix2pix.data import build_edges
 
 TINY = ["total_steps=4", "log_every=2", "eval_every=4", "checkpoint_every=2", "batch_size=4",
         "gen_features=8", "disc_features=8", "eval_images=8", "image_size=32"]

@@ -9,7 +9,7 @@ from workbench.agents.ppo.agent import PPO, gae
 
 from tests.helpers import read_metrics
 from workbench import registry
-from workbench.cli import main
+from workbench.commands.cli import main
 from workbench.config import build_config
 from workbench.logger import Logger
 from workbench.plugin import Context

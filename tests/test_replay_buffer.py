@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+
 from workbench.agents.dqn.replay import ReplayBuffer
 from workbench.envs.vector import VectorEnv
 

@@ -9,7 +9,7 @@ import time
 import yaml
 from helpers import read_metrics
 
-from workbench.cli import build_parser, main
+from workbench.commands.cli import build_parser, main
 
 QUICK = ["total_steps=40", "log_every=10", "eval_every=20", "checkpoint_every=20"]
 

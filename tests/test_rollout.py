@@ -13,10 +13,9 @@ from helpers import cli
 from test_compare import fake_run
 from test_plugins import _env, make_package
 
-from workbench import registry
-from workbench.comparison import compare
+from workbench.studies.comparison import compare
 from workbench.config import build_config
-from workbench.listing import list_runs, table
+from workbench.commands.listing import list_runs, table
 from workbench.logger import Logger
 from workbench.plugin import Context
 from workbench.rollout.agent import Agent, Transition
@@ -137,10 +136,3 @@ def test_compare_of_one_game_shows_the_env_column_without_a_warning(runs_root):
     assert header[:3] == ["rank", "run", "env"] and "ALE/Pong-v5" in report
     assert "different games" not in report
 
-
-def test_the_rollout_core_imports_no_plugin_family():
-    core = Path(registry.__file__).parent
-    for path in (core / "rollout").glob("*.py"):
-        text = path.read_text()
-        for family in ("workbench.agents", "workbench.generators", "workbench.classifiers"):
-            assert family not in text, (path, family)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from helpers import REPO, read_metrics
 
-from workbench import checkpoint
-from workbench.cli import main
-from workbench.runlock import RunLock
+from workbench.commands.cli import main
+from workbench.engine import checkpoint
+from workbench.engine.runlock import RunLock
 
 FAST = ["log_every=10", "eval_every=0", "checkpoint_every=50", "--wandb", "disabled"]
 

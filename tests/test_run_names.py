@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
+from workbench.commands.cli import main
 
 
 @pytest.mark.parametrize("name", ["../../escape", "/tmp/wb-escape", "a/b", "", ".", "..",

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
-from workbench import checkpoint, registry
+from workbench import registry
 from workbench.config import build_config
+from workbench.engine import checkpoint
 from workbench.logger import Logger
 from workbench.plugin import Context
 from workbench.runtime import resolve_precision

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from workbench.generators.seq.config import ModelConfig
 from workbench.generators.seq.models import build_model
 from workbench.generators.seq.sampling import filter_logits, generate

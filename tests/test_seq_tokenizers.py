@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from workbench.generators.music.tokenizer import DURATIONS, MusicTokenizer, pitches
-from workbench.generators.seq.tokenizers import CharTokenizer
 
 from workbench.errors import UserError
+from workbench.generators.music.tokenizer import DURATIONS, MusicTokenizer, pitches
+from workbench.generators.seq.tokenizers import CharTokenizer
 
 
 def test_text_round_trip_is_exact():

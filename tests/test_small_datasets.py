@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.cli import main
+from workbench.commands.cli import main
 from workbench.data.images import load_images
 from workbench.errors import UserError
 

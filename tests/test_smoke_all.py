@@ -29,7 +29,7 @@ def test_every_builtin_source_loads():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_runs_checkpoints_and_samples_at_a_tiny_budget(name, runs_root):
-    from workbench.cli import main
+    from workbench.commands.cli import main
 
     spec, _ = registry.resolve(name)
     overrides = smoke_overrides(name)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench.cli import main
+from workbench.commands.cli import main
 from workbench.errors import UserError
-from workbench.sweep import parse_axis, points, run_names
+from workbench.studies.sweep import parse_axis, points, run_names
 from workbench.toy_config import LinRegConfig
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from workbench import registry
-from workbench.cli import main
+from workbench.commands.cli import main
 
 TEXT_PRESETS = ["lstm-shakespeare", "gpt-shakespeare", "gpt-shakespeare-gpu"]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import pytest
 
-from workbench.cli import main
+from workbench.commands.cli import main
 from workbench.config import (
     AllowNonFinite,
     Interval,

@@ -56,7 +56,7 @@ def test_offline_resume_keeps_the_workbench_step_and_the_run_id(runs_root):
 def test_a_wandb_failure_is_a_warning_and_training_goes_on(runs_root, monkeypatch, caplog):
     import wandb
 
-    from workbench.cli import main
+    from workbench.commands.cli import main
 
     def refuse(*a, **k):
         raise RuntimeError("api key rejected")
@@ -73,7 +73,7 @@ def test_a_wandb_failure_is_a_warning_and_training_goes_on(runs_root, monkeypatc
 def test_a_wandb_log_failure_midway_keeps_metrics_jsonl_complete(runs_root, monkeypatch, caplog):
     import wandb
 
-    from workbench.cli import main
+    from workbench.commands.cli import main
 
     real_init = wandb.init
 

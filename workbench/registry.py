@@ -30,7 +30,7 @@ import importlib.util
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from workbench.errors import UserError, nearest
 
@@ -59,6 +59,7 @@ class PluginSpec:
     metric: str | None = None  # the primary metric ("eval/return"): console, compare, sweeps
     goal: str = "max"  # is a higher (max) or lower (min) value of the metric better
     train_metric: str | None = None  # the console's headline train metric (None: train/loss)
+    weights: str | None = None  # "package.module" with the WeightsHooks below; None: none
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,24 @@ class PresetSpec:
     description: str = ""
     source: str = "builtin"
     smoke: Mapping[str, Any] = field(default_factory=dict)
+    weights: str | None = None  # a trained weights file that ships with this preset
+
+
+class WeightsHooks(Protocol):
+    """What the module a plugin names in ``register(..., weights="pkg.module")`` provides, so
+    that shipped weights are registry data (as timm's pretrained tags are) and the core needs no
+    code of the plugin: ``workbench export RUN --format weights`` calls :meth:`export_run`;
+    ``workbench eval --pretrained NAME|FILE`` calls :meth:`play`, and ``explain --pretrained``
+    :meth:`explain` when the module has it. A weights file is a plain dict that
+    ``torch.load(weights_only=True)`` reads, with the plugin's name under ``"plugin"``."""
+
+    def export_run(self, run_dir: str | os.PathLike[str], out: os.PathLike[str]) -> str:
+        """Write the run's last checkpoint as a weights file at ``out``; say what was written."""
+        ...
+
+    def play(self, path: os.PathLike[str], opts: Any) -> str:
+        """Evaluate the weights file with the plugin's eval options; the report."""
+        ...
 
 
 PLUGINS: dict[str, PluginSpec] = {}
@@ -88,6 +107,7 @@ def register(
     metric: str | None = None,
     goal: str = "max",
     train_metric: str | None = None,
+    weights: str | None = None,
 ) -> None:
     """Register a plugin by its import strings (no import happens here). ``smoke`` holds the
     overrides that make a run of it take seconds; the test suite runs every plugin and preset
@@ -95,7 +115,8 @@ def register(
     the plugin's primary metric (an ``eval/`` name its evaluate() returns) and ``goal`` says
     whether higher ("max") or lower ("min") is better: the console, ``compare`` and sweeps use
     them. ``train_metric`` is the train metric the console shows beside it (default
-    ``train/loss``, else the first ``train/`` metric logged)."""
+    ``train/loss``, else the first ``train/`` metric logged). ``weights`` names a light-to-register
+    module with the :class:`WeightsHooks` that export and play trained weights files."""
     if goal not in ("min", "max"):
         raise UserError(f"plugin '{name}' has goal {goal!r}; allowed goals: min, max.")
     if kind not in KINDS:
@@ -107,23 +128,26 @@ def register(
     if name in PRESETS:
         raise UserError(f"plugin '{name}' has the same name as a preset; pick another name.")
     PLUGINS[name] = PluginSpec(name, entry_point, kind, config, description, _current_source,
-                               dict(smoke or {}), metric, goal, train_metric)
+                               dict(smoke or {}), metric, goal, train_metric, weights)
 
 
 def register_preset(name: str, plugin: str, description: str = "",
-                    smoke: Mapping[str, Any] | None = None, **overrides: Any) -> None:
+                    smoke: Mapping[str, Any] | None = None, weights: str | None = None,
+                    **overrides: Any) -> None:
     """Register a named set of overrides of ``plugin`` (keys as on the command line;
     write dotted keys through ``**{"optim.lr": 1e-4}``). ``smoke``: extra overrides on top of
-    the plugin's own smoke overrides for a seconds-long test run of this preset."""
+    the plugin's own smoke overrides for a seconds-long test run of this preset. ``weights``:
+    the path of a trained weights file that ships with the preset (``eval --pretrained NAME``
+    plays it; the plugin must name its ``weights`` hooks)."""
     if name in PLUGINS:
         raise UserError(f"preset '{name}' has the same name as a plugin; pick another name.")
     PRESETS[name] = PresetSpec(name, plugin, dict(overrides), description, _current_source,
-                               dict(smoke or {}))
+                               dict(smoke or {}), weights)
 
 
 def plugin(name: str, kind: str, description: str = "") -> Callable[[type], type]:
     """Class decorator for code that is imported anyway (a notebook, a test, a script that then
-    calls ``workbench.cli.main``): registers the class under ``name``."""
+    calls ``workbench.commands.cli.main``): registers the class under ``name``."""
 
     def wrap(cls: type) -> type:
         register(

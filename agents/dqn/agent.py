@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
-
 from workbench.plugin import Context
 from workbench.rollout.agent import Agent, Transition
 from workbench.rollout.evaluation import Policy
@@ -223,7 +223,7 @@ class DQN(Agent[DQNConfig]):
         """With the replay buffer the checkpoint grows to the full buffer (~700 MB for Pong)."""
         if not self.checkpoint_replay:
             return None
-        from workbench.checkpoint import estimate_bytes
+        from workbench.engine.checkpoint import estimate_bytes
 
         return estimate_bytes({k: v for k, v in self.state_dict().items() if k != "replay"}) + self.buffer.nbytes
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from workbench.envs.config import EnvConfig as EnvConfig  # noqa: F401 - tests import it from here
-
 from workbench.config import (
     BatchSize,
     Interval,
@@ -14,6 +12,7 @@ from workbench.config import (
     Positive,
     Probability,
 )
+from workbench.envs.config import EnvConfig as EnvConfig  # noqa: F401 - re-exported (tests import it here)
 from workbench.errors import ConfigError
 from workbench.options import AttributionMethod
 from workbench.rollout.config import AgentConfig, AgentEvalOptions

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
 from workbench.agents.dqn import pretrained
 from workbench.agents.dqn.config import DQNExplainOptions
+from workbench.config import from_dict
 from workbench.envs.config import EnvConfig
 from workbench.envs.vector import is_atari
-
-from workbench.config import from_dict
 from workbench.errors import UserError
 from workbench.explain import (
     SIGNED,
@@ -123,12 +123,11 @@ def explain(agent: DQN, step: int, out: Path | None, opts: DQNExplainOptions) ->
                                       agent.ctx.device, opts, epsilon, output, f"step {step:,}"))
 
 
-def explain_pretrained(name: str, out: Path | None, opts: DQNExplainOptions) -> str:
-    """``workbench explain --pretrained NAME --out DIR``: a shipped agent, no run directory."""
+def explain_pretrained(path: Path, out: Path | None, opts: DQNExplainOptions) -> str:
+    """``workbench explain --pretrained NAME|FILE --out DIR``: trained weights, no run directory."""
     if out is None:
         raise UserError("explain --pretrained needs --out DIR: there is no run directory to put "
                         "the files in, and nothing is written where you did not ask.")
-    path = pretrained.resolve(name)
     net, meta = pretrained.load(path)
     env = from_dict(EnvConfig, meta["env"])
     epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon

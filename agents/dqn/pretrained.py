@@ -2,10 +2,12 @@
 plus what rebuilding the network and its environment needs. ``workbench eval --pretrained dqn-pong`` plays it with no run
 directory, as RL Zoo ships trained agents (Raffin 2020, "RL Baselines Zoo").
 
-Shipped agents live in ``agents/weights/<preset>.pt`` (package data: ``workbench/agents/weights``
-in a wheel). A file is written from a run with::
+These are DQN's weights hooks (:class:`workbench.registry.WeightsHooks`, named where DQN
+registers in agents/plugins.py). Shipped agents live in ``agents/weights/<preset>.pt`` (package
+data: ``workbench/agents/weights`` in a wheel), declared by the preset's ``weights=``. A file is
+written from a run with::
 
-    python3 benchmarks/pong_curve.py runs/dqn-pong/NAME --ship agents/weights/dqn-pong.pt
+    workbench export runs/dqn-pong/NAME --format weights --out agents/weights/dqn-pong.pt
 
 It is a plain dict of tensors, numbers and strings, read with ``torch.load(weights_only=True)``.
 """
@@ -19,36 +21,18 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
 from workbench.agents.dqn.agent import epsilon_greedy
 from workbench.agents.dqn.config import DQNEvalOptions
 from workbench.agents.dqn.networks import MLP, NatureCNN
-from workbench.envs.config import EnvConfig
-
-from workbench import checkpoint
 from workbench.config import from_dict
+from workbench.engine import checkpoint
+from workbench.envs.config import EnvConfig
 from workbench.errors import UserError
 from workbench.rollout import evaluation
 
 FORMAT = "workbench-dqn-weights"
 VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-
-
-def shipped() -> dict[str, Path]:
-    """Name -> file of every agent that ships with workbench."""
-    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.pt"))}
-
-
-def resolve(name: str) -> Path:
-    """A shipped agent's name, or a path to a file written by :func:`export_run`."""
-    agents = shipped()
-    if name in agents:
-        return agents[name]
-    if Path(name).is_file():
-        return Path(name)
-    names = ", ".join(agents) or "none in this install yet"
-    raise UserError(f"--pretrained {name!r} is neither a shipped agent nor a file. Shipped agents: "
-                    f"{names}. A file written by `benchmarks/pong_curve.py RUN --ship PATH` works too.")
 
 
 def _net_spec(q: dict[str, torch.Tensor], cfg: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +72,7 @@ def unpack(blob: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def _eval_at(run_dir: Path, step: int) -> dict[str, float] | None:
     """The run's last evaluation at or before ``step`` (from metrics.jsonl)."""
-    from workbench.runs import RunDir
+    from workbench.engine.runs import RunDir
 
     evals = [r for r in RunDir(run_dir).read_metrics() if "eval/return" in r and r["step"] <= step]
     if not evals:
@@ -101,7 +85,7 @@ def _eval_at(run_dir: Path, step: int) -> dict[str, float] | None:
 
 def export_run(run_dir: str | Path, out: Path) -> str:
     """Write the Q-network of a DQN run's last checkpoint to ``out`` (atomically); say what."""
-    from workbench.runs import open_run
+    from workbench.engine.runs import open_run
 
     run = open_run(run_dir)
     info = run.read_info()
@@ -131,7 +115,8 @@ def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the file is bad
         raise UserError(f"{path} cannot be read as a pretrained agent ({type(e).__name__}).") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise UserError(f"{path} is not a pretrained DQN agent (written by pong_curve.py --ship).")
+        raise UserError(f"{path} is not a pretrained DQN agent (written by `workbench export RUN "
+                        "--format weights`).")
     if blob["version"] > VERSION:
         raise UserError(f"{path} was written by a newer workbench; upgrade to play it.")
     spec = blob["net"]
@@ -154,12 +139,11 @@ def policy(net: nn.Module, meta: dict[str, Any], epsilon: float, rng: np.random.
     return lambda obs: epsilon_greedy(obs, epsilon, rng, meta["net"]["num_actions"], greedy)
 
 
-def play(name: str, opts: DQNEvalOptions) -> str:
-    """``workbench eval --pretrained NAME``: play full games, one line each, then the mean."""
+def play(path: Path, opts: DQNEvalOptions) -> str:
+    """``workbench eval --pretrained NAME|FILE``: play full games, one line each, then the mean."""
     if opts.video and opts.out is None:
         raise UserError("--pretrained --video needs --out DIR: there is no run directory to put "
                         "the video in, and nothing is written where you did not ask.")
-    path = resolve(name)
     net, meta = load(path)
     env = from_dict(EnvConfig, meta["env"])
     seed = 0 if opts.seed is None else opts.seed
@@ -182,3 +166,10 @@ def play(name: str, opts: DQNEvalOptions) -> str:
     elif opts.video:
         lines.append(f"no video: {no_video or 'the RGB twin could not follow this game'}")
     return "\n".join(lines)
+
+
+def explain(path: Path, out: Path | None, opts: Any) -> str:
+    """``workbench explain --pretrained NAME|FILE --out DIR``."""
+    from workbench.agents.dqn.explain import explain_pretrained
+
+    return explain_pretrained(path, out, opts)

@@ -22,13 +22,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from workbench.classifiers.features import SPLIT_SEED
+from workbench.data.images import ImageSet, load_images, to_float
+from workbench.errors import UserError
 from workbench.generators.dcgan.config import DCGANConfig, DCGANSampleOptions
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 from workbench.generators.gan import GAN
-
-from workbench.data.images import ImageSet, load_images, to_float
-from workbench.errors import UserError
 from workbench.plugin import Context
 from workbench.runtime import optimizer_step
 

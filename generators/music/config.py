@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from workbench.generators.seq.config import SampleConfig, SequenceConfig
-
 from workbench.config import Ge, Interval, NonNegative, Positive
 from workbench.errors import ConfigError
+from workbench.generators.seq.config import SampleConfig, SequenceConfig
 
 
 @dataclass

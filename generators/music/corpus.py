@@ -10,11 +10,11 @@ import hashlib
 import json
 
 import numpy as np
-from workbench.generators.music.tokenizer import MusicTokenizer
 
 from workbench.data.cache import cached_arrays
 from workbench.data.music import music_files, read_pieces
 from workbench.errors import UserError
+from workbench.generators.music.tokenizer import MusicTokenizer
 
 CACHE_VERSION = 1
 

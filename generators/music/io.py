@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.generators.music.tokenizer import MusicTokenizer
-
 from workbench.data.music import VOICE_NAMES, Measure
+from workbench.generators.music.tokenizer import MusicTokenizer
 
 
 def timeline(pieces: list[list[Measure]], gap_quarters: float = 4.0

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from workbench.errors import UserError
 from workbench.generators.music import metrics as mm
 from workbench.generators.music.config import MusicConfig
 from workbench.generators.music.corpus import load_pieces, split_pieces
@@ -21,8 +23,6 @@ from workbench.generators.music.synth import render
 from workbench.generators.music.tokenizer import Measure, MusicTokenizer, pitches
 from workbench.generators.seq.config import SequenceSampleOptions
 from workbench.generators.seq.plugin import SequenceLM
-
-from workbench.errors import UserError
 from workbench.media import save_wav
 
 

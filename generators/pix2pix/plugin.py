@@ -18,15 +18,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from workbench.data.images import to_float
+from workbench.data.pairs import held_out_split, read_pairs
+from workbench.errors import UserError
 from workbench.generators.gan import GAN
 from workbench.generators.metrics import psnr, ssim
 from workbench.generators.pix2pix.config import Pix2PixConfig, Pix2PixSampleOptions
 from workbench.generators.pix2pix.data import dataset_root, jitter
 from workbench.generators.pix2pix.model import PatchDiscriminator, UNetGenerator, pix2pix_init
-
-from workbench.data.images import to_float
-from workbench.data.pairs import held_out_split, read_pairs
-from workbench.errors import UserError
 from workbench.media import image_grid, save_png
 from workbench.plugin import Context
 from workbench.runtime import optimizer_step

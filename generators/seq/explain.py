@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from workbench.generators.seq.config import SequenceExplainOptions
 
 from workbench.explain import SIGNED, Output, attribute, captum_attr, colorize, scale
+from workbench.generators.seq.config import SequenceExplainOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+
 from workbench.generators.seq.config import ModelConfig
 
 

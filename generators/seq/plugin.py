@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from workbench.errors import CheckpointError, UserError
 from workbench.generators.seq.config import SequenceConfig, SequenceSampleOptions
 from workbench.generators.seq.data import TokenDataset
 from workbench.generators.seq.models import build_model, param_groups
 from workbench.generators.seq.sampling import generate
-
-from workbench.errors import CheckpointError, UserError
 from workbench.plugin import Context, Plugin
 from workbench.runtime import fused_optimizer_ok, optimizer_step, warmup_cosine_lr
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
-from workbench.generators.seq.config import SequenceConfig, SequenceExplainOptions
-
 from workbench.config import Interval
+from workbench.generators.seq.config import SequenceConfig, SequenceExplainOptions
 
 
 @dataclass

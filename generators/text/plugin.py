@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from workbench.data.text import load_text
+from workbench.errors import UserError
 from workbench.generators.seq.config import SequenceExplainOptions, SequenceSampleOptions
 from workbench.generators.seq.plugin import SequenceLM
 from workbench.generators.seq.tokenizers import CharTokenizer
 from workbench.generators.text.config import TextConfig
-
-from workbench.data.text import load_text
-from workbench.errors import UserError
 
 
 class TextLM(SequenceLM[TextConfig]):

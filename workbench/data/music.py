@@ -106,7 +106,7 @@ def read_pieces(files: list[Path], voices: str, transpose: str
     names, and ``name: error`` for the files music21 could not read."""
     from music21 import converter
 
-    from workbench.progress import track
+    from workbench.engine.progress import track
 
     pieces, names, failed = [], [], []
     desc = f"parsing {len(files)} music files with music21"

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench import checkpoint, distributed, registry
+from workbench import distributed, registry
 from workbench.config import apply_overrides, build_config, from_dict, to_dict
+from workbench.engine import checkpoint
+from workbench.engine.runlock import RunLock
+from workbench.engine.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
 from workbench.errors import ConfigError, UserError
-from workbench.runlock import RunLock
-from workbench.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
 
 log = logging.getLogger("workbench")
 
@@ -115,6 +116,13 @@ class Launch:
     Optuna trial. A returned word ("pruned") stops the run cleanly before total_steps: a
     checkpoint, run.json status = that word, exit code 0. Under torchrun rank 0 decides."""
 
+    @classmethod
+    def from_args(cls, args: Any) -> Launch:
+        """From the CLI's parsed arguments (``--wandb``, ``--tag``, ``--project``)."""
+        return cls(wandb_mode=args.wandb, tags=tuple(getattr(args, "tag", ()) or ()),
+                   project=getattr(args, "project", "workbench"),
+                   command=getattr(args, "command_line", None))
+
 
 def _group_name(name: str) -> str:
     return name.replace("/", "_")
@@ -141,7 +149,7 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
     info = dict(plugin=spec.name, preset=preset,
                 wandb_id=os.environ.get("WANDB_RUN_ID") or new_run_id(), created=time.time(),
                 tags=list(launch.tags), project=launch.project)
-    lock = RunLock()  # rank 0's, held until training ends (workbench/runlock.py)
+    lock = RunLock()  # rank 0's, held until training ends (workbench/engine/runlock.py)
     with distributed.session(cfg.device), lock:  # the session is a no-op without torchrun
         # DDP: rank 0 creates the directory and broadcasts its path; the others train alongside
         run = RunDir(_on_rank0(lambda: RunDir.create(group, run_name, info, to_dict(cfg), root=root,
@@ -345,7 +353,7 @@ class Trainer:
 
     def _build(self) -> None:
         """The plugin, restored from the checkpoint when resuming; run.json says running."""
-        from workbench.progress import Progress
+        from workbench.engine.progress import Progress
         from workbench.runtime import seed_everything, set_rng_state
 
         cfg, state = self.cfg, self.state
@@ -359,7 +367,7 @@ class Trainer:
         if self.rank0:
             import socket
 
-            from workbench.provenance import provenance
+            from workbench.engine.provenance import provenance
 
             self.run.update_info(status="running", step=self.step, pid=os.getpid(),
                                  host=socket.gethostname(), reason=None,

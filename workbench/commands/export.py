@@ -1,4 +1,8 @@
-"""``workbench export RUN_DIR --format torchscript|onnx [--out F]``.
+"""``workbench export RUN_DIR --format torchscript|onnx|weights [--out F]``.
+
+``weights`` writes the plugin's own compact weights file (the one ``eval --pretrained FILE``
+plays and a preset can ship: workbench/commands/pretrained.py); plugins that register weights
+hooks have it.
 
 A plugin says what is worth exporting through ``export_module() -> (module, example_input)``:
 the policy network of an agent, the generator of a GAN, a classifier. The module is exported
@@ -23,7 +27,7 @@ from typing import Any
 
 from workbench.errors import UserError
 
-FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
+FORMATS = {"torchscript": ".pt", "onnx": ".onnx", "weights": ".weights.pt"}
 log = logging.getLogger("workbench")
 
 
@@ -162,10 +166,12 @@ def check(module: Any, path: Path, fmt: str, inputs: tuple[Any, ...]) -> float:
 
 
 def export(run_dir: str | Path, fmt: str, out: Path | None = None, verify: bool = True) -> str:
-    from workbench.loop import load_for_inference
+    from workbench.engine.loop import load_for_inference
 
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
+    if fmt == "weights":
+        return _export_weights(run_dir, out)
     if fmt == "onnx":
         try:
             import onnx  # noqa: F401
@@ -189,6 +195,22 @@ def export(run_dir: str | Path, fmt: str, out: Path | None = None, verify: bool 
     return "\n".join(lines)
 
 
+def _export_weights(run_dir: str | Path, out: Path | None) -> str:
+    from workbench import registry
+    from workbench.commands import pretrained
+    from workbench.engine.runs import open_run
+
+    run = open_run(run_dir)
+    info = run.read_info()
+    spec, _ = registry.resolve(info.plugin)
+    hooks = pretrained.hooks(spec)  # refuses before anything is written
+    out = Path(out) if out else run.path / "export" / f"{info.preset or info.plugin}{FORMATS['weights']}"
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; name the weights file to write.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return hooks.export_run(run.path, out)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -198,13 +220,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("export", help="export a run's network as TorchScript or ONNX",
+    p = sub.add_parser("export", help="export a run's network as TorchScript, ONNX or weights",
                        description="Export the network a plugin names in export_module() (policy "
                        "net, generator, classifier) from a run's last checkpoint, then load it "
                        "back and compare its outputs with the eager module.")
     p.add_argument("run_dir")
     p.add_argument("--format", choices=tuple(FORMATS), default="torchscript")
     p.add_argument("--out", type=Path, default=None,
-                   help="output file (default: RUN_DIR/export/<module>.pt or .onnx)")
+                   help="output file (default: RUN_DIR/export/<module>.pt or .onnx, "
+                   "<preset>.weights.pt)")
     p.add_argument("--no-check", action="store_true", help="skip loading the export back")
     p.set_defaults(handler=cmd_export)

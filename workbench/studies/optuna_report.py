@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from workbench.comparison import markdown_table, text_table
+from workbench.studies.comparison import markdown_table, text_table
 
 _ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
 
@@ -105,9 +105,9 @@ def write_best(study_dir: Path, name: str, params: list[Any], best: Any) -> list
     values = trial_values(best, params)
     cfg = build_config(registry.load_config_class(spec), dict(preset.overrides) if preset else {}, values)
     _write(study_dir / "best-config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    from workbench.sweep import _arg
+    from workbench.studies.axes import arg_text
 
-    command = shlex.join(["workbench", "run", name, *[f"{k}={_arg(v)}" for k, v in values.items()]])
+    command = shlex.join(["workbench", "run", name, *[f"{k}={arg_text(v)}" for k, v in values.items()]])
     _write(study_dir / "best-command.txt", command + "\n")
     return [f"best: trial {best.number}, value {best.value:.6g} "
             f"({best.user_attrs.get('run', '-')}); its config: {study_dir / 'best-config.yaml'}",

@@ -38,20 +38,11 @@ class Best:
     goal: str
 
 
-def records_or_frame(rows: list[dict[str, Any]]) -> Any:
-    """A pandas DataFrame when pandas is importable, else the rows themselves."""
-    try:
-        import pandas as pd
-    except ImportError:
-        return rows
-    return pd.DataFrame(rows)
-
-
 class Run:
     """A run directory: its config, status and metrics, read fresh on each access."""
 
     def __init__(self, path: str | Path) -> None:
-        from workbench.runs import open_run
+        from workbench.engine.runs import open_run
 
         self._dir = open_run(path)
         self.path = self._dir.path
@@ -76,14 +67,16 @@ class Run:
     @property
     def metrics(self) -> Any:
         """Every log line of metrics.jsonl (step, time, train/..., eval/..., perf/...)."""
+        from workbench.studies.comparison import records_or_frame
+
         return records_or_frame(self._dir.read_metrics())
 
     def best(self, metric: str | None = None, goal: str | None = None) -> Best | None:
         """The best value of ``metric`` (default: the plugin's primary metric, with its goal);
         None when it was not logged yet."""
         from workbench import registry
+        from workbench.commands.listing import best_of
         from workbench.errors import UserError
-        from workbench.listing import best_of
 
         declared = registry.primary_metric(self.info.plugin)
         if metric is None:
@@ -119,7 +112,7 @@ def _has_primary(plugin: str) -> bool:
 
 
 def _guess_goal(metric: str) -> str:
-    from workbench.comparison import lower_is_better
+    from workbench.studies.comparison import lower_is_better
 
     return "min" if lower_is_better(metric) else "max"
 
@@ -132,7 +125,7 @@ def _call(verb: str, first: Any, overrides: Mapping[str, Any]) -> str:
 
 def _launch(wandb: str | None, tags: Iterable[str], project: str, progress: bool,
             command: str) -> Any:
-    from workbench.loop import Launch
+    from workbench.engine.loop import Launch
 
     return Launch(wandb_mode=wandb, tags=tuple(tags), project=project, progress=progress,
                   command=command)
@@ -154,11 +147,11 @@ def run(name: str | None = None, *, config: str | Path | None = None, run_name: 
     """``workbench run NAME [--config FILE] key=value ...`` in-process; returns the finished
     Run. ``wandb``: "online" | "offline" | "disabled" (default: online if logged in, else
     offline)."""
+    from workbench.engine.loop import start
     from workbench.errors import UserError
-    from workbench.loop import start
 
     if config is not None:
-        from workbench.configfile import with_config_file
+        from workbench.commands.configfile import with_config_file
 
         name, overrides = with_config_file(config, name, overrides)
     elif name is None:
@@ -177,7 +170,7 @@ def load(run_dir: str | Path | Run) -> Run:
 def resume(run_dir: str | Path | Run, *, wandb: str | None = None, progress: bool = True,
            **overrides: Any) -> Run:
     """``workbench resume RUN_DIR key=value ...``: continue from the last checkpoint."""
-    from workbench.loop import resume as resume_run
+    from workbench.engine.loop import resume as resume_run
 
     launch = _launch(wandb, (), "workbench", progress, _call("resume", run_dir, overrides))
     code, run_dir_ = resume_run(Path(run_dir), overrides, launch=launch)
@@ -187,8 +180,8 @@ def resume(run_dir: str | Path | Run, *, wandb: str | None = None, progress: boo
 def rerun(run_dir: str | Path | Run, *, run_name: str | None = None, wandb: str | None = None,
           progress: bool = True, **overrides: Any) -> Run:
     """``workbench rerun RUN_DIR key=value ...``: a new run with that run's config."""
-    from workbench.configfile import rerun_args
-    from workbench.loop import start
+    from workbench.commands.configfile import rerun_args
+    from workbench.engine.loop import start
 
     name, merged, info = rerun_args(Path(run_dir), overrides)
     launch = _launch(wandb, info.tags or (), info.project, progress,
@@ -200,9 +193,9 @@ def rerun(run_dir: str | Path | Run, *, run_name: str | None = None, wandb: str 
 def compare(runs: Iterable[str | Path | Run] = (), *, group: str | None = None,
             metric: str | None = None, goal: str = "auto", x: str = "step",
             out: str | Path | None = None) -> Any:
-    """``workbench compare``: a :class:`~workbench.comparison.Comparison` (printing it gives
+    """``workbench compare``: a :class:`~workbench.studies.comparison.Comparison` (printing it gives
     the CLI's report; ``.table`` and ``.curves`` are DataFrames with pandas). ``out``: a PNG."""
-    from workbench.comparison import build, plot
+    from workbench.studies.comparison import build, plot
 
     c = build([Path(r) for r in runs], group=group, metric=metric, x=x, goal=goal)
     if out is not None:
@@ -212,7 +205,7 @@ def compare(runs: Iterable[str | Path | Run] = (), *, group: str | None = None,
 
 def list_runs(group: str | None = None) -> list[Run]:
     """Every run under runs/ (of one group), newest first."""
-    from workbench.listing import list_runs as rows
+    from workbench.commands.listing import list_runs as rows
 
     return [Run(r["path"]) for r in rows(group)]
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import UserError
 
 if TYPE_CHECKING:  # `workbench --help` imports this module to add the verb: keep it light
-    from workbench.runs import RunDir
+    from workbench.engine.runs import RunDir
 
 
 def _alive(pid: int | None, host: str | None) -> bool:
@@ -87,7 +87,7 @@ def describe_run(run: RunDir, now: float | None = None) -> dict[str, Any]:
 
 def list_runs(group: str | None = None, root: Path | None = None) -> list[dict[str, Any]]:
     """Rows of every run (of one group), newest first; unreadable directories are skipped."""
-    from workbench.runs import find_runs, runs_root
+    from workbench.engine.runs import find_runs, runs_root
 
     root = root or runs_root()
     rows = []
@@ -104,7 +104,7 @@ def list_runs(group: str | None = None, root: Path | None = None) -> list[dict[s
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    from workbench.comparison import text_table
+    from workbench.studies.comparison import text_table
 
     envs = any(r.get("env") for r in rows)  # agents' runs: which game each one played
     header = ["name", "plugin/preset", *(["env"] if envs else []), "status", "step/total", "best",
@@ -121,7 +121,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def cmd_runs(args: argparse.Namespace) -> int:
     import json
 
-    from workbench.runs import runs_root
+    from workbench.engine.runs import runs_root
 
     rows = list_runs(args.group)
     if args.json:

@@ -104,7 +104,7 @@ def parse_param(arg: str, cfg_cls: type) -> Param:
     ``loguniform(lo,hi)``, ``uniform(lo,hi)``, ``randint(lo,hi)``, ``int(lo,hi[,log][,step=k])``
     or ``float(lo,hi[,log])``; values are typed for the key's config field."""
     from workbench.config import resolve_key
-    from workbench.sweep import _field_types, parse_axis
+    from workbench.studies.axes import _field_types, parse_axis
 
     key, sep, space = arg.partition("=")
     numeric = _NUMERIC.match(space.strip()) if sep and key.strip() else None
@@ -262,7 +262,7 @@ def default_study_name(name: str, args: list[str]) -> str:
 
 def metric_values(run_dir: Path, metric: str) -> list[tuple[int, float]]:
     """(step, value) of every evaluation of ``metric`` in a run's metrics.jsonl."""
-    from workbench.runs import RunDir
+    from workbench.engine.runs import RunDir
 
     return [(int(r["step"]), float(r[metric])) for r in RunDir(run_dir).read_metrics()
             if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
@@ -286,8 +286,8 @@ class Objective:
     current: Path | None = None  # the run directory of the trial being run
 
     def __call__(self, trial: Any) -> float:
-        from workbench.loop import Launch, start
-        from workbench.runs import runs_root
+        from workbench.engine.loop import Launch, start
+        from workbench.engine.runs import runs_root
 
         values = {p.key: p.suggest(trial) for p in self.params}
         run_name = f"trial-{trial.number:04d}"
@@ -391,8 +391,8 @@ def sweep_optuna(name: str, args: list[str], trials: int | None, storage: str | 
                  root: Path | None = None) -> int:
     from workbench import registry
     from workbench.config import build_config
-    from workbench.loop import _group_name
-    from workbench.runs import runs_root
+    from workbench.engine.loop import _group_name
+    from workbench.engine.runs import runs_root
 
     spec, preset, params = parse_space(name, args)
     primary = registry.primary_metric(name)
@@ -439,7 +439,7 @@ def sweep_optuna(name: str, args: list[str], trials: int | None, storage: str | 
         code = objective.stopped_by[0] if objective.stopped_by else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    from workbench.optuna_report import write_report
+    from workbench.studies.optuna_report import write_report
 
     print(write_report(study, study_dir, name, params, metric, goal), flush=True)
     if code:

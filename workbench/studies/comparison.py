@@ -25,14 +25,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.runs import RunDir, find_runs, open_run, runs_root
 from workbench.errors import UserError
-from workbench.runs import RunDir, find_runs, open_run, runs_root
 
 log = logging.getLogger("workbench")
 
 # names that mean "lower is better" (anything else is maximised: returns, accuracy, ...)
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "l1", "fd", "fid", "perplexity", "nll", "bpc", "regret")
 _SEED_KEYS = ("seed",)
+
+
+def records_or_frame(rows: list[dict[str, Any]]) -> Any:
+    """A pandas DataFrame when pandas is importable, else the rows themselves."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows)
 
 
 @dataclass
@@ -461,15 +470,11 @@ class Comparison:
     @property
     def table(self) -> Any:
         """The ranked table (a DataFrame with pandas, else a list of dicts)."""
-        from workbench.api import records_or_frame
-
         return records_or_frame([dict(zip(self.header, row, strict=True)) for row in self.rows])
 
     @property
     def curves(self) -> Any:
         """Every number the runs logged, tidy: run, step, metric, value."""
-        from workbench.api import records_or_frame
-
         rows = curves_rows([d.run for d in self.data], {d.run.path: d.label for d in self.data})
         return records_or_frame([dict(zip(("run", "step", "metric", "value"), r, strict=True))
                                  for r in rows])

@@ -73,15 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _hook_parser(sub, "eval", "evaluate a run's last checkpoint")
     p.add_argument("--pretrained", default=None, metavar="NAME|FILE",
-                   help="play a shipped agent (e.g. dqn-pong) or an exported weights file "
-                   "instead of a run; takes the DQN eval options")
+                   help="evaluate the weights a preset ships (e.g. dqn-pong) or a file from "
+                   "`export --format weights` instead of a run; takes its plugin's eval options")
     p = _hook_parser(sub, "sample", "generate from a run's last checkpoint")
     p.add_argument("--out", type=Path, default=None, help="output file (or DIR/ for single images)")
     p = _hook_parser(sub, "explain", "show what a run's model looked at (attributions, via Captum)")
     p.add_argument("--out", type=Path, default=None, help="a folder for the files (default: the "
                    "run's media/, and W&B; with --out nothing is written into the run)")
     p.add_argument("--pretrained", default=None, metavar="NAME|FILE",
-                   help="explain a shipped DQN agent (e.g. dqn-pong) instead of a run; needs --out")
+                   help="explain the weights a preset ships (e.g. dqn-pong) or a weights file "
+                   "instead of a run; needs --out")
     _add_wandb(p)
 
     p = sub.add_parser("compare", help="table and curves across runs",
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # export, sweep, rerun/config files and the runs list define their own sub-commands; the
     # modules are light (torch, optuna and the plugins are imported only when a command runs)
-    from workbench import configfile, export, listing, sweep
+    from workbench.commands import configfile, export, listing
+    from workbench.studies import sweep
 
     for module in (export, sweep, configfile, listing):
         module.add_parser(sub)
@@ -199,38 +201,30 @@ def _show(v: Any) -> str:
     return repr(v) if isinstance(v, str) and not v else str(v)
 
 
-def _launch(args: argparse.Namespace) -> Any:
-    from workbench.loop import Launch
-
-    return Launch(wandb_mode=args.wandb, tags=tuple(getattr(args, "tag", ()) or ()),
-                  project=getattr(args, "project", "workbench"),
-                  command=getattr(args, "command_line", None))
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.config import parse_overrides
-    from workbench.loop import start
+    from workbench.engine.loop import Launch, start
 
     name, raw = args.name, list(args.overrides)
     if name is not None and "=" in name:  # `run --config f.yaml lr=1e-3`: no name given
         name, raw = None, [name, *raw]
     overrides = parse_overrides(raw)
     if args.config is not None:
-        from workbench.configfile import with_config_file
+        from workbench.commands.configfile import with_config_file
 
         name, overrides = with_config_file(args.config, name, overrides)
     elif name is None:
         raise UserError("`workbench run` needs a plugin or preset (`workbench list` shows them) "
                         "or --config FILE.yaml: workbench run NAME [key=value ...].")
-    code, _ = start(name, overrides, run_name=args.run_name, launch=_launch(args))
+    code, _ = start(name, overrides, run_name=args.run_name, launch=Launch.from_args(args))
     return code
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from workbench.config import parse_overrides
-    from workbench.loop import resume
+    from workbench.engine.loop import Launch, resume
 
-    code, _ = resume(args.run_dir, parse_overrides(args.overrides), launch=_launch(args))
+    code, _ = resume(args.run_dir, parse_overrides(args.overrides), launch=Launch.from_args(args))
     return code
 
 
@@ -250,8 +244,8 @@ def _hook_parser(sub: Any, hook: str, help_text: str) -> argparse.ArgumentParser
 def _parse_hook_options(args: argparse.Namespace) -> Any:
     """The plugin's typed options for this verb, read before any checkpoint or torch import;
     None when help was printed instead."""
+    from workbench.engine.runs import open_run
     from workbench.options import describe_options, options_class, parse_options
-    from workbench.runs import open_run
 
     if args.run_dir is None:
         if args.help:
@@ -289,25 +283,22 @@ def _pretrained_tokens(argv: list[str], command: str) -> list[str]:
 
 
 def _hook_pretrained(args: argparse.Namespace) -> int:
-    """``workbench eval|explain --pretrained NAME``: a shipped DQN agent, no run directory."""
+    """``workbench eval|explain --pretrained NAME|FILE``: trained weights, no run directory."""
+    from workbench.commands import pretrained
     from workbench.options import describe_options, options_class, parse_options
 
-    spec, _ = registry.resolve("dqn")
+    spec, _ = pretrained.resolve(args.pretrained)
     cls = options_class(registry.load_config_class(spec), args.hook)
     if args.help:
         args.hook_parser.print_help()
-        print(f"\noptions of `{args.hook} --pretrained`:")
+        print(f"\noptions of `{args.hook} --pretrained` (plugin '{spec.name}'):")
         print("\n".join(describe_options(cls)))
         return 0
     opts = parse_options(cls, args.hook_options, f"`workbench {args.hook} --pretrained`")
     if args.hook == "explain":
-        from workbench.agents.dqn.explain import explain_pretrained
-
-        print(explain_pretrained(args.pretrained, args.out, opts))
-        return 0
-    from workbench.agents.dqn.pretrained import play
-
-    print(play(args.pretrained, opts))
+        print(pretrained.explain(args.pretrained, args.out, opts))
+    else:
+        print(pretrained.play(args.pretrained, opts))
     return 0
 
 
@@ -316,7 +307,7 @@ def _call_hook(args: argparse.Namespace, hook: Callable[[Any, Any, int, Any], st
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
-    from workbench.loop import load_for_inference
+    from workbench.engine.loop import load_for_inference
 
     plugin, run, step = load_for_inference(args.run_dir)
     try:
@@ -343,8 +334,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     opts = _parse_hook_options(args)
     if opts is None:
         return 0
+    from workbench.engine.loop import load_for_inference
     from workbench.logger import default_wandb_mode
-    from workbench.loop import load_for_inference
 
     wandb_mode = "disabled" if args.out else args.wandb or default_wandb_mode()
     plugin, run, step = load_for_inference(args.run_dir, wandb_mode=wandb_mode)
@@ -358,7 +349,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.comparison import compare
+    from workbench.studies.comparison import compare
 
     print(compare(args.run_dirs, group=args.group, metric=args.metric, out=args.out, tags=args.tag,
                   where=args.where, x=args.x, csv_out=args.csv, markdown_out=args.markdown,
@@ -372,7 +363,7 @@ COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "resume"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from workbench import console
+    from workbench.engine import console
 
     restore = console.guard()  # a closed pipe (`| head -1`) stops the output, not the run
     try:

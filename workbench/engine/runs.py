@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.runlock import LOCK_FILE, RunLock
 from workbench.errors import UserError
-from workbench.runlock import LOCK_FILE, RunLock
 
 log = logging.getLogger("workbench")
 
@@ -76,7 +76,7 @@ class RunInfo:
     resumes: list[dict[str, Any]] | None = None
     """one entry per `workbench resume`: the checkpoint's step and clock (metrics' ``time``), and
     what the crash had logged past it (``lost_steps``, ``lost_seconds``: work done twice)"""
-    # provenance of the latest training session (workbench/provenance.py)
+    # provenance of the latest training session (workbench/engine/provenance.py)
     device: str | None = None  # resolved: "cpu", "cuda:0"
     precision: str | None = None  # resolved: fp32 | bf16 | fp16
     versions: dict[str, str] | None = None  # python, torch, workbench
@@ -107,7 +107,7 @@ class RunDir:
     @classmethod
     def create(cls, group: str, name: str | None, info: dict[str, Any], config: dict[str, Any],
                root: Path | None = None, lock: RunLock | None = None) -> RunDir:
-        """A new run directory; with ``lock``, locked (workbench/runlock.py) before anything
+        """A new run directory; with ``lock``, locked (workbench/engine/runlock.py) before anything
         is written in it, so two processes given the same --name cannot both fill it."""
         root = root or runs_root()
         if name is None:

@@ -21,7 +21,7 @@ from typing import Any
 from workbench import registry
 from workbench.errors import ConfigError, UserError
 
-# workbench.config and workbench.runs are imported where used: `workbench --help` imports this
+# workbench.config and workbench.engine.runs are imported where used: `workbench --help` imports this
 # module to add the `rerun` verb, and stays fast
 
 NAME_KEYS = ("preset", "plugin")
@@ -32,7 +32,7 @@ def read_config_file(path: str | Path) -> tuple[str | None, dict[str, Any]]:
     import yaml
 
     from workbench.config import flatten
-    from workbench.runs import RUN_FILE, open_run
+    from workbench.engine.runs import RUN_FILE, open_run
 
     path = Path(path)
     try:
@@ -88,7 +88,7 @@ def with_config_file(path: str | Path, name: str | None, overrides: Mapping[str,
 def rerun_args(run_dir: str | Path, overrides: Mapping[str, Any]) -> tuple[str, dict[str, Any], Any]:
     """(the run's preset or plugin, its saved config with the overrides on top, its RunInfo)."""
     from workbench.config import flatten
-    from workbench.runs import open_run
+    from workbench.engine.runs import open_run
 
     run = open_run(run_dir)
     info = run.read_info()
@@ -96,12 +96,11 @@ def rerun_args(run_dir: str | Path, overrides: Mapping[str, Any]) -> tuple[str, 
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from workbench.cli import _launch
     from workbench.config import parse_overrides
-    from workbench.loop import start
+    from workbench.engine.loop import Launch, start
 
     name, overrides, info = rerun_args(args.run_dir, parse_overrides(args.overrides))
-    launch = _launch(args)
+    launch = Launch.from_args(args)
     launch.tags = launch.tags or tuple(info.tags or ())
     launch.project = args.project or info.project
     code, _ = start(name, overrides, run_name=args.run_name, launch=launch)

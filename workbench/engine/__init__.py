@@ -1,0 +1,1 @@
+"""The engine that runs a plugin: the loop, checkpoints, run directories and their lock, progress."""

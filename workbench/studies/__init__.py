@@ -1,0 +1,1 @@
+"""Studies over many runs: grids, Optuna studies, comparisons and seed aggregates."""
