@@ -158,9 +158,10 @@ class CleanRLPPO:
             next_done = np.logical_or(terminations, truncations)
             self.rewards[step] = torch.tensor(reward).view(-1)
             self.next_obs, self.next_done = torch.Tensor(next_obs), torch.Tensor(next_done)
-            if "episode" in infos:  # gymnasium 1.x's form of CleanRL's final_info scan
-                for i in np.flatnonzero(infos["_episode"]):
-                    self.episode_returns.append(float(infos["episode"]["r"][i]))
+            if "final_info" in infos:  # CleanRL's final_info scan, in gymnasium 1.x's form
+                final = infos["final_info"]
+                for i in np.flatnonzero(final.get("_episode", ())):
+                    self.episode_returns.append(float(final["episode"]["r"][i]))
         self._learn()
         self.iteration += 1
 
