@@ -6,7 +6,8 @@
 It trains the LeNet-style ConvNet on the 4,000-digit ``train`` split of the offline MNIST at
 32x32 (seed 0, fp32, 1 thread, fixed epochs: the same bytes on the same torch build), then
 prints its accuracy on the 1,000 held-out digits (val + test) and the Frechet distances of the
-reference image sets that FIGURES.md lists, so a generator's FD can be read against them.
+reference image sets (real, blurred, noisy, one class, uniform noise; docs/benchmarks.md has
+an older network's values for the same sets), so a generator's FD can be read against them.
 """
 
 from __future__ import annotations

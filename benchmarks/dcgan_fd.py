@@ -1,5 +1,6 @@
 """DCGAN on the offline MNIST digits: does eval/fd fall below a quarter of its step-0 value
-within 3,000 steps? (issue 5's target; FIGURES.md's reference run: 751 -> 18-24.)
+within 3,000 steps? (The target the image generators were built to; the reference textbook
+DCGAN of docs/benchmarks.md went 751 -> 18-24 on its own feature network.)
 
     python benchmarks/dcgan_fd.py                        # run `workbench run dcgan-mnist`, report
     python benchmarks/dcgan_fd.py runs/dcgan-mnist/NAME  # report on a finished run

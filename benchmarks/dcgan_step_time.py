@@ -1,6 +1,7 @@
 """DCGAN training-step time under each precision, measured in one process (compare the ratio;
-absolute times on a shared machine are noisy). FIGURES.md's textbook DCGAN on this machine:
-166 ms (fp32) and 113 ms (bf16 autocast) per step at batch 64, 32 px, 2 threads: ratio 0.68.
+absolute times on a shared machine are noisy). The reference textbook DCGAN (docs/benchmarks.md,
+2026-11-24, a 2-core CPU with AMX): 166 ms (fp32) and 113 ms (bf16 autocast) per step at batch
+64, 32 px, 2 threads: ratio 0.68.
 
     python benchmarks/dcgan_step_time.py [--steps 30] [--repeats 3] [--threads 2] [--compile]
 """

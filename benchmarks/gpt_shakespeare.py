@@ -2,7 +2,8 @@
 
 Trains the ``gpt-shakespeare`` preset (4 layers, 4 heads, 128 dims, block 64, batch 8) for a
 fixed number of iterations and prints the val loss at each evaluation next to nanoGPT's own
-val losses on this corpus (FIGURES.md: 2.070 nats/char at 1,000 iterations, 1.875 at 2,000).
+val losses on this corpus (docs/benchmarks.md, reference figures: 2.070 nats/char at 1,000
+iterations, 1.875 at 2,000).
 Speed against nanoGPT is benchmarks/gpt_speed.py's job (both timed side by side, never
 against a stored figure). ``--variants ours,nanogpt`` also trains,
 in the same process, a replica of nanoGPT's recipe (lr 1e-3, 100 warm-up steps, cosine to
@@ -69,7 +70,7 @@ def main() -> None:
                   f"{r['wall_s']:.0f} s wall including evaluations")
 
     steps = sorted({s for r in results.values() for s in r["evals"]})
-    header = f"{'iteration':>9}  {'nanoGPT (FIGURES.md)':>20}" + "".join(f"  {v:>10}" for v in results)
+    header = f"{'iteration':>9}  {'nanoGPT (reference)':>20}" + "".join(f"  {v:>10}" for v in results)
     print("\nval loss, nats/char")
     print(header)
     for s in steps:

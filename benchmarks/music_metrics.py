@@ -1,4 +1,4 @@
-"""Score samples of a trained music run against its corpus (the issue-6 acceptance check).
+"""Score samples of a trained music run against its corpus (the figures of docs/music.md).
 
 For each seed: ``workbench sample``'s code path writes a MIDI file, music21 parses it back, and
 we report the notes music21 finds, the in-key fraction of those notes, the pitch-class

@@ -1,5 +1,5 @@
 """pix2pix on the offline edges -> photos pairs: validation PSNR against the trivial baselines
-(issue 5's target: clearly above copying the input).
+(the target the plugin was built to: clearly above copying the input).
 
     python benchmarks/pix2pix_psnr.py                          # run `workbench run pix2pix-edges`
     python benchmarks/pix2pix_psnr.py runs/pix2pix-edges/NAME  # report on a finished run

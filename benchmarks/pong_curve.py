@@ -15,6 +15,12 @@ a resume continues it from the checkpoint, so work lost to a kill is not in it (
 
 ``--ship PATH`` also writes the run's Q-network as a weights-only file for
 ``workbench eval --pretrained`` (the same as ``workbench export RUN --format weights``).
+
+Several runs (seeds of one config) make one figure: each seed's curve, and their mean with its
+95 % bootstrap confidence band (Agarwal et al. 2021; workbench/studies/aggregate.py), plus a
+table of steps-, updates- and time-to-target per seed with the mean, IQM and 95 % interval::
+
+    python3 benchmarks/pong_curve.py runs/dqn-pong/seed0 runs/dqn-pong/seed1 runs/dqn-pong/seed2
 """
 
 from __future__ import annotations
@@ -162,9 +168,137 @@ def write_png(points: list[EvalPoint], resumes: list[int], target: float, title:
     plt.close(fig)
 
 
+@dataclass
+class SeedRun:
+    label: str
+    seed: Any
+    config: dict[str, Any]
+    points: list[EvalPoint]
+
+
+def seed_table(runs: list[SeedRun], target: float) -> tuple[list[str], list[list[str]]]:
+    """One row per seed (steps-, updates- and time-to-target, best and last evaluation), then
+    the mean, IQM and 95 % bootstrap interval of each to-target figure over the seeds that
+    reached it (a seed that did not is counted in the `reached` row, not averaged as a number)."""
+    from workbench.studies.aggregate import summarize
+
+    t = f"{target:g}"
+    header = ["run", "seed", f"steps-to-{t}", f"updates-to-{t}", f"time-to-{t} (s)",
+              "best eval", "last step"]
+    rows, reached = [], {"steps": [], "updates": [], "seconds": []}
+    for r in runs:
+        hit = first_reaching(r.points, target)
+        best = max(r.points, key=lambda p: p.mean) if r.points else None
+        last = r.points[-1].step if r.points else 0
+        if hit is not None:
+            reached["steps"].append(hit.step)
+            reached["updates"].append(updates_at(hit.step, r.config))
+            reached["seconds"].append(hit.seconds)
+        rows.append([r.label, str(r.seed),
+                     f"{hit.step:,}" if hit else "not reached",
+                     f"{updates_at(hit.step, r.config):,}" if hit else "-",
+                     f"{hit.seconds:,.0f}" if hit else "-",
+                     f"{best.mean:.2f} at {best.step:,}" if best else "-", f"{last:,}"])
+    n = len(reached["steps"])
+    rows.append([f"reached {t}", f"{n} of {len(runs)}", "", "", "", "", ""])
+    if n:
+        summaries = {k: summarize(v) for k, v in reached.items()}
+        for name, pick in (("mean", lambda s: s.mean), ("IQM", lambda s: s.iqm)):
+            cells = []
+            for key in ("steps", "updates", "seconds"):
+                e = pick(summaries[key])
+                ci = "" if math.isnan(e.low) else f" [{e.low:,.0f}, {e.high:,.0f}]"
+                cells.append(f"{e.value:,.0f}{ci}")
+            rows.append([f"{name} [95% CI]", "", *cells, "", ""])
+    return header, rows
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def aggregate_curve(runs: list[SeedRun]) -> tuple[list[float], list[float], list[float], list[float]]:
+    """The mean eval return over seeds at each evaluation step, with its 95 % bootstrap band."""
+    from workbench.studies.aggregate import curve_interval
+
+    return curve_interval([[(p.step, p.mean) for p in r.points] for r in runs if r.points])
+
+
+def write_seeds_png(runs: list[SeedRun], target: float, title: str, path: Path) -> None:
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    for r in runs:
+        if r.points:
+            ax.plot([p.step for p in r.points], [p.mean for p in r.points], linewidth=1,
+                    alpha=0.6, marker="o", markersize=2, label=f"seed {r.seed} ({r.label})")
+    grid, mean, low, high = aggregate_curve(runs)
+    ax.fill_between(grid, low, high, color="black", alpha=0.15, linewidth=0,
+                    label="95% bootstrap CI of the mean")
+    ax.plot(grid, mean, color="black", linewidth=2, label=f"mean over {len(runs)} seeds")
+    ax.axhline(target, color="gray", linestyle=":", label=f"target {target:g}")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("eval return")
+    ax.grid(alpha=0.3)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:.0f}k"))
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_seeds_csv(runs: list[SeedRun], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "seed", "step", "wall_seconds", "eval_mean", "eval_std", "games"])
+        for r in runs:
+            for p in r.points:
+                w.writerow([r.label, r.seed, p.step, f"{p.seconds:.1f}", f"{p.mean:.3f}",
+                            f"{p.std:.3f}", f"{p.games:.0f}"])
+
+
+def main_seeds(run_dirs: list[Path], target: float, png: Path | None, csv_path: Path | None,
+               no_files: bool) -> int:
+    runs, groups = [], set()
+    for d in run_dirs:
+        records, config, info = read_run(d)
+        groups.add(info.get("group") or d.parent.name)
+        runs.append(SeedRun(f"{d.parent.name}/{d.name}", config.get("seed", "?"), config,
+                            eval_points(records)))
+    seeds = [r.seed for r in runs]
+    if len(set(map(str, seeds))) < len(seeds):
+        print(f"warning: the runs repeat a seed ({seeds}): the aggregate treats them as "
+              "independent runs all the same")
+    print(markdown(*seed_table(runs, target)))
+    grid, mean, low, high = aggregate_curve(runs) if any(r.points for r in runs) else ([], [], [], [])
+    if grid:
+        print("\n| step | mean eval over seeds | 95% CI |\n|---|---|---|")
+        for x, m, lo, hi in zip(grid, mean, low, high, strict=True):
+            print(f"| {x:,.0f} | {m:.2f} | [{lo:.2f}, {hi:.2f}] |")
+    if grid and not no_files:
+        group = "_".join(sorted(groups)).replace("-", "_")
+        docs = Path(__file__).resolve().parents[1] / "docs"
+        csv_path = csv_path or docs / f"{group}_seeds_curve.csv"
+        png = png or docs / f"{group}_seeds_curve.png"
+        write_seeds_csv(runs, csv_path)
+        write_seeds_png(runs, target, f"{', '.join(sorted(groups))}: {len(runs)} seeds; "
+                        "each seed's evaluations and their mean with a 95% bootstrap band", png)
+        print(f"wrote {csv_path} and {png}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                    help="a run directory; several (seeds of one config) make one figure")
     ap.add_argument("--target", type=float, default=18.0, help="eval return to reach (default 18)")
     ap.add_argument("--png", type=Path, default=None, help="default: docs/<preset>_curve.png")
     ap.add_argument("--csv", type=Path, default=None, help="default: docs/<preset>_curve.csv")
@@ -174,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ship", type=Path, default=None, metavar="PATH",
                     help="also export the run's Q-network (weights only) for eval --pretrained")
     args = ap.parse_args(argv)
+    if len(args.run_dirs) > 1:
+        if args.ship is not None or args.resume_at:
+            ap.error("--ship and --resume-at take one run directory")
+        return main_seeds(args.run_dirs, args.target, args.png, args.csv, args.no_files)
+    args.run_dir = args.run_dirs[0]
     records, config, info = read_run(args.run_dir)
     points = eval_points(records)
     resumes = resume_steps(info, args.resume_at)

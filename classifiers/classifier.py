@@ -22,7 +22,7 @@ from workbench.classifiers.config import ClassifierConfig, ClassifierExplainOpti
 from workbench.classifiers.models import build_model
 from workbench.data.images import ImageSet, load_images, to_float
 from workbench.errors import UserError
-from workbench.plugin import Context, Plugin
+from workbench.plugin import Context, Plugin, Serving
 from workbench.runtime import optimizer_step, warmup_cosine_lr
 
 
@@ -191,6 +191,12 @@ class ImageClassifier(Plugin[ClassifierConfig]):
         """The network (logits out) and an example batch of 2 float images in [-1, 1]."""
         c, h, w = self.train_set.shape
         return self.model.eval(), torch.zeros(2, c, h, w)
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /classify, an image in, top-k labels out (classifiers/serving.py)."""
+        from workbench.classifiers.serving import classifier_serving
+
+        return classifier_serving(self)
 
 
 def confusion_png(confusion: torch.Tensor, classes: list[str]) -> np.ndarray:

@@ -55,7 +55,7 @@ class OptimConfig:
 @dataclass
 class ClassifierExplainOptions:
     method: AttributionMethod = "occlusion"
-    """Captum method; occlusion is the default as it passes the random-weights check on digits (README)"""
+    """Captum method; occlusion is the default as it passes the random-weights check on digits (docs/explain.md)"""
     n: int = 16
     """test images in the grid: the most confidently wrong (up to half of them), then correct ones"""
     per_class: int = 20

@@ -5,25 +5,28 @@ builds the environments from them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from workbench.constraints import Interval, MinLen, NonNegative, Positive, Probability
 
 
 @dataclass
 class EnvConfig:
-    id: str = "ALE/Pong-v5"
+    id: Annotated[str, MinLen(1)] = "ALE/Pong-v5"
     """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...), a gymnasium id with discrete actions (CartPole-v1), or your own as module:EnvId"""
-    num_envs: int = 8
+    num_envs: Annotated[int, Interval(ge=1, le=4096)] = 8
     """environments stepped together; one vector step advances num_envs env steps"""
-    num_threads: int = 2
+    num_threads: Annotated[int, Interval(ge=0, le=1024)] = 2
     """C++ threads stepping the Atari envs (0 = one per core)"""
-    frame_stack: int = 4
+    frame_stack: Annotated[int, Interval(ge=1, le=64)] = 4
     """frames per observation (Atari; classic control uses 1)"""
-    frame_skip: int = 4
+    frame_skip: Annotated[int, Interval(ge=1, le=64)] = 4
     """emulator frames per agent step, max-pooled over the last two (Atari)"""
-    noop_max: int = 30
+    noop_max: Annotated[int, NonNegative] = 30
     """up to this many no-op actions at the start of an episode (Atari)"""
-    repeat_action_probability: float = 0.0
+    repeat_action_probability: Annotated[float, Probability] = 0.0
     """sticky actions (Machado et al. 2018): 0 as CleanRL and SB3, 0.25 as Dopamine (Atari)"""
-    max_episode_frames: int = 108_000
+    max_episode_frames: Annotated[int, Positive] = 108_000
     """emulator frames before an Atari episode is truncated (108,000 = 30 minutes, as Machado et al.)"""
     life_loss_terminal: bool = True
     """training only: a lost life cuts the bootstrap as in Nature DQN; evaluation plays full games"""

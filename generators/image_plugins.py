@@ -8,7 +8,7 @@ from workbench.registry import register, register_preset
 
 
 def _example_images_dir() -> str:
-    """The README's sample grids (docs/images/): a real folder of PNGs for the dcgan-folder
+    """The docs' sample grids (docs/images/): a real folder of PNGs for the dcgan-folder
     smoke run, located from this file without importing anything."""
     return os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "docs", "images")
 
@@ -78,4 +78,48 @@ register_preset(
     **{"data.source": "aligned", "image_size": 256, "direction": "BtoA", "batch_size": 1,
        "gen_features": 64, "disc_features": 64, "total_steps": 80_000, "eval_every": 4_000,
        "checkpoint_every": 4_000, "log_every": 400},
+)
+
+# ----------------------------------------------------------------------------------- captioning
+register(
+    "caption",
+    entry_point="workbench.generators.caption.plugin:Captioner",
+    config="workbench.generators.caption.config:CaptionConfig",
+    kind="generator",
+    metric="eval/bleu4",
+    goal="max",
+    description="image captioning (Show, Attend and Tell): CNN + attention LSTM/GRU; corpus BLEU-4",
+    smoke={"total_steps": 4, "log_every": 2, "eval_every": 4, "checkpoint_every": 2,
+           "batch_size": 8, "width": 16, "embed": 8, "hidden": 16, "attention": 8,
+           "data.train_scenes": 40, "data.eval_scenes": 8, "eval_images": 8},
+)
+register_preset(
+    "caption-digits", "caption",
+    "captions of offline digit scenes ('a large red 3 above a small blue 7'); BLEU-4 on held-out "
+    "colour-digit pairs, beside nearest-neighbour and most-frequent-caption baselines",
+    **{"data.source": "scenes"},
+)
+
+# ----------------------------------------------------------------------------------- style transfer
+register(
+    "style-gatys",
+    entry_point="workbench.generators.style.gatys:Gatys",
+    config="workbench.generators.style.config:GatysConfig",
+    kind="generator",
+    metric="eval/loss",
+    goal="min",
+    description="neural style transfer by per-image optimisation (Gatys et al. 2016), L-BFGS",
+    smoke={"total_steps": 4, "log_every": 2, "eval_every": 4, "checkpoint_every": 2,
+           "image_size": 64},
+)
+register(
+    "style-fast",
+    entry_point="workbench.generators.style.fast:FastStyle",
+    config="workbench.generators.style.config:FastConfig",
+    kind="generator",
+    metric="eval/loss",
+    goal="min",
+    description="fast style transfer (Johnson et al. 2016): a feed-forward network for one style",
+    smoke={"total_steps": 4, "log_every": 2, "eval_every": 4, "checkpoint_every": 2,
+           "image_size": 32, "style_size": 64, "batch_size": 2, "width": 8, "residual_blocks": 1},
 )

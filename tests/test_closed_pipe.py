@@ -15,6 +15,7 @@ from workbench.commands.cli import main
 from workbench.engine.console import PipeSafe
 
 
+@pytest.mark.slow
 def test_resume_piped_into_head_finishes_the_run(runs_root):
     assert main(["run", "linreg", "--name", "piped", "total_steps=50", "--wandb", "disabled"]) == 0
     run = runs_root / "linreg" / "piped"

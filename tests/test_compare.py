@@ -53,8 +53,10 @@ def test_compare_summarises_seeds_of_the_same_config(three_runs, runs_root):
     report = compare([], group="toy", metric="eval/return", root=runs_root)
     seeds = report.split("across seeds:")[1].splitlines()
     row = next(line for line in seeds if "optim.lr=0.1" in line).split()
-    # a and c differ only in seed: finals 3 and 5
-    assert row[1:] == ["2", "4", "3", "5", "4"]  # bests 3 and 5
+    # a and c differ only in seed: finals 3 and 5; bests 3 and 5. Bootstrap resamples of two
+    # seeds are (3,3), (3,5), (5,3), (5,5): means 3, 4, 4, 5, so the 95 % interval is [3, 5]
+    assert row[1:] == ["2", "4", "3", "5", "4", "4", "[3,5]", "[3,5]"]
+    assert "interquartile mean" in report
 
 
 def test_loss_metrics_rank_lower_first(three_runs, runs_root):
@@ -94,7 +96,8 @@ def test_cli_writes_png_csv_and_markdown(three_runs, runs_root, tmp_path, capsys
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader(table.open()))
     assert [(r["run"], r["final"]) for r in rows] == [("c", "5"), ("b", "4"), ("a", "3")]
-    assert md.read_text().startswith("| rank | run |")
+    assert md.read_text().startswith("3 runs, ranked by final eval/return (higher is better); "
+                                     "--rank-by best ranks by the best value\n\n| rank | run |")
     assert "ranked by final eval/return" in capsys.readouterr().out
 
 
@@ -160,7 +163,7 @@ def test_runs_repeating_a_seed_are_not_a_seed_band_and_labels_name_run_then_keys
     _dqn_run(runs_root, "seed1", 1, {500: 2.0, 1000: 3.0}, lr=0.01)
     c = build([str(runs_root / "dqn-cartpole" / n) for n in ("other", "seed1")], root=runs_root)
     lines = figure(c.groups, c.metric, "step", c.keys).axes[0].lines
-    assert [line.get_label() for line in lines] == ["mean (2 seeds)"]
+    assert [line.get_label() for line in lines] == ["mean (2 seeds, 95% CI)"]
 
 
 def test_curves_csv_is_tidy_run_step_metric_value(three_runs, runs_root, tmp_path):
@@ -171,3 +174,31 @@ def test_curves_csv_is_tidy_run_step_metric_value(three_runs, runs_root, tmp_pat
     b = {(int(r["step"]), r["metric"]): float(r["value"]) for r in rows if r["run"] == "b"}
     assert b[(200, "eval/return")] == 9.0 and b[(100, "train/loss")] == pytest.approx(1 / 101)
     assert len(rows) == 3 * 3 * 2  # 3 runs x 3 steps x 2 metrics
+
+
+def test_runs_rank_by_final_by_default_and_by_best_when_asked(runs_root, capsys):
+    # a: ends at 10 after a peak of 40; b: ends at 20, never higher
+    _dqn_run(runs_root, "a", 0, {500: 40.0, 1000: 10.0})
+    _dqn_run(runs_root, "b", 1, {500: 5.0, 1000: 20.0})
+    by_final = compare([], group="dqn-cartpole", root=runs_root)
+    assert "ranked by final eval/return" in by_final and "--rank-by best" in by_final
+    assert [line.split()[1] for line in by_final.splitlines()[3:5]] == ["b", "a"]
+    assert main(["compare", "--group", "dqn-cartpole", "--rank-by", "best"]) == 0
+    by_best = capsys.readouterr().out
+    assert "ranked by best eval/return" in by_best and "--rank-by final" in by_best
+    assert [line.split()[1] for line in by_best.splitlines()[3:5]] == ["a", "b"]
+
+
+def test_a_single_runs_logged_std_is_drawn_as_a_band_around_its_curve(runs_root):
+    from matplotlib.collections import PolyCollection
+
+    from workbench.studies.comparison import build, figure
+
+    _dqn_run(runs_root, "a", 0, {500: 10.0, 1000: 20.0})  # eval/return_std 1.0 at each point
+    c = build([], group="dqn-cartpole", root=runs_root)
+    assert c.data[0].std == [1.0, 1.0]
+    ax = figure(c.groups, c.metric, "step", c.keys).axes[0]
+    (band,) = [p for p in ax.collections if isinstance(p, PolyCollection)]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert min(ys) == 9.0 and max(ys) == 21.0  # mean +- std at the two evaluations
+    assert ax.get_ylabel() == "eval/return (bands: +-eval/return_std)"

@@ -13,7 +13,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from workbench.commands.cli import main
+
+pytestmark = pytest.mark.slow  # end-to-end CLI runs with W&B offline, run and resumed
 
 
 def _segments(run_dir) -> list[list[dict]]:

@@ -4,6 +4,7 @@ summary; plain lines without carriage returns into a pipe; a bar that fits the t
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import re
 import struct
@@ -11,11 +12,13 @@ import subprocess
 import sys
 import termios
 
+import pytest
 from helpers import REPO, cli
 
 from workbench.engine.progress import Progress
 
 
+@pytest.mark.slow
 def test_piped_run_shows_primary_metric_one_eval_line_each_and_a_summary(runs_root):
     r = cli("run", "linreg-quick", "--name", "p", "--wandb", "offline")
     assert r.returncode == 0, r.stderr
@@ -93,6 +96,7 @@ def _run_in_terminal(columns: int, *args: str) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_the_bar_fits_an_80_column_terminal_with_the_primary_metric_and_its_best(runs_root):
     out = _run_in_terminal(80, "run", "linreg-quick", "sleep_per_step=0.01", "--wandb", "disabled")
     drawn = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", part) for part in re.split(r"[\r\n]", out)]
@@ -119,3 +123,40 @@ def test_a_resumed_runs_best_includes_the_earlier_sessions(capsys):
     p.evaluation(30, {"eval/mse": 0.2})
     assert "eval @ step 30: eval/mse 0.2 (best 0.1 @ 10)" in capsys.readouterr().err
     assert "best 0.1 at step 10" in p.summary("finished", "runs/g/r")
+
+
+def test_in_jupyter_with_ipywidgets_the_bar_is_tqdms_widget_across_the_cell(monkeypatch, capsys):
+    """The [notebook] extra's ipywidgets gives wb.run a live widget: one that spans the cell
+    (a column count would be read as pixels), its eval lines and summary on stdout."""
+    pytest.importorskip("ipywidgets")
+    from tqdm.notebook import tqdm as widget
+
+    from workbench.engine import progress
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    stream = io.StringIO()
+    bar = Progress("dqn-cartpole/x", total=100, stream=stream, primary=("eval/return", "max"))
+    assert isinstance(bar._bar, widget) and bar._bar.container.layout.width == "100%"
+    bar.update(50)
+    bar.evaluation(50, {"eval/return": 20.0})
+    bar.close("finished dqn-cartpole/x")
+    out = capsys.readouterr().out
+    assert "eval @ step 50: eval/return 20" in out and "finished dqn-cartpole/x" in out
+    assert stream.getvalue() == ""  # nothing went to stderr's red block
+
+
+def test_in_jupyter_without_ipywidgets_a_hint_names_the_extra_and_a_text_bar_runs(monkeypatch,
+                                                                                   capsys):
+    from tqdm.notebook import tqdm as widget
+
+    from workbench.engine import progress
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(progress, "_hinted", [])
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import ipywidgets -> ImportError
+    for _ in range(2):
+        bar = Progress("dqn-cartpole/x", total=10, stream=io.StringIO())
+        assert bar._bar is not None and not isinstance(bar._bar, widget)
+        bar.close()
+    err = capsys.readouterr().err
+    assert err.count("pip install 'workbench[notebook]'") == 1

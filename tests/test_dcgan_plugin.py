@@ -34,6 +34,7 @@ def make_folder(root: Path, n: int = 30) -> Path:
 
 
 @pytest.mark.parametrize("preset", ["dcgan-mnist", "dcgan-digits", "dcgan-folder"])
+@pytest.mark.slow
 def test_tiny_train_then_sample_writes_a_grid_and_a_folder(preset, runs_root, tmp_path, capsys):
     extra = [f"data.path={make_folder(tmp_path)}", "image_size=32"] if preset == "dcgan-folder" else []
     if preset == "dcgan-mnist":

@@ -14,7 +14,7 @@ import torch
 from workbench.commands.cli import main
 
 ARGS = ["linreg", "total_steps=30", "log_every=10", "eval_every=15", "checkpoint_every=15",
-        "precision=fp32", "--wandb", "disabled"]
+        "precision=fp32", "device=cpu", "--wandb", "disabled"]  # gloo, on every machine
 
 
 def _files(run: Path) -> list[str]:
@@ -27,6 +27,7 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.ddp
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
+@pytest.mark.slow
 def test_two_ranks_stay_in_sync_and_write_one_ordinary_run_directory(runs_root):
     env = {**os.environ, "WORKBENCH_RUNS": str(runs_root), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

@@ -19,11 +19,13 @@ import torch
 from workbench.commands.cli import main
 
 pytestmark = [
+    pytest.mark.slow,  # torchrun: two processes, each importing torch, per test
     pytest.mark.ddp,
     pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed"),
 ]
 
-COMMON = ["log_every=2", "eval_every=4", "checkpoint_every=2", "precision=fp32", "--wandb", "disabled"]
+COMMON = ["log_every=2", "eval_every=4", "checkpoint_every=2", "precision=fp32", "device=cpu",
+          "--wandb", "disabled"]  # gloo on the CPU on every machine, compared with a CPU run
 
 
 def _torchrun(runs_root: Path, *args: str) -> subprocess.CompletedProcess:

@@ -52,6 +52,7 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_a_run_whose_disk_fills_up_stops_with_a_clear_message_and_resumes_later(small_disk):
     env = {**os.environ, "WORKBENCH_RUNS": str(small_disk)}
     run = small_disk / "linreg" / "full"
@@ -151,3 +152,26 @@ def test_a_run_warns_at_start_when_the_disk_cannot_hold_two_checkpoints(runs_roo
         assert main(["run", "linreg", "--name", "tight", "total_steps=20", "--wandb", "disabled"]) == 0
     warning = next(m for m in caplog.messages if "needs room for two" in m)
     assert "has 100.0 kB free" in warning and "room for only one" in warning
+
+
+@pytest.mark.parametrize("write", [
+    lambda lg: lg.log_html("explain/page", "<p>x</p>", step=1),
+    lambda lg: lg.log_text("samples/text", "to be or not", step=1),
+    lambda lg: lg.log_file("sample.mid", b"MThd", step=1),
+    lambda lg: lg.log_image("eval/samples", torch.zeros(3, 8, 8), step=1),
+], ids=["html", "text", "file", "image"])
+def test_a_media_write_that_fails_is_one_warning_and_the_metrics_go_on(write, tmp_path, caplog):
+    """A full disk fails the folder's mkdir as it fails the file: both are inside the logger's
+    disk guard for every kind of media (log_html made its folder and wrote outside it)."""
+    from workbench.logger import Logger
+
+    (tmp_path / "media").write_text("a file where the media folder goes: every write fails")
+    logger = Logger(tmp_path)
+    with caplog.at_level("WARNING", logger="workbench"):
+        assert write(logger) is None
+        assert write(logger) is None
+    logger.log({"train/loss": 1.0}, step=2)
+    logger.close()
+    warnings = [r.getMessage() for r in caplog.records if "writing media" in r.getMessage()]
+    assert len(warnings) == 1 and "training goes on without it" in warnings[0]
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["train/loss"] == 1.0

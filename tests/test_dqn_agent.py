@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import REPO, read_metrics
+from tests.helpers import REPO, read_metrics, tiny_cartpole_run
 from workbench import registry
 from workbench.agents.dqn.agent import DQN, linear_epsilon, td_target
 from workbench.commands.cli import main
@@ -99,6 +99,7 @@ def test_agent_checkpoint_round_trip_keeps_nets_optimizer_replay_and_rngs(tmp_pa
     other.close()
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_step_counters_and_epsilon_schedule(tmp_path, runs_root):
     args = ["run", "dqn-cartpole", "--name", "killed", "total_steps=200000",
             "checkpoint_every=600", "log_every=200", "eval_every=0", "learning_starts=200",
@@ -154,3 +155,22 @@ def test_the_eval_video_plays_the_game_in_real_time(tmp_path):
         total_ms += video.info["duration"]
     # the game was cut at 600 emulator frames, 10 s of a 60 Hz console: the GIF lasts as long
     assert total_ms == pytest.approx(10_000, abs=100)
+
+
+def test_eval_video_of_a_cartpole_run_films_a_game_where_it_was_asked(tmp_path, capsys):
+    """The rollout films every env that renders rgb_array: `eval --video --out` of a CartPole
+    run writes one GIF there and says where (it used to play and write nothing); an --out that
+    is a file is refused before anything plays."""
+    run = tiny_cartpole_run(tmp_path / "runs")
+    media = sorted((run / "media").rglob("*"))
+    out = tmp_path / "videos"
+    assert main(["eval", str(run), "--episodes", "1", "--seed", "2", "--video", "--out",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out
+    (gif,) = out.glob("*.gif")
+    assert f"video: {gif}" in printed and "over 1 games at epsilon" in printed
+    assert sorted((run / "media").rglob("*")) == media  # nothing written into the run
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert main(["eval", str(run), "--episodes", "1", "--video", "--out", str(a_file)]) == 2
+    assert "--out names" in capsys.readouterr().err

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import read_metrics
 from workbench.agents.dqn.agent import random_policy_return
 from workbench.commands.cli import main
+
+pytestmark = pytest.mark.slow  # a learning test: DQN trains CartPole for real
 
 
 def test_dqn_cartpole_at_a_small_budget_beats_random_by_a_wide_margin(runs_root):

@@ -113,6 +113,16 @@ def test_bad_eval_options_are_exit_2_before_anything_plays(shipped_file, capsys,
     assert says in capsys.readouterr().err
 
 
+def test_eval_video_out_naming_a_file_is_exit_2_before_anything_plays(shipped_file, tmp_path,
+                                                                      capsys):
+    a_file = tmp_path / "video"
+    a_file.write_text("mine")
+    assert main(["eval", "--pretrained", shipped_file, "--video", "--out", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out names {a_file}, but it is a file, not a folder" in err and "game" not in err
+    assert a_file.read_text() == "mine"
+
+
 def test_an_unknown_pretrained_name_lists_the_shipped_agents(capsys):
     assert main(["eval", "--pretrained", "dqn-nonesuch"]) == 2
     err = capsys.readouterr().err
@@ -124,7 +134,8 @@ def test_an_unknown_pretrained_name_lists_the_shipped_agents(capsys):
 
 @pytest.mark.skipif("dqn-pong" not in shipped(),
                     reason="agents/weights/dqn-pong.pt is not in the repo yet (it comes from the "
-                    "proof run of issue 10)")
+                    "solved Pong run of docs/dqn.md)")
+@pytest.mark.slow
 def test_the_shipped_pong_agent_loads_and_plays_a_game(capsys):
     assert main(["eval", "--pretrained", "dqn-pong", "--episodes", "1"]) == 0
     out = capsys.readouterr().out

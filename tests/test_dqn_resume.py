@@ -4,7 +4,8 @@ plugin is bitwise the one that was saved, and it keeps being so while it trains 
 The only thing a resume changes on purpose is that the envs start new games (and the buffer cuts
 the slot that has no stored successor). So the saved agent, given the same env restart, and
 the resumed agent must take the same actions, compute the same losses and end with the same
-networks, Adam moments and buffer. See /work/notes/resume-investigation.md (issue 10)."""
+networks, Adam moments and buffer. docs/dqn.md ("Why the earlier resume collapsed") tells
+the story: an evaluation that swung after a resume was the preset's own variance, not the resume."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from workbench.engine import checkpoint, loop
 from workbench.engine.runs import RunDir
 from workbench.logger import Logger
 from workbench.runtime import rng_state, set_rng_state
+
+pytestmark = pytest.mark.slow  # Atari DQN runs trained, saved and resumed step by step
 
 # a wrapped 200-slot ring, updates from step 200, a target copy every 100 steps, epsilon at its
 # floor by the save, so the actions compared below are the Q-network's own choices

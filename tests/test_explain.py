@@ -3,16 +3,18 @@ checked, and the HTML it writes reaches W&B as an HTML panel."""
 
 from __future__ import annotations
 
-from tests.helpers import cli
+from tests.helpers import cli, tiny_cartpole_run
 from tests.test_wandb import _records
+from workbench.commands.cli import main
 from workbench.logger import Logger
 
 
-def test_a_plugin_without_explain_says_so_with_exit_2(runs_root):
-    assert cli("run", "linreg-quick", "--name", "x").returncode == 0
-    r = cli("explain", str(runs_root / "linreg-quick" / "x"))
-    assert r.returncode == 2 and "does not support `workbench explain`" in r.stderr
-    assert "Traceback" not in r.stderr
+def test_a_plugin_without_explain_says_so_with_exit_2(runs_root, capsys):
+    assert main(["run", "linreg-quick", "--name", "x", "--wandb", "disabled"]) == 0
+    capsys.readouterr()
+    assert main(["explain", str(runs_root / "linreg-quick" / "x"), "--wandb", "disabled"]) == 2
+    err = capsys.readouterr().err
+    assert "does not support `workbench explain`" in err and "Traceback" not in err
 
 
 def test_explain_help_lists_the_plugins_options_and_a_missing_run_is_exit_2(runs_root):
@@ -35,3 +37,16 @@ def test_log_html_writes_the_page_and_a_wandb_html_panel(tmp_path):
     history = [x["history"]["item"] for x in _records(tmp_path) if x["type"] == "history"]
     panel = next(h for h in history if "explain/page._type" in h)
     assert panel["explain/page._type"] == "html-file" and panel["step"] == 7
+
+
+def test_explain_out_naming_an_existing_file_is_exit_2_and_leaves_the_file(tmp_path, capsys):
+    run = tiny_cartpole_run(tmp_path / "runs")
+    a_file = tmp_path / "attributions.png"
+    a_file.write_bytes(b"mine")
+    for argv in ([str(run)], ["--pretrained", "dqn-pong"]):
+        assert main(["explain", *argv, "--out", str(a_file)]) == 2
+        err = capsys.readouterr().err
+        assert f"--out names {a_file}, but it is a file, not a folder" in err, err
+        assert "Give a folder" in err and "Traceback" not in err
+    assert a_file.read_bytes() == b"mine"
+    assert not (run / "media" / "explain").exists()

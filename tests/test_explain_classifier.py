@@ -44,6 +44,7 @@ def _share(model: torch.nn.Module, images: torch.Tensor) -> float:
     return ink_share(attr, images)
 
 
+@pytest.mark.slow
 def test_trained_classifier_attributes_to_the_ink_and_random_weights_do_not(digits_run):
     plugin, _, _ = load_for_inference(digits_run)
     images = plugin.test_set.images  # 179 sklearn digits, 16x16

@@ -87,6 +87,7 @@ def _video_frames(gif: Path) -> int:
         return round(sum(f.info["duration"] for f in ImageSequence.Iterator(im)) * 15 / 1000)
 
 
+@pytest.mark.slow
 def test_atari_explain_video_has_the_games_length(pong_run, capsys):
     assert main(["explain", str(pong_run), "--n", "4", "--wandb", "disabled"]) == 0
     out = capsys.readouterr().out

@@ -48,6 +48,7 @@ def copy_run(request, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("method", ["integrated-gradients", "occlusion"])
+@pytest.mark.slow
 def test_the_copied_letter_raises_its_capital_and_no_other(copy_run, method):
     lm, _, _ = load_for_inference(copy_run)
     for context in CONTEXTS:

@@ -69,3 +69,33 @@ def test_the_plugin_contract_names_stay_importable():
                  "runtime", "precision", "explain", "logger", "distributed"):
         assert (CORE / f"{name}.py").is_file()
         importlib.import_module(f"workbench.{name}")
+
+
+def _package_modules() -> list[str]:
+    """Every module of the installed package: the core and, through its links, the plugins
+    and envs (``__main__`` runs the CLI when imported, so it is left out)."""
+    import os
+
+    names = []
+    for folder, _, files in os.walk(CORE, followlinks=True):  # into agents/, envs/, ...
+        for file in files:
+            rel = (Path(folder) / file).relative_to(CORE).with_suffix("")
+            if file.endswith(".py") and rel.name != "__main__":
+                names.append(".".join(("workbench", *rel.parts)).removesuffix(".__init__"))
+    return sorted(names)
+
+
+def test_every_module_of_the_package_imports():
+    """The fast tier touches every module at least this far: a module that only slow tests
+    exercise (a torchrun path, an Optuna report) still fails fast on a broken import."""
+    import importlib
+
+    modules = _package_modules()
+    assert "workbench.agents.dqn.agent" in modules and "workbench.studies.optuna_report" in modules
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # noqa: BLE001 - every failure is listed, not just the first
+            failed.append(f"{name}: {type(e).__name__}: {e}")
+    assert failed == []

@@ -39,6 +39,7 @@ SLOW = ["total_steps=400", "checkpoint_every=50", "log_every=10", "eval_every=20
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.slow
 def test_a_signal_writes_a_checkpoint_and_exits_cleanly(runs_root, sig, code):
     run = runs_root / "linreg" / "sig"
     proc = _spawn("run", "linreg", "--name", "sig", *SLOW)
@@ -52,6 +53,7 @@ def test_a_signal_writes_a_checkpoint_and_exits_cleanly(runs_root, sig, code):
     assert "workbench resume" in err
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_the_curve_exactly(runs_root):
     # the reference: the same run, never interrupted
     assert cli("run", "linreg", "--name", "straight", *SLOW[:-1]).returncode == 0
@@ -85,6 +87,7 @@ def test_resume_after_kill_continues_the_curve_exactly(runs_root):
     assert resumed["time"] <= min(x["time"] for x in rows if x["step"] > at_kill)
 
 
+@pytest.mark.slow
 def test_resume_extends_a_finished_run_with_more_total_steps(runs_root):
     assert cli("run", "linreg-quick", "--name", "r").returncode == 0
     run = runs_root / "linreg-quick" / "r"
@@ -98,6 +101,7 @@ def test_resume_extends_a_finished_run_with_more_total_steps(runs_root):
     assert read_metrics(run)[-1]["step"] == 150
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(runs_root):
     r = cli("run", "linreg", "--name", "nan", "total_steps=200", "checkpoint_every=20",
             "log_every=10", "nan_at_step=45")
@@ -111,6 +115,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(runs_root):
     assert json.loads((run / "run.json").read_text())["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_truncated_checkpoint_is_a_clear_error_naming_the_file(runs_root):
     assert cli("run", "linreg-quick", "--name", "c", "total_steps=60").returncode == 0
     ckpt = runs_root / "linreg-quick" / "c" / "checkpoints" / "latest.pt"
@@ -121,6 +126,7 @@ def test_truncated_checkpoint_is_a_clear_error_naming_the_file(runs_root):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_checkpoint_of_another_plugin_or_config_shape(runs_root, tmp_path):
     assert cli("run", "linreg-quick", "--name", "m", "total_steps=60").returncode == 0
     ckpt = runs_root / "linreg-quick" / "m" / "checkpoints" / "latest.pt"
@@ -136,6 +142,7 @@ def test_resume_refuses_a_checkpoint_of_another_plugin_or_config_shape(runs_root
     assert r.returncode == 2 and "config shape" in r.stderr and "optim.nesterov" in r.stderr
 
 
+@pytest.mark.slow
 def test_resume_accepts_a_checkpoint_from_before_the_plugin_gained_an_option(runs_root):
     assert cli("run", "linreg-quick", "--name", "old", "total_steps=60").returncode == 0
     ckpt = runs_root / "linreg-quick" / "old" / "checkpoints" / "latest.pt"
@@ -162,6 +169,7 @@ def test_checkpoint_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]  # no temp file left behind
 
 
+@pytest.mark.slow
 def test_compile_true_runs_and_a_failing_compile_falls_back_to_eager(runs_root, monkeypatch, caplog):
     from workbench.runtime import maybe_compile
 
@@ -196,6 +204,7 @@ def test_precision_bf16_is_autocast_on_cpu_and_fp16_scaler_only_on_cuda():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_run_that_is_still_training(runs_root):
     run = runs_root / "linreg" / "alive"
     proc = _spawn("run", "linreg", "--name", "alive", *SLOW)
@@ -208,6 +217,7 @@ def test_resume_refuses_a_run_that_is_still_training(runs_root):
         proc.communicate(timeout=60)
 
 
+@pytest.mark.slow
 def test_resume_with_an_override_that_changes_the_model_shape_is_a_clear_error(runs_root):
     assert cli("run", "linreg-quick", "--name", "shape", "total_steps=60").returncode == 0
     r = cli("resume", str(runs_root / "linreg-quick" / "shape"), "features=4", "total_steps=100")
@@ -237,6 +247,7 @@ def test_an_on_eval_hook_stops_a_run_cleanly_with_its_status_and_resume_trains_i
     assert code == 0 and info["status"] == "finished" and info["step"] == 60
 
 
+@pytest.mark.slow
 def test_eval_at_start_evaluates_the_untrained_model_at_step_0_only_when_asked(runs_root):
     assert cli("run", "linreg-quick", "--name", "base", "total_steps=40", "eval_every=20",
                "eval_at_start=true").returncode == 0

@@ -7,7 +7,15 @@ import pytest
 import torch
 from PIL import Image
 
-from workbench.media import gif_durations, image_grid, real_time, save_gif, to_uint8_image
+from workbench.errors import UserError
+from workbench.media import (
+    gif_durations,
+    image_grid,
+    real_time,
+    save_gif,
+    save_grid_or_folder,
+    to_uint8_image,
+)
 
 
 def test_a_uint8_image_grid_keeps_its_pixel_values():
@@ -40,3 +48,23 @@ def test_real_time_keeps_every_frame_of_a_short_game_and_thins_a_long_one():
     kept, fps = real_time(np.zeros((2500, 2, 2, 3), np.uint8), 15.0)
     assert len(kept) <= 1000 and len(kept) / fps == pytest.approx(2500 / 15.0, rel=0.01)
     assert sum(gif_durations(300, 15.0)) == 20_000  # 300 frames at 15 fps: 20 s exactly
+
+
+def test_sample_out_is_a_grid_for_an_image_suffix_and_a_folder_of_pngs_otherwise(tmp_path):
+    images = np.stack([np.full((1, 5, 5), v, np.uint8) for v in (10, 20, 30)])
+    assert save_grid_or_folder(images, tmp_path / "grid.png", "sample") is True
+    assert Image.open(tmp_path / "grid.png").size == (2 * 7 + 2, 2 * 7 + 2)  # 2x2 tiles, padded
+    assert save_grid_or_folder(images, tmp_path / "singles", "sample") is False
+    files = sorted(p.name for p in (tmp_path / "singles").iterdir())
+    assert files == ["sample_0000.png", "sample_0001.png", "sample_0002.png"]
+    assert np.asarray(Image.open(tmp_path / "singles" / "sample_0002.png")).max() == 30
+
+
+def test_sample_out_naming_an_existing_file_is_a_user_error_that_keeps_the_file(tmp_path):
+    notes = tmp_path / "notes"
+    notes.write_text("mine")
+    with pytest.raises(UserError, match="--out names .*notes, but it is a file, not a folder"):
+        save_grid_or_folder(np.zeros((2, 1, 4, 4), np.uint8), notes, "sample")
+    with pytest.raises(UserError, match="on its path, is a file"):
+        save_grid_or_folder(np.zeros((2, 1, 4, 4), np.uint8), notes / "grid.png", "sample")
+    assert notes.read_text() == "mine"

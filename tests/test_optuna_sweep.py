@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO
+from helpers import REPO, open_study_at_the_barrier
 
 from workbench.commands.cli import main
 
@@ -75,6 +76,7 @@ def test_optuna_options_without_optuna_are_an_error(capsys):
     assert "--trials belongs to Optuna sweeps: add --optuna" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_no_trial_runs_twice_and_bad_trials_are_pruned(runs_root, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     # the study's first trials are queued, so that the test is deterministic: two good learning
@@ -123,6 +125,34 @@ def test_two_workers_share_one_study_no_trial_runs_twice_and_bad_trials_are_prun
     assert compare.stdout.count(" pruned ") == 4, compare.stdout
 
 
+@pytest.mark.parametrize("rounds", [3, pytest.param(12, marks=pytest.mark.slow)])
+def test_workers_started_at_the_same_instant_on_a_new_sqlite_study_all_open_it(rounds, tmp_path):
+    """The README's "two terminals" recipe: on a new SQLite file, every worker but one used to
+    lose the race to create Optuna's tables ("table studies already exists", a UNIQUE
+    constraint) in 9 rounds of 10. Four workers meet at a barrier, then open one new study
+    each round: 3 rounds in the fast tier, 12 in the full suite."""
+    workers = 4
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+    barrier, results = ctx.Barrier(workers), ctx.Queue()
+    url = f"sqlite:///{tmp_path}/study-{{}}.db"
+    procs = [ctx.Process(target=open_study_at_the_barrier, args=(url, rounds, barrier, results))
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        outcomes = [results.get(timeout=180) for _ in range(workers * rounds)]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    failed = [o for o in outcomes if o[1] != "st"]
+    assert failed == [], failed
+    for r in range(rounds):  # one study per database, whoever created it
+        assert optuna.get_all_study_names(url.format(r)) == ["st"]
+
+
+@pytest.mark.slow
 def test_an_interrupted_sweep_continues_with_the_same_command(runs_root):
     args = ["--trials", "2", "--study", "cut", "--pruner", "none", "lr=loguniform(1e-2,1e-1)",
             *LINREG, "sleep_per_step=0.05"]

@@ -3,74 +3,30 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
 from helpers import cli, read_metrics
 
-PLUGIN = '''
-"""A third-party plugin: a learnable constant, fitted to 3.0."""
-import torch
-from workbench.plugin import Plugin
-from {pkg}.config import ConstConfig
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "writing-a-plugin.md"
+BLOCK = re.compile(r"<!-- recipe: (\S+) -->\n```\w*\n(.*?)```", re.S)
 
 
-class Const(Plugin[ConstConfig]):  # the registry's kind= is the one kind; Config comes from here
-
-    def __init__(self, cfg, ctx):
-        super().__init__(cfg, ctx)
-        self.c = torch.zeros(1, requires_grad=True)
-        self.opt = torch.optim.SGD([self.c], lr=cfg.lr)
-
-    def train_step(self, step):
-        loss = (self.c - self.cfg.target).pow(2).sum()
-        self.opt.zero_grad(); loss.backward(); self.opt.step()
-        return {{"train/loss": loss.detach()}}
-
-    def evaluate(self, step):
-        return {{"eval/value": self.c.item()}}
-
-    def state_dict(self):
-        return {{"c": self.c.detach().clone(), "opt": self.opt.state_dict()}}
-
-    def load_state_dict(self, state):
-        with torch.no_grad():
-            self.c.copy_(state["c"])
-        self.opt.load_state_dict(state["opt"])
-'''
-
-CONFIG = '''
-from dataclasses import dataclass
-from workbench.config import RunConfig
-
-
-@dataclass
-class ConstConfig(RunConfig):
-    total_steps: int = 60
-    log_every: int = 10
-    eval_every: int = 30
-    checkpoint_every: int = 30
-    lr: float = 0.1
-    """step size"""
-    target: float = 3.0
-    """the value to learn"""
-'''
-
-REGISTER = '''
-from workbench.registry import register, register_preset
-
-register("{name}", entry_point="{pkg}.model:Const", config="{pkg}.config:ConstConfig",
-         kind="generator", description="learn a constant")
-register_preset("{name}-five", "{name}", "learn 5", target=5.0)
-'''
+def recipe_files() -> dict[str, str]:
+    """The generator recipe of docs/writing-a-plugin.md, one code block per file."""
+    return dict(BLOCK.findall(DOC.read_text()))
 
 
 def make_package(root: Path, pkg: str, name: str, entry_point: bool = True) -> Path:
+    """The docs' recipe package as ``pkg``, registering ``name`` and ``name``-five."""
     (root / pkg).mkdir(parents=True)
     (root / pkg / "__init__.py").write_text("")
-    (root / pkg / "model.py").write_text(PLUGIN.format(pkg=pkg))
-    (root / pkg / "config.py").write_text(CONFIG)
-    (root / pkg / "plugins.py").write_text(REGISTER.format(pkg=pkg, name=name))
+    for path, text in recipe_files().items():
+        if path.endswith(".py"):
+            text = text.replace("const_recipe", pkg).replace('"const', f'"{name}')
+            (root / pkg / Path(path).name).write_text(text)
     if entry_point:  # what `pip install` of a package with [project.entry-points] leaves behind
         dist = root / f"{pkg}-0.1.dist-info"
         dist.mkdir()
@@ -123,13 +79,21 @@ def test_a_broken_plugin_is_listed_as_broken_and_does_not_break_the_command(tmp_
     assert r.returncode == 2 and "could not be imported" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_readme_recipe_registers_a_plugin_in_under_25_lines():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = readme.index("<!-- plugin-recipe -->")
-    end = readme.index("<!-- /plugin-recipe -->")
-    recipe = [x for x in readme[start:end].splitlines()[1:] if x.strip() and not x.startswith("```")]
+def test_the_plugin_shape_on_the_docs_page_registers_a_plugin_in_under_25_lines():
+    doc = DOC.read_text()
+    start = doc.index("<!-- plugin-recipe -->")
+    end = doc.index("<!-- /plugin-recipe -->")
+    recipe = [x for x in doc[start:end].splitlines()[1:] if x.strip() and not x.startswith("```")]
     assert 5 < len(recipe) <= 25
     assert "register(" in textwrap.dedent("\n".join(recipe)) and "workbench.plugins" in "\n".join(recipe)
+
+
+def test_the_docs_recipe_is_a_whole_package_with_its_entry_point():
+    files = recipe_files()
+    assert set(files) == {"const_recipe/config.py", "const_recipe/model.py",
+                          "const_recipe/plugins.py", "pyproject.toml"}
+    assert 'const_recipe = "const_recipe.plugins"' in files["pyproject.toml"]
+    assert "import torch" not in files["const_recipe/config.py"] + files["const_recipe/plugins.py"]
 
 
 def test_bad_input_found_by_the_plugin_itself_leaves_no_run_directory(tmp_path, runs_root):
@@ -142,7 +106,7 @@ def test_bad_input_found_by_the_plugin_itself_leaves_no_run_directory(tmp_path, 
         "class NeedsData(Plugin):\n    Config = ConstConfig\n"
         "    def __init__(self, cfg, ctx):\n"
         "        raise UserError('data.path /nope does not exist; give a folder of images')\n")
-    (pkg / "config.py").write_text(CONFIG)
+    (pkg / "config.py").write_text(recipe_files()["const_recipe/config.py"])
     (pkg / "plugins.py").write_text(
         "from workbench.registry import register\n"
         "register('needs-data', entry_point='wbt_data.model:NeedsData', "

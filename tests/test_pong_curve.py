@@ -20,9 +20,9 @@ spec.loader.exec_module(pong_curve)
 CONFIG = {"learning_starts": 20_000, "train_frequency": 4, "gradient_steps": 1}
 
 
-def _run(tmp_path: Path, evals: list[tuple[int, float, float]], resumes: list[dict] | None = None
-         ) -> Path:
-    run = tmp_path / "dqn-pong" / "r"
+def _run(tmp_path: Path, evals: list[tuple[int, float, float]], resumes: list[dict] | None = None,
+         name: str = "r", seed: int = 0) -> Path:
+    run = tmp_path / "dqn-pong" / name
     run.mkdir(parents=True)
     lines = []
     for step, mean, std in evals:
@@ -31,8 +31,8 @@ def _run(tmp_path: Path, evals: list[tuple[int, float, float]], resumes: list[di
                       "eval/return_std": std, "eval/episodes": 10.0})
     text = "".join(json.dumps(x) + "\n" for x in lines) + '{"step": 9'  # a line cut by kill -9
     (run / "metrics.jsonl").write_text(text)
-    (run / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    (run / "run.json").write_text(json.dumps({"name": "r", "group": "dqn-pong",
+    (run / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "seed": seed}))
+    (run / "run.json").write_text(json.dumps({"name": name, "group": "dqn-pong",
                                               "resumes": resumes or []}))
     return run
 
@@ -83,3 +83,34 @@ def test_updates_are_zero_before_learning_starts_and_follow_the_replay_ratio():
 def test_a_folder_without_metrics_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no metrics.jsonl"):
         pong_curve.main([str(tmp_path)])
+
+
+def test_several_seeds_give_a_per_seed_table_with_the_aggregate_and_one_figure(tmp_path, capsys):
+    runs = [_run(tmp_path, [(50_000, -21, 0), (100_000, 18, 1), (150_000, 20, 1)], name="s0", seed=0),
+            _run(tmp_path, [(50_000, -20, 0), (100_000, 10, 1), (150_000, 19, 1)], name="s1", seed=1),
+            _run(tmp_path, [(50_000, -21, 0), (100_000, 5, 1), (150_000, 12, 1)], name="s2", seed=2)]
+    png, out_csv = tmp_path / "seeds.png", tmp_path / "seeds.csv"
+    assert pong_curve.main([*map(str, runs), "--png", str(png), "--csv", str(out_csv)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in out.splitlines() if line.startswith("| dqn-pong/") or line.startswith("| reached")
+            or line.startswith("| mean") or line.startswith("| IQM")}
+    # seed 0 reaches 18 at 100k (20,000 updates, 1,005 s); seed 1 at 150k; seed 2 never
+    assert rows["dqn-pong/s0"][:4] == ["0", "100,000", "20,000", "1,005"]
+    assert rows["dqn-pong/s1"][:4] == ["1", "150,000", "32,500", "1,505"]
+    assert rows["dqn-pong/s2"][:2] == ["2", "not reached"]
+    assert rows["reached 18"][0] == "2 of 3"
+    # the mean of the two that reached it, with the 2-seed bootstrap interval [min, max]
+    assert rows["mean [95% CI]"][1] == "125,000 [100,000, 150,000]"
+    # the aggregate curve: the mean eval over the 3 seeds at each step
+    assert "| 100,000 | 11.00 |" in out and "| 150,000 | 17.00 |" in out
+    lines = list(csv.DictReader(out_csv.open()))
+    assert len(lines) == 9 and {r["seed"] for r in lines} == {"0", "1", "2"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ship_takes_one_run_only(tmp_path):
+    a = _run(tmp_path, [(50_000, -21, 0)], name="a")
+    b = _run(tmp_path, [(50_000, -21, 0)], name="b", seed=1)
+    with pytest.raises(SystemExit):
+        pong_curve.main([str(a), str(b), "--ship", str(tmp_path / "w.pt")])

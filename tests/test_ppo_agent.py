@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from workbench.agents.ppo.agent import PPO, gae
 
 from tests.helpers import read_metrics
 from workbench import registry
+from workbench.agents.ppo.agent import PPO, gae
 from workbench.commands.cli import main
 from workbench.config import build_config
 from workbench.logger import Logger

@@ -59,15 +59,26 @@ def test_describe_says_what_auto_resolves_to_on_this_cpu():
 
 
 def test_amx_detection_reads_the_cpu_flags(tmp_path, monkeypatch):
-    def detect(flags: str) -> bool:
+    def detect(flags: str, check=precision.cpu_has_amx) -> bool:
         fake = tmp_path / "cpuinfo"
         fake.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
         monkeypatch.setattr(precision, "Path", lambda _: fake)
-        precision.cpu_has_amx.cache_clear()
+        precision._cpu_flags.cache_clear()
         try:
-            return precision.cpu_has_amx()
+            return check()
         finally:
-            precision.cpu_has_amx.cache_clear()
+            precision._cpu_flags.cache_clear()
 
     assert detect("fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8")
     assert not detect("fpu avx512f avx512_bf16")
+    # bf16-native: AVX-512 BF16 (AMD Zen 4) counts, plain AVX-512 does not
+    assert detect("fpu avx512f avx512_bf16", precision.cpu_has_native_bf16)
+    assert not detect("fpu avx2 avx512f", precision.cpu_has_native_bf16)
+
+
+def test_bf16_native_follows_the_cpu(monkeypatch):
+    for amx, native, expected in ((True, True, "bf16"), (False, True, "bf16"),
+                                  (False, False, "fp32")):
+        monkeypatch.setattr(precision, "cpu_has_amx", lambda a=amx: a)
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda n=native: n)
+        assert precision.auto_cpu("bf16-native") == expected

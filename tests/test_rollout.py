@@ -13,14 +13,14 @@ from helpers import cli
 from test_compare import fake_run
 from test_plugins import _env, make_package
 
-from workbench.studies.comparison import compare
-from workbench.config import build_config
 from workbench.commands.listing import list_runs, table
+from workbench.config import build_config
 from workbench.logger import Logger
 from workbench.plugin import Context
 from workbench.rollout.agent import Agent, Transition
 from workbench.rollout.config import AgentConfig
 from workbench.runtime import resolve_precision
+from workbench.studies.comparison import compare
 
 
 class RandomAgent(Agent[AgentConfig]):

@@ -48,6 +48,7 @@ def _state(run: Path) -> dict:
             "last_logged": read_metrics(run)[-1]["step"]}
 
 
+@pytest.mark.slow
 def test_two_resumes_started_together_one_trains_and_the_other_is_exit_2(runs_root):
     assert main(["run", "linreg", "--name", "twice", "total_steps=50", *FAST]) == 0
     run = runs_root / "linreg" / "twice"
@@ -110,6 +111,7 @@ def _unshare_works() -> str | None:
 
 
 @pytest.mark.skipif(_unshare_works() is not None, reason=str(_unshare_works()))
+@pytest.mark.slow
 def test_a_run_killed_as_pid_1_in_a_pid_namespace_resumes_as_pid_1_again(runs_root):
     ns = ("unshare", "--pid", "--fork")
     run = runs_root / "linreg" / "container"

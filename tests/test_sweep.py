@@ -82,6 +82,7 @@ def _status(run: Path) -> dict:
     return json.loads((run / "run.json").read_text())
 
 
+@pytest.mark.slow
 def test_sweep_restart_skips_finished_runs_and_resumes_the_interrupted_one(runs_root, capsys):
     args = ["sweep", "linreg", "seed=0,1", "total_steps=60", "log_every=20", "checkpoint_every=10",
             "eval_every=0", "sleep_per_step=0.05", "--name", "rs", "--wandb", "disabled"]

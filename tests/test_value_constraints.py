@@ -42,6 +42,32 @@ def test_a_value_out_of_range_is_exit_2_before_any_run_directory(name, override,
     assert not runs_root.exists() or not any(runs_root.rglob("run.json"))
 
 
+@pytest.mark.parametrize("name, override, says", [
+    ("dqn-cartpole", "env.num_envs=0", "'env.num_envs' must be in [1, 4096]; got 0"),
+    ("dqn-pong", "env.num_envs=-3", "'env.num_envs' must be in [1, 4096]; got -3"),
+    ("dqn-pong", "env.num_threads=-1", "'env.num_threads' must be in [0, 1024]; got -1"),
+    ("dqn-pong", "env.frame_stack=0", "'env.frame_stack' must be in [1, 64]; got 0"),
+    ("dqn-pong", "env.frame_skip=0", "'env.frame_skip' must be in [1, 64]; got 0"),
+    ("dqn-pong", "env.noop_max=-1", "'env.noop_max' must be >= 0; got -1"),
+    ("dqn-pong", "env.repeat_action_probability=1.5", "'env.repeat_action_probability' must be in [0, 1]"),
+    ("dqn-pong", "env.max_episode_frames=0", "'env.max_episode_frames' must be > 0; got 0"),
+    ("dqn-cartpole", "env.id=", "'env.id' must be at least 1 long"),
+])
+def test_a_bad_env_option_is_exit_2_before_any_run_directory(name, override, says, runs_root, capsys):
+    assert main(["run", name, override]) == 2
+    err = capsys.readouterr().err
+    assert says in err, err
+    assert "Traceback" not in err
+    assert not runs_root.exists()
+
+
+def test_every_env_option_but_the_switches_declares_what_it_accepts():
+    from workbench.envs.config import EnvConfig
+
+    unchecked = [f.path for f in iter_fields(EnvConfig) if not f.constraints and f.type is not bool]
+    assert unchecked == []
+
+
 @pytest.mark.parametrize("episodes, says", [("-1", "must be > 0; got -1"), ("0", "must be > 0; got 0")])
 def test_eval_episodes_below_one_is_refused_not_replaced_by_the_default(episodes, says):
     from workbench.agents.dqn.config import DQNEvalOptions

@@ -41,6 +41,7 @@ def test_offline_run_logs_config_group_and_history_that_match_metrics_jsonl(runs
     assert any(h.get("eval/weights._type") == "image-file" for h in history)  # media too
 
 
+@pytest.mark.slow
 def test_offline_resume_keeps_the_workbench_step_and_the_run_id(runs_root):
     assert cli("run", "linreg-quick", "--name", "rw", "--wandb", "offline").returncode == 0
     run = runs_root / "linreg-quick" / "rw"
@@ -99,6 +100,7 @@ def test_a_wandb_log_failure_midway_keeps_metrics_jsonl_complete(runs_root, monk
     assert sum("train/loss" in r for r in read_metrics(runs_root / "linreg-quick" / "g")) == 10
 
 
+@pytest.mark.slow
 def test_the_w_and_b_summary_keeps_the_best_value_of_the_primary_metric(runs_root):
     r = cli("run", "linreg-quick", "--name", "best", "--wandb", "offline")
     assert r.returncode == 0, r.stderr

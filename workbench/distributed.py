@@ -92,6 +92,14 @@ def init(device_name: str = "auto") -> None:
     if not dist.is_available():
         raise ConfigError("this PyTorch build has no torch.distributed; run without torchrun.")
     use_cuda = torch.cuda.is_available() and device_name.startswith(("auto", "cuda"))
+    local_ranks, gpus = int(os.environ.get("LOCAL_WORLD_SIZE", "1")), torch.cuda.device_count()
+    if use_cuda and local_ranks > gpus:
+        # every rank sees this and stops; one rank alone would leave the others waiting for it
+        # in init_process_group (and two ranks on one GPU make NCCL fail)
+        raise ConfigError(
+            f"torchrun started {local_ranks} processes on this machine, which has {gpus} GPU(s): "
+            f"start one process per GPU (--nproc-per-node {gpus}), or pass device=cpu to train "
+            "on the CPU with gloo.")
     if use_cuda:
         torch.cuda.set_device(local_rank())
     backend = "nccl" if use_cuda else "gloo"

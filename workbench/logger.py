@@ -224,8 +224,7 @@ class Logger:
         if not self.enabled:
             return None
         path = self._media_path(key, step, ".txt")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if self._on_disk("media", lambda: path.write_text(text, encoding="utf-8")) is None:
+        if self._on_disk("media", lambda: _write(path, text.encode())) is None:
             return None
         if self._wandb_run is not None:
             self._media(key, step, lambda w: w.Html(f"<pre>{_escape(text)}</pre>"))
@@ -236,8 +235,8 @@ class Logger:
         if not self.enabled:
             return None
         path = self._media_path(key, step, ".html")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html, encoding="utf-8")
+        if self._on_disk("media", lambda: _write(path, html.encode())) is None:
+            return None
         if self._wandb_run is not None:
             self._media(key, step, lambda w: w.Html(str(path), inject=False))
         return path
@@ -248,8 +247,7 @@ class Logger:
             return None
         stem, dot, suffix = name.rpartition(".")
         path = self._media_path(stem or name, step, f".{suffix}" if dot else "")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if self._on_disk("media", lambda: path.write_bytes(data)) is None:
+        if self._on_disk("media", lambda: _write(path, data)) is None:
             return None
         if self._wandb_run is not None:  # W&B has no MIDI panel: the file goes to the run's files
             try:
@@ -275,6 +273,14 @@ class Logger:
             except Exception as e:  # noqa: BLE001
                 log.warning("W&B finish failed (%s); metrics.jsonl is complete", e)
             self._wandb_run = None
+
+
+def _write(path: Path, data: bytes) -> Path:
+    """A media file and its folder: both inside Logger._on_disk, since making the folder fails on
+    a full disk as writing the file does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
 
 
 def _escape(text: str) -> str:

@@ -10,6 +10,10 @@ from typing import Any
 import numpy as np
 from einops import rearrange
 
+from workbench.errors import check_folder
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
 
 def as_numpy(x: Any) -> np.ndarray:
     """A tensor or array as a NumPy array: uint8 stays uint8 (0..255 pixels, not floats in
@@ -61,6 +65,35 @@ def save_png(image: np.ndarray, path: Path) -> Path:
     arr = to_uint8_image(image)
     Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
     return path
+
+
+def save_grid_or_folder(images: Any, out: Path, stem: str, grid: Any = None) -> bool:
+    """``workbench sample --out``: a path with an image suffix gets one grid of ``images`` (or
+    ``grid``, a grid the plugin lays out its own way); any other path is a folder that gets one
+    PNG per image, ``STEM_0000.png``, ... True when it wrote a grid, False for a folder."""
+    if out.suffix.lower() in IMAGE_SUFFIXES:
+        check_folder(out, "--out", "Name a file ending in .png (a grid) in a folder you can "
+                     "write, or a folder (one PNG per image).", for_file=True)
+        save_png(image_grid(images) if grid is None else grid, out)
+        return True
+    check_folder(out, "--out", "Name a folder (one PNG per image) or a file ending in .png "
+                 "(a grid).")
+    out.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        save_png(image, out / f"{stem}_{i:04d}.png")
+    return False
+
+
+def png_bytes(image: Any) -> bytes:
+    """An image (as ``to_uint8_image`` takes it) as the bytes of a PNG file (``workbench serve``)."""
+    import io
+
+    from PIL import Image
+
+    arr = to_uint8_image(image)
+    buffer = io.BytesIO()
+    Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 GIF_MAX_FRAMES = 1_000  # about a minute of an Atari game at 15 fps: a few hundred KB

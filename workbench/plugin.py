@@ -9,7 +9,7 @@ progress); the plugin owns the math. A plugin::
         def evaluate(self, step): ...              # every eval_every -> {"eval/...": x}; media via ctx
         checkpointed = ("model", "opt")            # or state_dict / load_state_dict
 
-The README's "Adding a plugin" lists every hook, its signature and when the loop calls it.
+docs/writing-a-plugin.md lists every hook, its signature and when the loop calls it.
 
 ``train_step`` advances the run by ``steps_per_call`` steps (an agent: num_envs x its rollout
 length env steps per call). Metric values may be floats or 0-d tensors: the loop logs, for each
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
 
 from workbench.config import RunConfig
 
@@ -123,6 +123,53 @@ class Context:
         return sampler(dataset, shuffle=shuffle, seed=self.seed, drop_last=drop_last)
 
 
+@dataclass
+class ImageRequest:
+    """What an ``input="image"`` route's ``prepare`` receives: the uploaded image, decoded by the
+    server under its guards (content type, size, pixel limit) and converted to RGB or L, and the
+    route's query parameters (an instance of ``Serving.request``, or None)."""
+
+    image: Any  # PIL.Image.Image
+    options: Any = None
+
+
+@dataclass
+class Serving:
+    """What ``workbench serve RUN`` puts behind HTTP for a plugin (``Plugin.serving``).
+
+    The server (workbench/commands/serve.py) owns everything but the model's math: HTTP, the
+    guards, batching, ``torch.inference_mode``, the run's autocast and eval mode. A request goes
+    ``body -> request model (pydantic) -> prepare(request) -> [micro-batch] -> predict(items)``;
+    ``prepare`` runs once per request (cheap checks and encoding; a UserError / ValueError it
+    raises is a 422 naming the problem), ``predict`` once per batch of up to ``--max-batch``
+    prepared items and returns one output per item, in order.
+
+    Outputs: ``"json"``: each output is a ``response`` model (or a dict fitting it);
+    ``"stream"``: ``predict`` is a generator that yields, at each step, a list with one text
+    chunk per item ("" when an item has nothing new) and the server streams each item's chunks
+    as text/plain; any other string is a media type (``"image/png"``, ``"audio/midi"``) and each
+    output is the file's bytes."""
+
+    route: str
+    """URL path of the model route: POST /<route> (e.g. "classify", "generate")"""
+    summary: str
+    """one line for the OpenAPI description and the /ui page"""
+    predict: Callable[[list[Any]], Any]
+    """prepared items -> one output per item (a generator of chunk lists for "stream")"""
+    request: type | None = None
+    """pydantic model of the JSON body (input="json") or of the query parameters (input="image")"""
+    input: Literal["json", "image"] = "json"
+    """"json": a JSON body; "image": the bytes of a PNG / JPEG / GIF / BMP / WebP file"""
+    prepare: Callable[[Any], Any] | None = None
+    """request model (or ImageRequest) -> one item of predict's list; None = the request as is"""
+    output: str = "json"
+    """"json" | "stream" | a media type of bytes ("image/png", "audio/midi")"""
+    response: type | None = None
+    """pydantic model of a JSON output (OpenAPI)"""
+    example: dict[str, Any] | None = None
+    """an example JSON body for /ui and the OpenAPI description (None: the request's defaults)"""
+
+
 C = TypeVar("C", bound=RunConfig)
 
 
@@ -220,6 +267,14 @@ class Plugin(Generic[C]):
 
         raise UserError(f"plugin {type(self).__name__} does not support `workbench export`.")
 
+    def serving(self) -> Serving | None:
+        """``workbench serve RUN``: what this plugin serves over HTTP (see ``Serving``), or None
+        (the default) for nothing. Called once, after the last checkpoint is loaded; the server
+        then puts every ``torch.nn.Module`` attribute of the plugin in eval mode and calls
+        ``predict`` under ``torch.inference_mode`` and the run's autocast, from one worker
+        thread. Nothing from a request may be unpickled or used as a file path."""
+        return None
+
     def close(self) -> None:
         """Release environments, worker threads, files."""
 
@@ -246,6 +301,10 @@ def _restore(obj: Any, saved: Any) -> Any:
         obj.set_state(saved)
     elif isinstance(obj, np.random.Generator):
         obj.bit_generator.state = saved
+    elif isinstance(obj, torch.amp.GradScaler) and not saved:
+        # a disabled scaler saves {} (fp32 / bf16 / CPU runs); resumed under fp16 on CUDA the
+        # enabled scaler starts from its initial scale (torch would refuse the empty dict)
+        pass
     elif hasattr(obj, "load_state_dict"):
         obj.load_state_dict(saved)
     else:

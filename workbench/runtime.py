@@ -24,10 +24,11 @@ def resolve_device(name: str) -> torch.device:
 
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            name = "cuda"  # on through the checks below, which set up cuDNN as for device=cuda
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
-        return torch.device("cpu")
+        else:
+            return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device={name} was asked for, but CUDA is not available here; use device=cpu or auto.")
@@ -189,16 +190,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def numpy_rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    """A NumPy Generator's state as plain ints/strs (weights_only-safe)."""
-    return rng.bit_generator.state
-
-
-def set_numpy_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
-    rng.bit_generator.state = state
+        # one state per GPU of the saving machine; a resume on a machine with fewer GPUs (or on
+        # a different GPU count under torchrun) restores the ones that exist
+        for i, gpu_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(gpu_state, i)
 
 
 def set_threads(torch_threads: int) -> None:

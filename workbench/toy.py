@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.plugin import Context, Plugin
+from workbench.plugin import Context, Plugin, Serving
 from workbench.runtime import optimizer_step
 from workbench.toy_config import LinRegConfig, LinRegSampleOptions
 
@@ -75,3 +75,24 @@ class LinearRegression(Plugin[LinRegConfig]):
 
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         return self.model, torch.randn(4, self.cfg.features)
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /predict, {"x": [features floats]} in, {"y": float} out."""
+        from pydantic import BaseModel, Field
+
+        features = self.cfg.features
+
+        class Point(BaseModel):
+            x: list[float] = Field(min_length=features, max_length=features,
+                                   description=f"{features} input features")
+
+        class Prediction(BaseModel):
+            y: float
+
+        def predict(points: list[Point]) -> list[dict[str, float]]:
+            x = torch.tensor([p.x for p in points], device=self.ctx.device)
+            return [{"y": y} for y in self.model(x).float().squeeze(1).tolist()]
+
+        return Serving(route="predict", summary="features in, the fitted line's value out",
+                       request=Point, predict=predict, response=Prediction,
+                       example={"x": [0.0] * features})

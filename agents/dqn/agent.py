@@ -24,7 +24,7 @@ from torch import nn
 from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
-from workbench.plugin import Context
+from workbench.plugin import Context, Serving
 from workbench.rollout.agent import Agent, Transition
 from workbench.rollout.evaluation import Policy
 from workbench.rollout.evaluation import random_policy_return as random_policy_return  # re-export
@@ -236,3 +236,9 @@ class DQN(Agent[DQNConfig]):
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         example = torch.from_numpy(np.ascontiguousarray(self.obs[:1]))
         return self.q, example
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /act, an observation in, the action and Q-values out."""
+        from workbench.agents.dqn.serving import dqn_serving
+
+        return dqn_serving(self)

@@ -52,8 +52,9 @@ class DQNExplainOptions:
 
 @dataclass
 class DQNConfig(AgentConfig):
-    # bf16 autocast + channels_last made the Nature-CNN update 1.5x faster on a CPU with AMX
-    # (README, issue 17) and 0.6x as fast on one without (benchmarks/dqn_update_variants.py),
+    # bf16 autocast + channels_last made the Nature-CNN update faster on a CPU with AMX (73 vs
+    # 44 updates/s for fp32: docs/benchmarks.md, reference figures) and 0.6x as fast on one without
+    # (benchmarks/dqn_update_variants.py, docs/dqn.md),
     # so precision=auto is bf16 only where the CPU has AMX (workbench/precision.py)
     auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
 

@@ -28,7 +28,7 @@ from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.config import from_dict
 from workbench.engine import checkpoint
 from workbench.envs.config import EnvConfig
-from workbench.errors import UserError
+from workbench.errors import UserError, check_folder
 from workbench.rollout import evaluation
 
 FORMAT = "workbench-dqn-weights"
@@ -146,6 +146,8 @@ def play(path: Path, opts: DQNEvalOptions) -> str:
                         "the video in, and nothing is written where you did not ask.")
     net, meta = load(path)
     env = from_dict(EnvConfig, meta["env"])
+    if opts.video and opts.out is not None:
+        check_folder(Path(opts.out), "--out", "Give a folder (new or existing) for the video.")
     seed = 0 if opts.seed is None else opts.seed
     epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon
     act = policy(net, meta, epsilon, np.random.default_rng(seed))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
-from workbench.config import BatchSize, Interval, NonNegative, Positive, RunConfig, Seed
+from workbench.config import BatchSize, NonNegative, Positive, RunConfig
 from workbench.errors import ConfigError
+from workbench.generators.gan_config import GANOptim, GANSampleOptions
 
 DIGIT_SOURCES = ("mnist", "digits")  # sources that eval/fd (digit-classifier features) applies to
 
@@ -21,26 +22,8 @@ class DCGANData:
 
 
 @dataclass
-class DCGANOptim:
-    lr: Annotated[float, Positive] = 2e-4
-    """Adam learning rate of both networks (the paper's 0.0002)"""
-    beta1: Annotated[float, Interval(ge=0, lt=1)] = 0.5
-    """Adam beta1 (the paper lowers it from 0.9 to 0.5 for stability)"""
-    beta2: Annotated[float, Interval(ge=0, lt=1)] = 0.999
-    """Adam beta2"""
-
-
-@dataclass
-class DCGANSampleOptions:
-    n: Annotated[int, Positive] = 64
-    """images in the grid"""
-    seed: Annotated[int, Seed] = 0
-    """seed of the latent noise"""
-
-
-@dataclass
 class DCGANConfig(RunConfig):
-    SampleOptions: ClassVar[type] = DCGANSampleOptions
+    SampleOptions: ClassVar[type] = GANSampleOptions
     total_steps: int = 3_000
     log_every: int = 100
     eval_every: int = 500
@@ -60,7 +43,7 @@ class DCGANConfig(RunConfig):
     """real and generated images per step (the paper uses 128; 64 halves the CPU time per step)"""
     data: DCGANData = field(default_factory=DCGANData)
     """training images"""
-    optim: DCGANOptim = field(default_factory=DCGANOptim)
+    optim: GANOptim = field(default_factory=GANOptim)
     """Adam settings shared by generator and discriminator"""
     grid_size: Annotated[int, Positive] = 64
     """images in the fixed-noise grid logged at every evaluation"""

@@ -26,10 +26,11 @@ from torch import nn
 from workbench.classifiers.features import SPLIT_SEED
 from workbench.data.images import ImageSet, load_images, to_float
 from workbench.errors import UserError
-from workbench.generators.dcgan.config import DCGANConfig, DCGANSampleOptions
+from workbench.generators.dcgan.config import DCGANConfig
 from workbench.generators.dcgan.model import Discriminator, Generator, dcgan_init
 from workbench.generators.gan import GAN
-from workbench.plugin import Context
+from workbench.generators.gan_config import GANSampleOptions
+from workbench.plugin import Context, Serving
 from workbench.runtime import optimizer_step
 
 
@@ -135,11 +136,11 @@ class DCGAN(GAN[DCGANConfig]):
         scores = {"eval/fd": self.fd_score()} if self.cfg.scores_fd else {}
         return {**scores, **self.d_scores(fakes)}
 
-    def sample(self, out: Path | None, opts: DCGANSampleOptions) -> str:
+    def sample(self, out: Path | None, opts: GANSampleOptions) -> str:
         """``workbench sample RUN --n 64 [--seed S] [--out grid.png | --out DIR]``: a grid PNG
         (under the run's media/ by default); an --out without an image suffix is a folder that
         receives one PNG per image."""
-        from workbench.media import image_grid, save_png
+        from workbench.media import save_grid_or_folder
 
         n, seed = opts.n, opts.seed
         if n <= 0:
@@ -148,14 +149,16 @@ class DCGAN(GAN[DCGANConfig]):
         images = self.generate_images(z)
         if out is None:
             out = self.ctx.media_dir / f"samples_seed{seed}_n{n}.png"
-        if out.suffix.lower() in (".png", ".jpg", ".jpeg"):
-            save_png(image_grid(images), out)
+        if save_grid_or_folder(images, out, "sample"):
             return f"wrote a grid of {n} samples to {out}"
-        out.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(images):
-            save_png(image, out / f"sample_{i:04d}.png")
         return f"wrote {n} samples to {out}/"
 
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         self.G.eval()
         return self.G, torch.randn(4, self.cfg.latent_size)
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /sample, a seed in, a PNG out (generators/image_serving.py)."""
+        from workbench.generators.image_serving import dcgan_serving
+
+        return dcgan_serving(self)

@@ -6,6 +6,7 @@ music21 is imported inside the functions: it takes about a second to import.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from workbench.data.music import VOICE_NAMES, Measure
 from workbench.generators.music.tokenizer import MusicTokenizer
@@ -34,10 +35,24 @@ def timeline(pieces: list[list[Measure]], gap_quarters: float = 4.0
 
 def write_midi(pieces: list[list[Measure]], path: Path, bpm: float) -> Path:
     """One MIDI file with a part per voice (music21 does the writing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    score(pieces, bpm).write("midi", fp=str(path))
+    return path
+
+
+def midi_bytes(pieces: list[list[Measure]], bpm: float) -> bytes:
+    """The bytes of the MIDI file ``write_midi`` writes, without a file (``workbench serve``)."""
+    from music21 import midi
+
+    return midi.translate.music21ObjectToMidiFile(score(pieces, bpm)).writestr()
+
+
+def score(pieces: list[list[Measure]], bpm: float) -> Any:
+    """A music21 Score with a part per voice and the tempo."""
     from music21 import note, stream, tempo
 
     n_voices = max((len(m) for p in pieces for m in p), default=1)
-    score = stream.Score()
+    result = stream.Score()
     parts = []
     for v in range(n_voices):
         part = stream.Part()
@@ -47,10 +62,8 @@ def write_midi(pieces: list[list[Measure]], path: Path, bpm: float) -> Path:
     for start, dur, pitch, v in timeline(pieces):
         parts[v].insert(start, note.Note(MusicTokenizer.fold_pitch(pitch), quarterLength=dur))
     for part in parts:
-        score.insert(0, part)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    score.write("midi", fp=str(path))
-    return path
+        result.insert(0, part)
+    return result
 
 
 def read_back_notes(path: Path) -> list[int]:

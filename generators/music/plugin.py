@@ -24,6 +24,7 @@ from workbench.generators.music.tokenizer import Measure, MusicTokenizer, pitche
 from workbench.generators.seq.config import SequenceSampleOptions
 from workbench.generators.seq.plugin import SequenceLM
 from workbench.media import save_wav
+from workbench.plugin import Serving
 
 
 class MusicLM(SequenceLM[MusicConfig]):
@@ -138,3 +139,32 @@ class MusicLM(SequenceLM[MusicConfig]):
         lines = [f"wrote {midi_path} and {wav_path}"]
         lines += [f"{k.removeprefix('eval/'):<24} {v:.4g}" for k, v in scores.items()]
         return "\n".join(lines)
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /sample, sampling settings in (an optional prompt of event
+        tokens, "bar p67 d1 ..."), a MIDI file out; requests are sampled together."""
+        from workbench.generators.music.io import midi_bytes
+        from workbench.generators.seq.serving import GenerateRequest, sample_rows, settings
+
+        def prepare(request: GenerateRequest) -> dict[str, Any]:
+            prompt = self.tokenizer.from_text(request.prompt) if request.prompt else []
+            return settings(self, request, [self.tokenizer.bos, *prompt])
+
+        def predict(items: list[dict[str, Any]]) -> list[bytes]:
+            ids = [list(i["prompt"]) for i in items]
+            for step in sample_rows(self, items):
+                for row, token in zip(ids, step):
+                    if token is not None:
+                        row.append(token)
+            out = []
+            for row in ids:
+                pieces = self.tokenizer.decode(row)
+                if not pieces:
+                    raise UserError("the model produced no notes for this seed; try another "
+                                    "seed or more tokens.")
+                out.append(midi_bytes(pieces, self.cfg.bpm))
+            return out
+
+        return Serving(route="sample", summary="sampling settings in, a MIDI file of generated "
+                       "music out", request=GenerateRequest, prepare=prepare, predict=predict,
+                       output="audio/midi", example={"tokens": 200, "temperature": 1.0, "seed": 0})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
-from workbench.config import BatchSize, Ge, Interval, NonNegative, Positive, RunConfig, Seed
+from workbench.config import BatchSize, Ge, Interval, NonNegative, Positive, RunConfig
 from workbench.errors import ConfigError
+from workbench.generators.gan_config import GANOptim, GANSampleOptions
 
 
 @dataclass
@@ -23,21 +24,10 @@ class Pix2PixData:
 
 
 @dataclass
-class Pix2PixOptim:
-    lr: Annotated[float, Positive] = 2e-4
-    """Adam learning rate of both networks (the paper's 0.0002)"""
-    beta1: Annotated[float, Interval(ge=0, lt=1)] = 0.5
-    """Adam beta1 (the paper's 0.5)"""
-    beta2: Annotated[float, Interval(ge=0, lt=1)] = 0.999
-    """Adam beta2"""
-
-
-@dataclass
-class Pix2PixSampleOptions:
-    n: Annotated[int, Positive] = 8
-    """images in the grid"""
-    seed: Annotated[int, Seed] = 0
-    """seed of the held-out pairs drawn"""
+class Pix2PixSampleOptions(GANSampleOptions):
+    n: int = 8
+    """held-out pairs translated: input | output | target rows in the grid (or outputs in an
+    --out folder)"""
 
 
 @dataclass
@@ -68,7 +58,7 @@ class Pix2PixConfig(RunConfig):
     """random jitter of the paper: upscale by 286/256, random crop back, random mirror"""
     data: Pix2PixData = field(default_factory=Pix2PixData)
     """paired images"""
-    optim: Pix2PixOptim = field(default_factory=Pix2PixOptim)
+    optim: GANOptim = field(default_factory=GANOptim)
     """Adam settings shared by generator and discriminator"""
     eval_images: Annotated[int, Positive] = 200
     """held-out pairs scored by eval/l1, eval/psnr, eval/ssim (the first N of val/)"""

@@ -27,8 +27,8 @@ from workbench.generators.metrics import psnr, ssim
 from workbench.generators.pix2pix.config import Pix2PixConfig, Pix2PixSampleOptions
 from workbench.generators.pix2pix.data import dataset_root, jitter
 from workbench.generators.pix2pix.model import PatchDiscriminator, UNetGenerator, pix2pix_init
-from workbench.media import image_grid, save_png
-from workbench.plugin import Context
+from workbench.media import image_grid, save_grid_or_folder
+from workbench.plugin import Context, Serving
 from workbench.runtime import optimizer_step
 
 
@@ -134,15 +134,17 @@ class Pix2Pix(GAN[Pix2PixConfig]):
         result = self.translate(a)
         if out is None:
             out = self.ctx.media_dir / f"translations_seed{seed}_n{len(a)}.png"
-        if out.suffix.lower() in (".png", ".jpg", ".jpeg"):
-            save_png(self.comparison_grid(a, result, b), out)
+        if save_grid_or_folder(result, out, "translation", self.comparison_grid(a, result, b)):
             return f"wrote input | output | target rows for {len(a)} held-out pairs to {out}"
-        out.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(result):
-            save_png(image, out / f"translation_{i:04d}.png")
         return f"wrote {len(a)} translations to {out}/"
 
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         self.G.eval()
         a, _ = self.held_out()
         return self.G, a[:2].clone()
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /translate, an image in, a PNG out (generators/image_serving.py)."""
+        from workbench.generators.image_serving import pix2pix_serving
+
+        return pix2pix_serving(self)

@@ -25,15 +25,17 @@ from workbench.options import AttributionMethod
 @dataclass
 class ModelConfig:
     arch: Literal["gpt", "lstm"] = "gpt"
-    """gpt = decoder-only transformer (nanoGPT); lstm = multi-layer LSTM language model"""
+    """gpt = decoder-only transformer (nanoGPT); lstm = multi-layer recurrent language model (LSTM or GRU: model.cell)"""
     n_layer: Annotated[int, Positive] = 4
-    """transformer blocks or LSTM layers"""
+    """transformer blocks or recurrent layers"""
     n_head: Annotated[int, Positive] = 4
     """attention heads (gpt)"""
     n_embd: Annotated[int, Positive] = 128
     """embedding width (gpt: also the residual width)"""
     hidden: Annotated[int, Positive] = 512
-    """LSTM hidden size (lstm)"""
+    """recurrent hidden size (lstm)"""
+    cell: Literal["lstm", "gru"] = "lstm"
+    """recurrent cell of arch=lstm: lstm (Hochreiter & Schmidhuber 1997) or gru (Cho et al. 2014)"""
     block_size: Annotated[int, Positive] = 64
     """context length in tokens: training blocks and the GPT's attention window"""
     dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.0
@@ -120,7 +122,7 @@ class SequenceExplainOptions:
 @dataclass
 class SequenceConfig(RunConfig):
     # bf16 autocast made the nanoGPT-size GPT step slower on every CPU measured, AMX or not
-    # (issue 17: 0.88x with AMX; benchmarks/gpt_speed.py --variants: 0.5x without), so
+    # (0.88x on a CPU with AMX; benchmarks/gpt_speed.py --variants: 0.5x without), so
     # precision=auto stays fp32 on CPU (workbench/precision.py)
     auto_cpu_precision: ClassVar[str] = "fp32"
 
@@ -140,6 +142,9 @@ class SequenceConfig(RunConfig):
 
     def validate(self) -> None:
         m = self.model
+        if m.arch == "gpt" and m.cell != "lstm":
+            raise ConfigError(f"model.cell={m.cell} is a choice of the recurrent model; it needs "
+                              "model.arch=lstm (the GPT has no recurrent cell).")
         if m.arch == "gpt" and m.n_embd % m.n_head:
             raise ConfigError(
                 f"model.n_embd={m.n_embd} must be divisible by model.n_head={m.n_head}."

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from workbench.generators.seq.plugin import SequenceLM
 
-EMBEDDINGS = {"GPT": "wte", "LSTMLM": "embed"}  # each model's token-embedding layer
+EMBEDDINGS = {"GPT": "wte", "RecurrentLM": "embed"}  # each model's token-embedding layer
 
 
 @contextmanager
@@ -172,7 +172,7 @@ def page_html(ids: list[int], start: int, attr: list[np.ndarray], probs: list[fl
 def rows_picture(ids: list[int], start: int, attr: list[np.ndarray], probs: list[float],
                  context: int, token_text: Callable[[int], str], signed: bool, title: str,
                  max_rows: int = 32) -> np.ndarray:
-    """The page's first ``max_rows`` lines as a picture (for W&B's media panel and the README):
+    """The page's first ``max_rows`` lines as a picture (for W&B's media panel and the docs):
     one monospace cell per token, its background the attribution's colour."""
     from matplotlib import font_manager
     from PIL import Image, ImageDraw, ImageFont

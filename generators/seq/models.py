@@ -3,10 +3,13 @@
 Both map token ids ``(B, T)`` to next-token logits ``(B, T, V)`` and share one incremental
 interface for sampling, ``step(new_ids, cache) -> (last logits, cache)``: the GPT re-reads its
 last ``block_size`` tokens, the LSTM carries its hidden state, so sampling code is the same.
+For many prompts of different lengths at once (``workbench serve`` batches requests) both also
+have ``begin(prompts) -> (last logits of each, cache)`` and ``extend(next_ids, cache)``.
 
 GPT: Radford et al. 2019 (GPT-2), pre-LayerNorm blocks, GELU MLP, weight tying between the token
 embedding and the output head (Press & Wolf 2017), causal ``F.scaled_dot_product_attention``.
-LSTM: Hochreiter & Schmidhuber 1997, as in Karpathy's char-rnn and Graves 2013.
+LSTM: Hochreiter & Schmidhuber 1997, as in Karpathy's char-rnn and Graves 2013; ``cell=gru``
+swaps in the GRU (Cho et al. 2014), which has no cell state and a third fewer weights.
 """
 
 from __future__ import annotations
@@ -106,27 +109,67 @@ class GPT(nn.Module):
         logits, _ = self(context)
         return logits[:, -1], context
 
+    def begin(self, prompts: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Next-token logits (B, V) of prompts of different lengths, in one forward pass: the
+        rows are right-padded, and causal attention never lets a position see the padding
+        after it, so each row's last real position gives its logits."""
+        rows = [p[-self.block_size:] for p in prompts]
+        lengths = torch.tensor([len(r) for r in rows], device=rows[0].device)
+        logits, _ = self(nn.utils.rnn.pad_sequence(rows, batch_first=True))
+        return logits[torch.arange(len(rows), device=lengths.device), lengths - 1], rows
 
-class LSTMLM(nn.Module):
+    def extend(self, next_ids: torch.Tensor, rows: list[torch.Tensor]
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.begin([torch.cat([r, t.view(1)]) for r, t in zip(rows, next_ids)])
+
+
+class RecurrentLM(nn.Module):
+    """Embedding -> multi-layer LSTM or GRU -> linear head (``arch=lstm``, ``cell=lstm|gru``)."""
+
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.n_embd)
         self.drop = nn.Dropout(cfg.dropout)
-        self.lstm = nn.LSTM(cfg.n_embd, cfg.hidden, num_layers=cfg.n_layer, batch_first=True,
-                            dropout=cfg.dropout if cfg.n_layer > 1 else 0.0)
+        rnn = nn.GRU if cfg.cell == "gru" else nn.LSTM
+        self.rnn = rnn(cfg.n_embd, cfg.hidden, num_layers=cfg.n_layer, batch_first=True,
+                       dropout=cfg.dropout if cfg.n_layer > 1 else 0.0)
         self.head = nn.Linear(cfg.hidden, vocab_size)
+        # checkpoints from before the GRU option named the recurrent layer `lstm`
+        self._register_load_state_dict_pre_hook(_renamed_lstm_weights)
 
     def forward(self, idx: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        out, state = self.lstm(self.drop(self.embed(idx)), state)
+        out, state = self.rnn(self.drop(self.embed(idx)), state)
         return self.head(self.drop(out)), state
 
     def step(self, new_ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
         logits, state = self(new_ids, cache)
         return logits[:, -1], state
 
+    def begin(self, prompts: list[torch.Tensor]) -> tuple[torch.Tensor, Any]:
+        """Next-token logits (B, V) of prompts of different lengths, in one pass: a packed
+        sequence stops each row at its own length, and the top layer's last hidden state is
+        the output at the row's last token."""
+        lengths = torch.tensor([len(p) for p in prompts])
+        x = self.drop(self.embed(nn.utils.rnn.pad_sequence(prompts, batch_first=True)))
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(packed)
+        h = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c); GRU: h
+        return self.head(self.drop(h[-1])), state
+
+    def extend(self, next_ids: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        return self.step(next_ids.view(-1, 1), state)
+
+
+LSTMLM = RecurrentLM  # the name before the GRU option
+
+
+def _renamed_lstm_weights(state: dict[str, Any], prefix: str, *args: Any) -> None:
+    for key in [k for k in state if k.startswith(prefix + "lstm.")]:
+        state[prefix + "rnn." + key[len(prefix) + 5:]] = state.pop(key)
+
 
 def build_model(cfg: ModelConfig, vocab_size: int) -> nn.Module:
-    return GPT(cfg, vocab_size) if cfg.arch == "gpt" else LSTMLM(cfg, vocab_size)
+    return GPT(cfg, vocab_size) if cfg.arch == "gpt" else RecurrentLM(cfg, vocab_size)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

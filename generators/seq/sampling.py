@@ -8,7 +8,7 @@ reaches ``top_p``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -58,3 +58,41 @@ def generate(model: nn.Module, prompt: Sequence[int], max_new_tokens: int, *,
     finally:
         model.train(was_training)
     return out
+
+
+@torch.no_grad()
+def generate_rows(model: nn.Module, prompts: Sequence[Sequence[int]], max_new_tokens: Sequence[int],
+                  temperature: Sequence[float], top_k: Sequence[int], top_p: Sequence[float],
+                  seeds: Sequence[int], device: torch.device | None = None,
+                  stop_token: int | None = None) -> Iterator[list[int | None]]:
+    """Many prompts sampled together, one forward pass per step for all of them (the model's
+    ``begin`` / ``extend``); each row has its own settings and its own seeded generator, as in
+    ``generate``. Yields each step's new token of every row, None for a row that is done."""
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError("generate_rows needs prompts of at least one token")
+    device = device or next(model.parameters()).device
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    done = [n <= 0 for n in max_new_tokens]
+    made = [0] * len(prompts)
+    logits, cache = model.begin([torch.tensor(p, device=device) for p in prompts])
+    while not all(done):
+        logits = logits.float().cpu()
+        step: list[int | None] = []
+        for i in range(len(prompts)):
+            if done[i]:
+                step.append(None)
+                continue
+            row = logits[i:i + 1]
+            if temperature[i] == 0:
+                nxt = int(row.argmax(-1))
+            else:
+                probs = filter_logits(row / temperature[i], top_k[i], top_p[i]).softmax(-1)
+                nxt = int(torch.multinomial(probs, 1, generator=generators[i]))
+            made[i] += 1
+            done[i] = made[i] >= max_new_tokens[i] or nxt == stop_token
+            step.append(nxt)
+        yield step
+        if all(done):
+            return
+        next_ids = torch.tensor([t if t is not None else 0 for t in step], device=device)
+        logits, cache = model.extend(next_ids, cache)

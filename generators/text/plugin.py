@@ -7,7 +7,9 @@ cross-entropy in nats per character.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +19,7 @@ from workbench.generators.seq.config import SequenceExplainOptions, SequenceSamp
 from workbench.generators.seq.plugin import SequenceLM
 from workbench.generators.seq.tokenizers import CharTokenizer
 from workbench.generators.text.config import TextConfig
+from workbench.plugin import Serving
 
 
 class TextLM(SequenceLM[TextConfig]):
@@ -62,3 +65,23 @@ class TextLM(SequenceLM[TextConfig]):
             raise UserError("--prompt is empty; give at least one character, or leave it out.")
         prompt = self.tokenizer.encode(text_prompt).tolist()
         return explain(self, step, out, opts, prompt, lambda i: self.tokenizer.chars[i])
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /generate, a prompt in, the continuation streamed out as it
+        is sampled (prompts of a batch are sampled together, generators/seq/serving.py)."""
+        from workbench.generators.seq.serving import GenerateRequest, sample_rows, settings
+
+        def prepare(request: GenerateRequest) -> dict[str, Any]:
+            prompt = (self.cfg.prompt or "\n") if request.prompt is None else request.prompt
+            if not prompt:
+                raise UserError("'prompt' is empty; give at least one character, or leave it out.")
+            return settings(self, request, self.tokenizer.encode(prompt).tolist())
+
+        def predict(items: list[dict[str, Any]]) -> Iterator[list[str]]:
+            for step in sample_rows(self, items):
+                yield ["" if t is None else self.tokenizer.chars[t] for t in step]
+
+        return Serving(route="generate", summary="a prompt in, the text that follows it out "
+                       "(streamed as it is generated)", request=GenerateRequest, prepare=prepare,
+                       predict=predict, output="stream",
+                       example={"prompt": self.cfg.prompt, "tokens": 200, "seed": 0})

@@ -2,7 +2,7 @@
 
     import workbench as wb
 
-    r = wb.run("dqn-cartpole", lr=1e-3, total_steps=20_000)   # a bar in Jupyter (tqdm.auto)
+    r = wb.run("dqn-cartpole", lr=1e-3, total_steps=20_000)   # a widget bar in Jupyter ([notebook] extra)
     r.metrics        # a pandas DataFrame (a list of dicts when pandas is not installed)
     r.best()         # Best(metric='eval/return', value=500.0, step=15000, goal='max')
     r.config         # the resolved config, a nested dict
@@ -192,12 +192,14 @@ def rerun(run_dir: str | Path | Run, *, run_name: str | None = None, wandb: str 
 
 def compare(runs: Iterable[str | Path | Run] = (), *, group: str | None = None,
             metric: str | None = None, goal: str = "auto", x: str = "step",
-            out: str | Path | None = None) -> Any:
+            out: str | Path | None = None, rank_by: str = "final") -> Any:
     """``workbench compare``: a :class:`~workbench.studies.comparison.Comparison` (printing it gives
-    the CLI's report; ``.table`` and ``.curves`` are DataFrames with pandas). ``out``: a PNG."""
+    the CLI's report; ``.table`` and ``.curves`` are DataFrames with pandas). ``out``: a PNG;
+    ``rank_by``: ``"final"`` (the value the run ends with) or ``"best"``."""
     from workbench.studies.comparison import build, plot
 
-    c = build([Path(r) for r in runs], group=group, metric=metric, x=x, goal=goal)
+    c = build([Path(r) for r in runs], group=group, metric=metric, x=x, goal=goal,
+              rank_by=rank_by)
     if out is not None:
         plot(c.groups, c.metric, x, Path(out), c.keys)
     return c

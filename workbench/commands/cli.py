@@ -1,4 +1,4 @@
-"""``workbench list | describe | run | resume | eval | sample | explain | compare | export | sweep``.
+"""``workbench list | describe | run | resume | eval | sample | explain | compare | export | sweep | serve``.
 
 Start-up is kept light: ``--help``, ``list`` and ``describe`` import neither torch nor wandb
 nor any plugin module. Bad input is one paragraph on stderr and exit code 2.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import __version__, registry
-from workbench.errors import UserError
+from workbench.errors import UserError, check_folder
 
 EPILOG = """examples:
   workbench list
@@ -27,6 +27,7 @@ EPILOG = """examples:
   workbench sample runs/dcgan-mnist/<run> --n 64
   workbench explain runs/classifier-digits/<run> --method integrated-gradients --n 16
   workbench compare --group dqn-cartpole --metric eval/return --out curves.png
+  workbench serve runs/classifier-digits/<run> --port 8000
 """
 
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--goal", choices=("auto", "min", "max"), default="auto",
                    help="is lower or higher better (auto: the plugin's declared goal for its "
                    "primary metric, else lower for loss/error/mse/fd names)")
+    p.add_argument("--rank-by", choices=("final", "best"), default="final",
+                   help="rank runs by the metric's final value (default: what the run ends "
+                   "with) or by its best value over the run")
     p.add_argument("--x", choices=("step", "time"), default="step", help="x-axis of the curves")
     p.add_argument("--out", type=Path, default=None, help="PNG of the curves")
     p.add_argument("--csv", type=Path, default=None, help="write the run table as CSV")
@@ -107,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # export, sweep, rerun/config files and the runs list define their own sub-commands; the
     # modules are light (torch, optuna and the plugins are imported only when a command runs)
-    from workbench.commands import configfile, export, listing
+    from workbench.commands import configfile, export, listing, serve
     from workbench.studies import sweep
 
-    for module in (export, sweep, configfile, listing):
+    for module in (export, sweep, configfile, listing, serve):
         module.add_parser(sub)
     for verb in sub.choices.values():  # `workbench run NAME -v` as well as `workbench -v run NAME`
         verb.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -329,6 +333,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    if args.out is not None:  # a folder of files: an existing file there is refused, not replaced
+        check_folder(args.out, "--out", "Give a folder (new or existing) for the attribution "
+                     "files, or leave out --out to write into the run's media/.")
     if args.pretrained is not None:
         return _hook_pretrained(args)
     opts = _parse_hook_options(args)
@@ -353,7 +360,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     print(compare(args.run_dirs, group=args.group, metric=args.metric, out=args.out, tags=args.tag,
                   where=args.where, x=args.x, csv_out=args.csv, markdown_out=args.markdown,
-                  goal=args.goal, curves_csv=args.curves_csv))
+                  goal=args.goal, curves_csv=args.curves_csv, rank_by=args.rank_by))
     return 0
 
 

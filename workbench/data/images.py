@@ -33,6 +33,7 @@ import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,6 +113,19 @@ def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
                           antialias=bool(max(chunk.shape[-2:]) > size))
         out.append(x.round_().clamp_(0, 255).to(torch.uint8))
     return torch.cat(out) if out else images.new_zeros((0, images.shape[1], size, size))
+
+
+def from_pil(image: Any, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    """A PIL image (any size, RGB or L) -> uint8 C,H,W at ``size`` (H, W) with ``channels`` (1 or
+    3), as the training images were made: bilinear, antialiased when shrinking."""
+    arr = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    t = torch.from_numpy(arr.copy()).reshape(arr.shape[0], arr.shape[1], -1).permute(2, 0, 1)
+    h, w = size
+    if t.shape[-2:] != (h, w):
+        x = F.interpolate(t[None].float(), size=(h, w), mode="bilinear", align_corners=False,
+                          antialias=bool(t.shape[-2] > h or t.shape[-1] > w))
+        t = x[0].round_().clamp_(0, 255).to(torch.uint8)
+    return t
 
 
 def convert_channels(images: torch.Tensor, channels: int | None) -> torch.Tensor:

@@ -27,7 +27,14 @@ from workbench import distributed, registry
 from workbench.config import apply_overrides, build_config, from_dict, to_dict
 from workbench.engine import checkpoint
 from workbench.engine.runlock import RunLock
-from workbench.engine.runs import RunDir, RunInfo, check_run_name, new_run_id, open_run
+from workbench.engine.runs import (
+    RunDir,
+    RunInfo,
+    check_run_name,
+    check_runs_root,
+    new_run_id,
+    open_run,
+)
 from workbench.errors import ConfigError, UserError
 
 log = logging.getLogger("workbench")
@@ -133,6 +140,11 @@ def prepare(name: str, overrides: Mapping[str, Any]) -> tuple[registry.PluginSpe
     spec, preset = registry.resolve(name)
     cfg_cls = registry.load_config_class(spec)
     cfg = build_config(cfg_cls, dict(preset.overrides) if preset else {}, overrides)
+    # the files a new run reads (images, weights), checked here rather than in validate(), which
+    # also runs when a saved config is reloaded: a later sample or export needs none of them
+    check_inputs = getattr(cfg, "check_inputs", None)
+    if callable(check_inputs):
+        check_inputs()
     plugin_cls = registry.load_plugin_class(spec)
     return spec, cfg, plugin_cls, _group_name(preset.name if preset else spec.name)
 
@@ -142,6 +154,7 @@ def start(name: str, overrides: Mapping[str, Any], run_name: str | None = None,
     launch = launch or Launch()
     if run_name is not None:
         check_run_name(run_name)  # before anything is imported or created
+    check_runs_root(root)
     spec, cfg, plugin_cls, group = prepare(name, overrides)  # every rank validates
     group = _group_name(launch.group) if launch.group else group
     preset = name if name != spec.name else None

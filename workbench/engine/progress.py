@@ -49,6 +49,37 @@ def in_notebook() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
+_NOTEBOOK_HINT = ("workbench: the live progress widget in Jupyter needs ipywidgets: pip install "
+                  "'workbench[notebook]' (then restart the kernel); a text bar until then")
+_hinted: list[bool] = []
+
+
+def notebook_widget() -> bool:
+    """Draw tqdm's ipywidgets bar: in a notebook front end that shows widgets (not
+    qtconsole or Spyder, as tqdm.autonotebook decides) with ipywidgets installed (the
+    ``[notebook]`` extra). Without ipywidgets, one hint naming the extra, then a text bar."""
+    if not in_notebook() or any(k == "QT_API" or k.startswith("SPYDER") for k in os.environ):
+        return False
+    try:
+        import ipywidgets  # noqa: F401 - tqdm.notebook draws with it
+    except ImportError:
+        if not _hinted:
+            _hinted.append(True)
+            print(_NOTEBOOK_HINT, file=sys.stderr, flush=True)
+        return False
+    return True
+
+
+def _tqdm(widget: bool) -> Any:
+    """tqdm's widget class or its text bar, chosen here rather than by tqdm.auto, which would
+    only warn "IProgress not found" without ipywidgets and take the widget for qtconsole's."""
+    if widget:
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm
+
+
 def wants_bar(stream: Any) -> bool:
     """A live bar on a terminal or in a notebook; plain lines into files and pipes."""
     try:
@@ -71,9 +102,9 @@ def track(items: Sequence[T], desc: str, unit: str = "item", stream: Any = None)
     one after, never a carriage return."""
     stream = stream or sys.stderr
     if wants_bar(stream):
-        from tqdm.auto import tqdm
-
-        yield from tqdm(items, desc=desc, unit=unit, file=stream, leave=False)
+        widget = notebook_widget()
+        yield from _tqdm(widget)(items, desc=desc, unit=unit, leave=False,
+                                 **({} if widget else {"file": stream}))
         return
     t0 = time.monotonic()
     print(f"{desc}: {len(items):,} {unit}s ...", file=stream, flush=True)
@@ -126,18 +157,25 @@ class Progress:
         for record in history:  # a resumed run: the best so far includes the earlier sessions
             self._remember(record, int(record.get("step", 0)))
         self._bar: Any = None
+        self._lines = self.stream  # where eval lines and messages go
         if enabled and (wants_bar(self.stream) if bar is None else bar):
-            from tqdm.auto import tqdm
-
-            sized = _columns(self.stream) is not None
-            # a pty without a window size (`script`, some CI runners) reports 0x0, and tqdm
-            # then draws nothing at all: give it a size. smoothing: the rate is a moving
-            # average of the last updates, not the average since start
             self._label = label.split("/")[0][:24] + " "  # the preset: the run is named at start
-            self._bar = tqdm(total=total, initial=initial, desc=self._label,
-                             unit="step", unit_scale=True, dynamic_ncols=sized,
-                             ncols=None if sized else 120, nrows=None if sized else 24,
-                             file=self.stream, smoothing=0.3, bar_format=_BAR_FORMAT)
+            # smoothing: the rate is a moving average of the last updates, not since start
+            common = dict(total=total, initial=initial, desc=self._label, unit="step",
+                          unit_scale=True, smoothing=0.3, bar_format=_BAR_FORMAT)
+            if notebook_widget():
+                # the widget spans the cell (dynamic_ncols: width 100%; a number of columns
+                # would be read as pixels); its lines go to stdout, as tqdm.notebook's own do
+                # (a notebook shows stderr as an error block)
+                self._bar = _tqdm(True)(**common, dynamic_ncols=True)
+                self._lines = sys.stdout
+            else:
+                # a pty without a window size (`script`, some CI runners) reports 0x0, and
+                # tqdm then draws nothing at all: give it a size
+                sized = _columns(self.stream) is not None
+                self._bar = _tqdm(False)(**common, dynamic_ncols=sized,
+                                         ncols=None if sized else 120,
+                                         nrows=None if sized else 24, file=self.stream)
 
     # ------------------------------------------------------------------ during the run
     def update(self, step: int) -> None:
@@ -241,7 +279,7 @@ class Progress:
 
     def message(self, text: str) -> None:
         if self._bar is not None:
-            self._bar.write(text, file=self.stream)
+            self._bar.write(text, file=self._lines)
         elif self.enabled:
             print(text, file=self.stream, flush=True)
 
@@ -273,4 +311,4 @@ class Progress:
             self._bar.close()
             self._bar = None
         if summary and self.enabled:
-            print(summary, file=self.stream, flush=True)
+            print(summary, file=self._lines, flush=True)

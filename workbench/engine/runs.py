@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.runlock import LOCK_FILE, RunLock
-from workbench.errors import UserError
+from workbench.errors import UserError, check_folder
 
 log = logging.getLogger("workbench")
 
@@ -41,15 +41,30 @@ def runs_root() -> Path:
     return Path(os.environ.get("WORKBENCH_RUNS", "runs"))
 
 
-def check_run_name(name: str) -> str:
+def check_runs_root(root: Path | None = None) -> Path:
+    """The folder runs go into (``root``, else WORKBENCH_RUNS, else ./runs), checked before
+    anything is created in it: a file or a read-only folder is exit 2, not a traceback."""
+    if root is not None:
+        what = "the runs folder"
+    elif "WORKBENCH_RUNS" in os.environ:
+        what = "WORKBENCH_RUNS"
+    else:
+        what = "the default runs folder"
+    return check_folder(root or runs_root(), what,
+                        "Point WORKBENCH_RUNS at a folder you can write (it is created if "
+                        "missing), or unset it to use ./runs.")
+
+
+def check_run_name(name: str, what: str = "run name", example: str = "--name lr3e-4-seed1") -> str:
     """A run name is one path component under ``runs/<group>/``: refuse anything that would
-    put the run elsewhere or break a table (``../x``, ``/tmp/x``, a newline)."""
-    rule = ("a run name is one folder name: not empty, no '/' or '\\', not '.' or '..', no "
+    put the run elsewhere or break a table (``../x``, ``/tmp/x``, a newline). Sweep and study
+    names (``what``), which name folders of runs too, follow the same rule."""
+    rule = (f"a {what} is one folder name: not empty, no '/' or '\\', not '.' or '..', no "
             "control characters (newline, tab, ...), at most 255 bytes")
     bad = (not name or name in (".", "..") or "/" in name or "\\" in name
            or any(unicodedata.category(ch) == "Cc" for ch in name) or len(name.encode()) > 255)
     if bad:
-        raise UserError(f"invalid run name {name!r}: {rule}. For example --name lr3e-4-seed1.")
+        raise UserError(f"invalid {what} {name!r}: {rule}. For example {example}.")
     return name
 
 
@@ -109,7 +124,7 @@ class RunDir:
                root: Path | None = None, lock: RunLock | None = None) -> RunDir:
         """A new run directory; with ``lock``, locked (workbench/engine/runlock.py) before anything
         is written in it, so two processes given the same --name cannot both fill it."""
-        root = root or runs_root()
+        root = check_runs_root(root)
         if name is None:
             base = time.strftime("%Y%m%d-%H%M%S") + f"-s{config.get('seed', 0)}"
             name, n = base, 1

@@ -190,6 +190,10 @@ class Agent(Plugin[C]):
     def eval_report(self, step: int, opts: AgentEvalOptions) -> str:
         """``workbench eval RUN``: one line per game and the mean (default: final_eval_episodes)."""
         out = Path(opts.out) if opts.out else None
+        if out is not None:  # before the games are played, not after them
+            from workbench.errors import check_folder
+
+            check_folder(out, "--out", "Give a folder (new or existing) for the video.")
         result = self.play_evaluation(step, opts.episodes or self.cfg.final_eval_episodes,
                                       opts.video, opts.seed, out)
         lines = report(result.games, result.seed, self.eval_policy())

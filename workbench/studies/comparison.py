@@ -8,10 +8,15 @@ it works on runs of any plugin, finished or not, with W&B on or off::
 
 The metric is the plugins' primary metric unless one is named, and "better" is its declared
 goal. The table shows, per run, the config keys whose values differ between the runs, and the
-final and best value of the metric; runs are ranked by the final value. Runs whose configs
-differ only in ``seed`` (with distinct seeds) are also summarised together (mean, min, max over
-seeds), and the PNG draws them as one mean curve with a min-max band. This module imports
-neither torch nor wandb; matplotlib is imported only when a PNG is asked for.
+final and best value of the metric; runs are ranked by the final value (what the run ends
+with; the best of many noisy evaluations flatters), or by the best with ``--rank-by best``,
+and the report's first line says which. Runs whose configs differ only in ``seed`` (with
+distinct seeds) are also summarised together as RL papers do (workbench/studies/aggregate.py):
+the mean, the interquartile mean and their 95 % bootstrap confidence intervals over seeds, with
+min and max; the PNG draws them as one mean curve with its 95 % confidence band, and a single
+run that logs ``<metric>_std`` (the spread over an evaluation's games, ``eval/return_std``) with
+a +-std band. This module imports neither torch nor wandb; matplotlib is imported only when a
+PNG is asked for.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ from typing import Any
 
 from workbench.engine.runs import RunDir, find_runs, open_run, runs_root
 from workbench.errors import UserError
+from workbench.studies.aggregate import Summary, aligned, curve_interval, summarize
 
 log = logging.getLogger("workbench")
 
 # names that mean "lower is better" (anything else is maximised: returns, accuracy, ...)
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "l1", "fd", "fid", "perplexity", "nll", "bpc", "regret")
 _SEED_KEYS = ("seed",)
+SEED_NOTE = ("IQM: interquartile mean (the mean with fewer than 4 seeds); CI: 95 % percentile "
+             "bootstrap interval over seeds (Agarwal et al. 2021, rliable's method).")
 
 
 def records_or_frame(rows: list[dict[str, Any]]) -> Any:
@@ -51,6 +59,7 @@ class RunData:
     info: Any
     config: dict[str, Any]
     curve: list[tuple[float, float]] = field(default_factory=list)  # (x, value), sorted by x
+    std: list[float] | None = None  # <metric>_std at each point of the curve, when logged
     final: float = math.nan
     best: float = math.nan
 
@@ -202,10 +211,15 @@ def load(runs: Sequence[RunDir], metric: str | None, x: str = "step",
     labels = _labels(runs)
     data = []
     for r in runs:
-        points = [(float(rec[x]), v) for rec in records[r.path]
-                  if x in rec and (v := _number(rec.get(metric))) is not None]
-        points.sort(key=lambda p: p[0])
+        # (x, value, its _std or None): the spread of an evaluation's games where logged
+        triples = sorted(((float(rec[x]), v, _number(rec.get(f"{metric}_std")))
+                          for rec in records[r.path]
+                          if x in rec and (v := _number(rec.get(metric))) is not None),
+                         key=lambda t: t[0])
+        points = [(at, v) for at, v, _ in triples]
         d = RunData(r, labels[r.path], r.read_info(), _flat_config(r), points)
+        if triples and all(sd is not None for _, _, sd in triples):
+            d.std = [sd for _, _, sd in triples]
         if points:
             d.final = points[-1][1]
             d.best = (min if lower else max)(v for _, v in points)
@@ -268,21 +282,26 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def _rank_key(lower: bool) -> Any:
+RANK_BY = ("final", "best")
+
+
+def _rank_key(lower: bool, by: str = "final") -> Any:
     def key(d: RunData) -> tuple[bool, float]:
-        if math.isnan(d.final):
+        value = d.best if by == "best" else d.final
+        if math.isnan(value):
             return True, 0.0
-        return False, d.final if lower else -d.final
+        return False, value if lower else -value
 
     return key
 
 
-def run_rows(data: Sequence[RunData], keys: Sequence[str], lower: bool) -> tuple[list[str], list[list[str]]]:
+def run_rows(data: Sequence[RunData], keys: Sequence[str], lower: bool, by: str = "final"
+             ) -> tuple[list[str], list[list[str]]]:
     # an agent's game is always shown (as a differing key when the runs played several)
     env = [ENV_KEY] if ENV_KEY not in keys and any(ENV_KEY in d.config for d in data) else []
     header = ["rank", "run", *(["env"] if env else []), "status", "step", *keys, "final", "best"]
     rows = []
-    for i, d in enumerate(sorted(data, key=_rank_key(lower)), 1):
+    for i, d in enumerate(sorted(data, key=_rank_key(lower, by)), 1):
         rows.append([str(i), d.label, *(_fmt(d.config.get(k)) for k in env), d.info.status,
                      f"{d.info.step}", *(_fmt(d.config.get(k)) for k in keys), _fmt(d.final),
                      _fmt(d.best)])
@@ -309,18 +328,33 @@ def game_notes(data: Sequence[RunData]) -> list[str]:
     return notes
 
 
-def seed_rows(groups: dict[tuple, list[RunData]], lower: bool) -> tuple[list[str], list[list[str]]]:
-    header = ["config", "seeds", "final mean", "final min", "final max", "best mean"]
-    rows = []
+def seed_summaries(groups: dict[tuple, list[RunData]]) -> list[tuple[str, Summary, float]]:
+    """Per group of seeds: its config label, the aggregate of the final values (mean, IQM, 95 %
+    bootstrap intervals; Agarwal et al. 2021) and the mean of the best values."""
+    out = []
     for key, members in groups.items():
-        finals = [d.final for d in members if not math.isnan(d.final)]
         bests = [d.best for d in members if not math.isnan(d.best)]
-        mean = sum(finals) / len(finals) if finals else math.nan
-        rows.append([" ".join(f"{k}={v.strip(chr(39))}" for k, v in key) or "(all)", str(len(members)),
-                     _fmt(mean), _fmt(min(finals) if finals else math.nan),
-                     _fmt(max(finals) if finals else math.nan),
-                     _fmt(sum(bests) / len(bests) if bests else math.nan)])
-    rows.sort(key=lambda r: (r[2] == "-", float(r[2]) * (1 if lower else -1) if r[2] != "-" else 0))
+        label = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key) or "(all)"
+        out.append((label, summarize([d.final for d in members]),
+                    sum(bests) / len(bests) if bests else math.nan))
+    return out
+
+
+def _interval(e: Any) -> str:
+    return "-" if math.isnan(e.low) else f"[{_fmt(e.low)},{_fmt(e.high)}]"
+
+
+def seed_rows(groups: dict[tuple, list[RunData]], lower: bool, by: str = "final"
+              ) -> tuple[list[str], list[list[str]]]:
+    header = ["config", "seeds", "final mean", "final min", "final max", "best mean",
+              "final IQM", "mean 95% CI", "IQM 95% CI"]
+    rows = []
+    for (label, s, best), members in zip(seed_summaries(groups), groups.values(), strict=True):
+        rows.append([label, str(len(members)), _fmt(s.mean.value), _fmt(s.minimum),
+                     _fmt(s.maximum), _fmt(best), _fmt(s.iqm.value), _interval(s.mean),
+                     _interval(s.iqm)])
+    col = 5 if by == "best" else 2  # best mean, or final mean
+    rows.sort(key=lambda r: (r[col] == "-", float(r[col]) * (1 if lower else -1) if r[col] != "-" else 0))
     return header, rows
 
 
@@ -350,18 +384,8 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def band(curves: Sequence[Sequence[tuple[float, float]]]) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Mean, min and max of several curves on a shared x grid: the union of their x values
-    inside the range they all cover, each curve linearly interpolated onto it (exact when the
-    runs logged at the same steps)."""
-    import numpy as np
-
-    curves = [c for c in curves if c]
-    lo = max(c[0][0] for c in curves)
-    hi = min(c[-1][0] for c in curves)
-    grid = np.array(sorted({x for c in curves for x, _ in c if lo <= x <= hi}))
-    if grid.size == 0:  # no overlap (e.g. wall time of very different runs): keep the first
-        grid = np.array([x for x, _ in curves[0]])
-    ys = np.stack([np.interp(grid, [x for x, _ in c], [y for _, y in c]) for c in curves])
+    """Mean, min and max of several curves on a shared x grid (see aggregate.aligned)."""
+    grid, ys = aligned(curves)
     return grid.tolist(), ys.mean(0).tolist(), ys.min(0).tolist(), ys.max(0).tolist()
 
 
@@ -375,13 +399,15 @@ def _run_label(d: RunData, keys: Sequence[str]) -> str:
 
 
 def figure(groups: dict[tuple, list[RunData]], metric: str, x: str, keys: Sequence[str]) -> Any:
-    """The curves: one line per run, or a mean line with a min-max band per group of seeds."""
+    """The curves: one line per run (with a +-std band when it logged ``<metric>_std``), or a
+    mean line with a min-max band per group of seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    std_bands = False
     for key, members in groups.items():
         runs = [d for d in members if d.curve]
         if not runs:
@@ -389,20 +415,26 @@ def figure(groups: dict[tuple, list[RunData]], metric: str, x: str, keys: Sequen
         if len(runs) == 1:
             xs, ys = zip(*runs[0].curve, strict=True)
             short = len(xs) <= _MARKER_POINTS
-            ax.plot(xs, ys, label=_run_label(runs[0], keys), marker="o" if short else None,
-                    markersize=4)
-        else:
-            grid, mean, lo, hi = band([d.curve for d in runs])
+            std = runs[0].std
+            (line,) = ax.plot(xs, ys, label=_run_label(runs[0], keys),
+                              marker="o" if short else None, markersize=4)
+            if std:  # the spread over the evaluation's games, as the run logged it
+                std_bands = True
+                ax.fill_between(xs, [y - s for y, s in zip(ys, std, strict=True)],
+                                [y + s for y, s in zip(ys, std, strict=True)],
+                                color=line.get_color(), alpha=0.15, linewidth=0)
+        else:  # the mean over seeds with its 95 % bootstrap confidence band
+            grid, mean, lo, hi = curve_interval([d.curve for d in runs])
             shared = " ".join(f"{k}={v.strip(chr(39))}" for k, v in key)
             short = len(grid) <= _MARKER_POINTS
-            (line,) = ax.plot(grid, mean, label=f"{shared or 'mean'} ({len(runs)} seeds)",
+            (line,) = ax.plot(grid, mean, label=f"{shared or 'mean'} ({len(runs)} seeds, 95% CI)",
                               marker="o" if short else None, markersize=4)
             ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     values = [v for members in groups.values() for d in members for _, v in d.curve]
     if values and min(values) > 0 and max(values) / min(values) > 100:
         ax.set_yscale("log")  # losses spanning decades: a linear axis shows only the start
     ax.set_xlabel("step" if x == "step" else "wall time (s)")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(f"{metric} (bands: +-{metric}_std)" if std_bands else metric)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -449,17 +481,24 @@ class Comparison:
     rows: list[list[str]]
     groups: dict[tuple, list[RunData]]
     notes: list[str]
+    rank_by: str = "final"
 
     @property
     def seeded(self) -> bool:
         return any(len(m) > 1 for m in self.groups.values())
 
-    def report(self) -> str:
+    @property
+    def caption(self) -> str:
         direction = "lower" if self.lower else "higher"
-        parts = [f"{len(self.data)} runs, ranked by final {self.metric} ({direction} is better)",
-                 "", text_table(self.header, self.rows)]
+        other = "best" if self.rank_by == "final" else "final"
+        return (f"{len(self.data)} runs, ranked by {self.rank_by} {self.metric} ({direction} is "
+                f"better); --rank-by {other} ranks by the {other} value")
+
+    def report(self) -> str:
+        parts = [self.caption, "", text_table(self.header, self.rows)]
         if self.seeded:
-            parts += ["", "across seeds:", text_table(*seed_rows(self.groups, self.lower))]
+            parts += ["", "across seeds:",
+                      text_table(*seed_rows(self.groups, self.lower, self.rank_by)), SEED_NOTE]
         if self.notes:
             parts += ["", *self.notes]
         return "\n".join(parts)
@@ -473,6 +512,20 @@ class Comparison:
         return records_or_frame([dict(zip(self.header, row, strict=True)) for row in self.rows])
 
     @property
+    def seeds(self) -> Any:
+        """Per config run over several seeds: the final value's mean, IQM and their 95 %
+        stratified bootstrap intervals (a DataFrame with pandas, else a list of dicts)."""
+        rows = []
+        for (label, s, best), members in zip(seed_summaries(self.groups), self.groups.values(),
+                                             strict=True):
+            if len(members) > 1:
+                rows.append({"config": label, "seeds": s.runs, "mean": s.mean.value,
+                             "mean_low": s.mean.low, "mean_high": s.mean.high,
+                             "iqm": s.iqm.value, "iqm_low": s.iqm.low, "iqm_high": s.iqm.high,
+                             "min": s.minimum, "max": s.maximum, "best_mean": best})
+        return records_or_frame(rows)
+
+    @property
     def curves(self) -> Any:
         """Every number the runs logged, tidy: run, step, metric, value."""
         rows = curves_rows([d.run for d in self.data], {d.run.path: d.label for d in self.data})
@@ -480,29 +533,32 @@ class Comparison:
                                  for r in rows])
 
     def markdown(self) -> str:
-        text = markdown_table(self.header, self.rows)
+        text = f"{self.caption}\n\n{markdown_table(self.header, self.rows)}"
         if self.seeded:
-            text += "\n\n" + markdown_table(*seed_rows(self.groups, self.lower))
+            text += "\n\n" + markdown_table(*seed_rows(self.groups, self.lower, self.rank_by))
         return text + "\n"
 
 
 def build(paths: Sequence[str | Path], group: str | None = None, metric: str | None = None,
           tags: Iterable[str] = (), where: Iterable[str] = (), x: str = "step",
-          goal: str = "auto", root: Path | None = None) -> Comparison:
+          goal: str = "auto", root: Path | None = None, rank_by: str = "final") -> Comparison:
+    if rank_by not in RANK_BY:
+        raise UserError(f"--rank-by must be final or best; got {rank_by!r}.")
     runs = select_runs(paths, group, tags, where, root)
     data, metric, lower = load(runs, metric, x, goal)
     keys = differing_keys(data)
-    header, rows = run_rows(data, keys, lower)
+    header, rows = run_rows(data, keys, lower, rank_by)
     return Comparison(metric, lower, data, keys, header, rows, seed_groups(data, keys),
-                      game_notes(data) + one_point_notes(data, metric))
+                      game_notes(data) + one_point_notes(data, metric), rank_by)
 
 
 def compare(paths: Sequence[str | Path], group: str | None = None, metric: str | None = None,
             out: Path | None = None, tags: Iterable[str] = (), where: Iterable[str] = (),
             x: str = "step", csv_out: Path | None = None, markdown_out: Path | None = None,
-            goal: str = "auto", root: Path | None = None, curves_csv: Path | None = None) -> str:
+            goal: str = "auto", root: Path | None = None, curves_csv: Path | None = None,
+            rank_by: str = "final") -> str:
     """The report ``workbench compare`` prints; writes the PNG / CSVs / Markdown asked for."""
-    c = build(paths, group, metric, tags, where, x, goal, root)
+    c = build(paths, group, metric, tags, where, x, goal, root, rank_by)
     wrote = []
     if csv_out:
         Path(csv_out).write_text(csv_text(c.header, c.rows))

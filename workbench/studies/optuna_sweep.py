@@ -25,6 +25,7 @@ is gone); SQL storages also expire it after a missed heartbeat on any machine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -33,7 +34,8 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,14 +191,11 @@ def open_storage(url: str | None, study_dir: Path) -> tuple[Any, str]:
             raise UserError(f"--storage {url}: unknown kind of storage '{scheme}'. Use a journal file "
                             "path (runs on one machine or a shared filesystem), sqlite:///FILE.db, "
                             "or a postgresql:// or mysql:// URL.")
-        try:
-            store = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
-        except Exception as e:  # noqa: BLE001 - a driver or server problem, told in one paragraph
-            raise UserError(f"--storage {url}: Optuna could not open it ({type(e).__name__}: "
-                            f"{str(e).splitlines()[0] if str(e) else ''}).") from None
-        db = url.split(":///", 1)[1] if scheme == "sqlite" and ":///" in url else ""
-        if db and db != ":memory:":
-            serialize_trial_claims(store, Path(db))
+        db = sqlite_file(url)
+        with file_lock(db):  # the first worker creates the tables, the others find them
+            store = _rdb_storage(url)
+        if db is not None:
+            serialize_trial_claims(store, db)
         return store, url
     path = Path(url) if url else study_dir / "optuna.journal"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,20 +204,71 @@ def open_storage(url: str | None, study_dir: Path) -> tuple[Any, str]:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path))), f"journal file {path}"
 
 
-def serialize_trial_claims(storage: Any, db: Path) -> None:
-    """SQLite ignores the ``SELECT ... FOR UPDATE`` with which Optuna moves a waiting (enqueued)
-    trial to running, so two workers could both claim it and train it twice. A file lock beside
-    the database makes each state change one step across the processes that share it."""
+def sqlite_file(url: str | None) -> Path | None:
+    """The database file of a ``sqlite:///FILE`` URL (None for other URLs and in-memory ones)."""
+    if not url or not url.split("+", 1)[0].startswith("sqlite") or ":///" not in url:
+        return None
+    db = url.split(":///", 1)[1]
+    return Path(db) if db and db != ":memory:" else None
+
+
+def _rdb_storage(url: str) -> Any:
+    """Optuna's RDB storage. Workers started together race to create its tables: on SQLite the
+    file lock has serialised them; a server database may still answer the loser with "already
+    exists" or a duplicate key, and a second try finds the tables made."""
+    optuna = _optuna()
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        except Exception as e:  # noqa: BLE001 - a driver or server problem, told in one paragraph
+            text = str(e)
+            lost_race = any(w in text.lower() for w in ("already exists", "duplicate", "unique"))
+            if lost_race and attempt < 2:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise UserError(f"--storage {url}: Optuna could not open it ({type(e).__name__}: "
+                            f"{text.splitlines()[0] if text else ''}).") from None
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def file_lock(db: Path | None) -> Iterator[None]:
+    """An exclusive lock on ``DB.lock`` beside a database file, across the processes that share
+    it (released when the file closes, so a killed worker never leaves it held). A no-op
+    without a file, and on Windows (no fcntl): there the races stay as Optuna has them."""
     try:
         import fcntl
-    except ImportError:  # not on Windows: the race stays as Optuna has it
+    except ImportError:
+        fcntl = None  # type: ignore[assignment]
+    if db is None or fcntl is None:
+        yield
         return
-    lock = db.with_name(db.name + ".lock")
+    with open(db.with_name(db.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def open_study(url: str | None, study_dir: Path, study_name: str, direction: str,
+               sampler: Any = None, pruner: Any = None) -> tuple[Any, str]:
+    """(the study, its storage's description): created by the first worker, loaded by the
+    others. Two workers started together on a new SQLite file is the README's "two terminals"
+    case: creating the tables and the study is one step under the lock beside the database."""
+    optuna = _optuna()
+    store, where = open_storage(url, study_dir)
+    with file_lock(sqlite_file(url)):
+        study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler,
+                                    pruner=pruner, direction=direction, load_if_exists=True)
+    return study, where
+
+
+def serialize_trial_claims(storage: Any, db: Path) -> None:
+    """SQLite ignores the ``SELECT ... FOR UPDATE`` with which Optuna moves a waiting (enqueued)
+    trial to running, so two workers could both claim it and train it twice. The file lock beside
+    the database makes each state change one step across the processes that share it."""
     inner = storage.set_trial_state_values
 
     def set_trial_state_values(trial_id: int, state: Any, values: Any = None) -> bool:
-        with open(lock, "a") as f:  # the lock goes with the file's closing
-            fcntl.flock(f, fcntl.LOCK_EX)
+        with file_lock(db):
             return inner(trial_id, state=state, values=values)
 
     storage.set_trial_state_values = set_trial_state_values
@@ -392,8 +442,11 @@ def sweep_optuna(name: str, args: list[str], trials: int | None, storage: str | 
     from workbench import registry
     from workbench.config import build_config
     from workbench.engine.loop import _group_name
-    from workbench.engine.runs import runs_root
+    from workbench.engine.runs import check_run_name, check_runs_root, runs_root
 
+    if study_name is not None:  # the study's folder of runs: runs/<study>/
+        check_run_name(study_name, "study name", "--study lr-search")
+    check_runs_root(root)
     spec, preset, params = parse_space(name, args)
     primary = registry.primary_metric(name)
     metric = metric or (primary[0] if primary else None)
@@ -412,15 +465,13 @@ def sweep_optuna(name: str, args: list[str], trials: int | None, storage: str | 
     cfg = build_config(registry.load_config_class(spec), dict(preset.overrides) if preset else {},
                        {p.key: p.corners()[0] for p in params})
     study_name = _group_name(study_name or default_study_name(name, args))
-    optuna = _optuna()
+    _optuna()  # exit 2 here, before anything is made, when Optuna is missing
     sampler_obj = make_sampler(sampler, params, seed)  # exit 2 here for a grid over ranges
     study_dir = (root or runs_root()) / study_name
-    store, where = open_storage(storage, study_dir)
-    study = optuna.create_study(study_name=study_name, storage=store, sampler=sampler_obj,
-                                pruner=make_pruner(pruner, pruner_startup, pruner_warmup,
-                                                   cfg.eval_every, cfg.total_steps),
-                                direction="maximize" if goal == "max" else "minimize",
-                                load_if_exists=True)
+    study, where = open_study(storage, study_dir, study_name,
+                              "maximize" if goal == "max" else "minimize", sampler_obj,
+                              make_pruner(pruner, pruner_startup, pruner_warmup, cfg.eval_every,
+                                          cfg.total_steps))
     _check_study(study, spec.name, metric, goal)
     dead = fail_dead_trials(study)
     study_dir.mkdir(parents=True, exist_ok=True)

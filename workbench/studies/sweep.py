@@ -298,8 +298,11 @@ def sweep(name: str, args: list[str], group: str | None = None, parallel: int = 
     from workbench import registry
     from workbench.config import build_config
     from workbench.engine.loop import _group_name
-    from workbench.engine.runs import runs_root
+    from workbench.engine.runs import check_run_name, check_runs_root, runs_root
 
+    if group is not None:  # the runs are GROUP_<values>: a path there would put them elsewhere
+        check_run_name(group, "sweep name", "--name lr-study")
+    check_runs_root(root)
     spec, preset = registry.resolve(name)
     if metric is None and spec.metric:  # the plugin's primary metric, with its declared goal
         metric, goal = spec.metric, goal or spec.goal
