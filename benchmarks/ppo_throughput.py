@@ -41,9 +41,9 @@ class WorkbenchPPO:
     def __init__(self, game: str, iterations: int, threads: int,
                  overrides: dict[str, Any] | None = None) -> None:
         import torch
-        from workbench.agents.ppo.agent import PPO
 
         from workbench import registry
+        from workbench.agents.ppo.agent import PPO
         from workbench.config import build_config
         from workbench.logger import Logger
         from workbench.plugin import Context

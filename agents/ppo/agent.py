@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from workbench.agents.ppo.config import PPOConfig
 
+from workbench.agents.ppo.config import PPOConfig
 from workbench.plugin import Context
 from workbench.rollout.agent import Agent, Transition
 from workbench.runtime import fused_optimizer_ok
