@@ -67,3 +67,52 @@ register_preset(
        "env.clip_rewards": False, "env.life_loss_terminal": False, "hidden": 256,
        "precision": "fp32"},
 )
+
+# PPO: CleanRL's ppo_atari.py settings by default; ppo-cartpole takes those of its ppo.py
+_SMOKE_PPO = {"total_steps": 512, "num_steps": 32, "env.num_envs": 4, "log_every": 128,
+              "eval_every": 512, "checkpoint_every": 256, "eval_episodes": 1,
+              "final_eval_episodes": 1, "eval_video": False, "env.noop_max": 0,
+              "torch_threads": 1, "env.max_episode_frames": 2_000}
+
+register(
+    "ppo",
+    entry_point="workbench.agents.ppo.agent:PPO",
+    config="workbench.agents.ppo.config:PPOConfig",
+    kind="agent",
+    metric="eval/return",
+    train_metric="train/episode_return",
+    goal="max",
+    description="PPO (clipped surrogate, GAE, CleanRL's details); Nature CNN on Atari, MLPs on classic control",
+    smoke=_SMOKE_PPO,
+)
+
+register_preset(
+    "ppo-cartpole", "ppo",
+    "CartPole-v1 with CleanRL ppo.py's settings: eval return >= 475 within 500k env steps",
+    smoke={"total_steps": 1_024, "log_every": 512, "eval_every": 1_024, "checkpoint_every": 512,
+           "eval_episodes": 2, "final_eval_episodes": 2, "torch_threads": 1},
+    **{"env.id": "CartPole-v1", "env.num_envs": 4, "num_steps": 128, "total_steps": 499_712,
+       "lr": 2.5e-4, "anneal_lr": True, "gamma": 0.99, "gae_lambda": 0.95,
+       "num_minibatches": 4, "update_epochs": 4, "clip_coef": 0.2, "clip_vloss": True,
+       "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5, "hidden": 64,
+       "env.clip_rewards": False, "env.life_loss_terminal": False, "eval_every": 25_000,
+       "eval_episodes": 10, "final_eval_episodes": 10, "log_every": 10_240,
+       "checkpoint_every": 100_000, "precision": "fp32"},
+)
+
+# CleanRL ppo_atari.py: 8 envs x 128 steps, clip 0.1, life loss as terminal, clipped rewards;
+# evaluation samples from the policy, since an argmax policy can stall a game by never firing
+_PPO_ATARI = {"env.num_envs": 8, "num_steps": 128, "total_steps": 10_000_000, "lr": 2.5e-4,
+              "clip_coef": 0.1, "ent_coef": 0.01, "eval_deterministic": False,
+              "eval_every": 250_000, "eval_episodes": 5, "checkpoint_every": 500_000}
+
+register_preset(
+    "ppo-pong", "ppo", "Pong with CleanRL ppo_atari.py's settings (10M env steps: a GPU-scale run)",
+    smoke=_SMOKE_PPO, **{"env.id": "ALE/Pong-v5", **_PPO_ATARI},
+)
+
+register_preset(
+    "ppo-breakout", "ppo",
+    "Breakout with CleanRL ppo_atari.py's settings (10M env steps: a GPU-scale run)",
+    smoke=_SMOKE_PPO, **{"env.id": "ALE/Breakout-v5", **_PPO_ATARI},
+)

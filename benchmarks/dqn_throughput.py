@@ -68,11 +68,14 @@ class WorkbenchDQN:
         from workbench import registry
         from workbench.agents.dqn.agent import DQN
         from workbench.config import build_config
-        from workbench.engine.loop import MetricWindow
         from workbench.logger import Logger
         from workbench.plugin import Context
         from workbench.runtime import resolve_precision
 
+        try:  # the core's layout since issue 21; --before may time an older checkout
+            from workbench.engine.loop import MetricWindow
+        except ImportError:
+            from workbench.loop import MetricWindow
         spec, _ = registry.resolve("dqn")
         cfg = build_config(registry.load_config_class(spec),
                            cleanrl_overrides(total_timesteps, learning_starts, buffer_size, threads),

@@ -13,9 +13,9 @@ from workbench.constraints import Interval, MinLen, NonNegative, Positive, Proba
 @dataclass
 class EnvConfig:
     id: Annotated[str, MinLen(1)] = "ALE/Pong-v5"
-    """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...) or a gymnasium id with discrete actions (CartPole-v1)"""
+    """an ALE id (ALE/Pong-v5, PongNoFrameskip-v4, ...), a gymnasium id with discrete actions (CartPole-v1), or your own as module:EnvId"""
     num_envs: Annotated[int, Interval(ge=1, le=4096)] = 8
-    """environments stepped together; one call of the agent advances num_envs env steps"""
+    """environments stepped together; one vector step advances num_envs env steps"""
     num_threads: Annotated[int, Interval(ge=0, le=1024)] = 2
     """C++ threads stepping the Atari envs (0 = one per core)"""
     frame_stack: Annotated[int, Interval(ge=1, le=64)] = 4

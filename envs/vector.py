@@ -1,5 +1,7 @@
-"""Vector environments for value-based agents: Atari through ale-py's C++ ``AtariVectorEnv``,
-everything else through ``gymnasium.make_vec``, behind one small interface.
+"""Vector environments for every agent: Atari through ale-py's C++ ``AtariVectorEnv``,
+everything else through ``gymnasium.make_vec`` (registered ids such as ``CartPole-v1``, and a
+user's own env by gymnasium's ``module:EnvId`` form, which imports ``module`` first so that its
+``gymnasium.register`` call runs), behind one small interface.
 
 The DQN conventions of Mnih et al. (2015, "Human-level control through deep reinforcement
 learning") and Machado et al. (2018, "Revisiting the ALE") are options here, not inside the agent:
@@ -61,7 +63,7 @@ class VectorEnv:
     def __init__(self, env_id: str, num_envs: int, seed: int, *, num_threads: int = 0,
                  frame_stack: int = 4, frame_skip: int = 4, noop_max: int = 30,
                  repeat_action_probability: float = 0.0, life_loss_terminal: bool = False,
-                 max_episode_frames: int = 108_000) -> None:
+                 max_episode_frames: int = 108_000, render: bool = False) -> None:
         self.env_id = env_id
         self.num_envs = num_envs
         self.atari = is_atari(env_id)
@@ -86,18 +88,22 @@ class VectorEnv:
         else:
             import gymnasium as gym
 
+            kwargs = {"render_mode": "rgb_array"} if render else {}
             try:
-                self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
-            except gym.error.Error as e:
+                self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                                        **kwargs)
+            except (gym.error.Error, ModuleNotFoundError) as e:
                 raise ConfigError(
                     f"env.id={env_id!r} is not an environment gymnasium knows ({e}). Use an ALE "
-                    "id (ALE/Pong-v5) or a gymnasium id with a discrete action space "
-                    "(CartPole-v1, Acrobot-v1, MountainCar-v0)."
+                    "id (ALE/Pong-v5), a gymnasium id with a discrete action space "
+                    "(CartPole-v1, Acrobot-v1, MountainCar-v0), or your own env as "
+                    "'my_package.envs:MyEnv-v0' (gymnasium imports my_package.envs, whose "
+                    "gymnasium.register(...) call makes MyEnv-v0 known)."
                 ) from None
         space = self.env.single_action_space
         if not hasattr(space, "n"):
             raise ConfigError(f"env.id={env_id!r} has a {type(space).__name__} action space; "
-                              "DQN needs a discrete one.")
+                              "the agents here need a discrete one (gymnasium.spaces.Discrete).")
         self.num_actions = int(space.n)
         self.obs_shape: tuple[int, ...] = tuple(self.env.single_observation_space.shape)
         self.obs_dtype = self.env.single_observation_space.dtype
@@ -111,15 +117,25 @@ class VectorEnv:
 
     @classmethod
     def from_config(cls, cfg: EnvConfig, seed: int, *, num_envs: int | None = None,
-                    evaluation: bool = False) -> VectorEnv:
+                    evaluation: bool = False, render: bool = False) -> VectorEnv:
         """The envs a run's ``env`` options describe: ``cfg.num_envs`` of them for training, or
-        ``num_envs`` full games (no life-loss terminal) for ``evaluation``."""
+        ``num_envs`` full games (no life-loss terminal) for ``evaluation``; ``render``: a
+        gymnasium env made with ``render_mode="rgb_array"`` (see :meth:`render`)."""
         return cls(cfg.id, cfg.num_envs if num_envs is None else num_envs, seed,
                    num_threads=cfg.num_threads, frame_stack=cfg.frame_stack,
                    frame_skip=cfg.frame_skip, noop_max=cfg.noop_max,
                    repeat_action_probability=cfg.repeat_action_probability,
                    life_loss_terminal=cfg.life_loss_terminal and not evaluation,
-                   max_episode_frames=cfg.max_episode_frames)
+                   max_episode_frames=cfg.max_episode_frames, render=render)
+
+    @property
+    def render_fps(self) -> float:
+        """The rate the env's frames play in real time (Atari: 60 Hz / frame_skip per step)."""
+        return float(self.env.metadata.get("render_fps") or 30)
+
+    def render(self) -> np.ndarray:
+        """The first sub-env as an RGB frame (a gymnasium env built with ``render=True``)."""
+        return np.asarray(self.env.render()[0])
 
     def reset(self) -> np.ndarray:
         obs, info = self.env.reset(seed=self.seed)

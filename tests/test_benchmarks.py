@@ -15,10 +15,12 @@ from tests.helpers import REPO
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import anchor_cleanrl_dqn as cleanrl  # noqa: E402
+import anchor_cleanrl_ppo as cleanrl_ppo  # noqa: E402
 import anchor_nanogpt as nanogpt  # noqa: E402
 import dqn_throughput  # noqa: E402
 import dqn_update_variants  # noqa: E402
 import gpt_speed  # noqa: E402
+import ppo_throughput  # noqa: E402
 from ab import parse_threads  # noqa: E402
 
 
@@ -125,6 +127,27 @@ def test_dqn_throughput_runs_both_sides_in_a_few_steps(capsys):
     out = capsys.readouterr().out
     assert "| 1 | cleanrl |" in out
     assert "| 1 | ours (fp32) |" in out or "| 1 | ours (bf16) |" in out  # with the precision it ran
+
+
+def test_the_cleanrl_ppo_anchor_collects_a_rollout_and_learns_from_it():
+    worker = cleanrl_ppo.CleanRLPPO("cartpole", iterations=1)
+    try:
+        before = [p.detach().clone() for p in worker.agent.parameters()]
+        result = worker.chunk()
+        assert worker.global_step == 4 * 128 and result["sps"] > 0
+        assert worker.episode_returns, "random CartPole episodes end within 128 steps"
+        assert any(not (a == b).all() for a, b in zip(before, worker.agent.parameters()))
+        # the learning rate was annealed from its first iteration on
+        assert worker.optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-4)
+        assert worker.iteration == 2
+    finally:
+        worker.close()
+
+
+def test_ppo_throughput_runs_both_sides_in_a_few_steps(capsys):
+    ppo_throughput.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "| cartpole | 1 |" in out and "ours (fp32)" in out
 
 
 @pytest.mark.slow

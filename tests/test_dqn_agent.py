@@ -157,15 +157,20 @@ def test_the_eval_video_plays_the_game_in_real_time(tmp_path):
     assert total_ms == pytest.approx(10_000, abs=100)
 
 
-def test_eval_video_of_a_non_atari_run_says_no_video_is_written(tmp_path, capsys):
-    """Only ALE has the RGB twin that films a game: `eval --video` of CartPole is refused
-    before it plays, rather than playing and quietly writing no video."""
+def test_eval_video_of_a_cartpole_run_films_a_game_where_it_was_asked(tmp_path, capsys):
+    """The rollout films every env that renders rgb_array: `eval --video --out` of a CartPole
+    run writes one GIF there and says where (it used to play and write nothing); an --out that
+    is a file is refused before anything plays."""
     run = tiny_cartpole_run(tmp_path / "runs")
     media = sorted((run / "media").rglob("*"))
-    assert main(["eval", str(run), "--episodes", "1", "--video"]) == 2
-    err = capsys.readouterr().err
-    assert "--video films Atari games only: CartPole-v1 is not an Atari env" in err, err
-    assert "Leave out --video" in err and "Traceback" not in err
-    assert sorted((run / "media").rglob("*")) == media
-    assert main(["eval", str(run), "--episodes", "1"]) == 0  # without --video the games play
-    assert "game" in capsys.readouterr().out
+    out = tmp_path / "videos"
+    assert main(["eval", str(run), "--episodes", "1", "--seed", "2", "--video", "--out",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out
+    (gif,) = out.glob("*.gif")
+    assert f"video: {gif}" in printed and "over 1 games at epsilon" in printed
+    assert sorted((run / "media").rglob("*")) == media  # nothing written into the run
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert main(["eval", str(run), "--episodes", "1", "--video", "--out", str(a_file)]) == 2
+    assert "--out names" in capsys.readouterr().err

@@ -44,7 +44,7 @@ def cartpole_run(tmp_path_factory) -> Path:
 
 def test_integrated_gradients_of_q_sum_to_q_minus_the_baselines_q(cartpole_run):
     agent, _, _ = load_for_inference(cartpole_run)
-    rec, game, frames = play(agent.act, agent.cfg.env, seed=0, epsilon=0.0)
+    rec, game, frames = play(agent.policy(0.0, np.random.default_rng(0)), agent.cfg.env, seed=0)
     assert frames is None and len(rec.actions) == game.length == game.ret  # +1 per step
     obs, actions = np.stack(rec.obs), np.asarray(rec.actions)
     with torch.no_grad():

@@ -130,6 +130,15 @@ class Logger:
         except Exception as e:  # noqa: BLE001 - the logger never kills a run
             self._wandb_failed("start", e)
 
+    def update_config(self, values: Mapping[str, Any]) -> None:
+        """Change W&B config values known only once the run goes (the precision it ran in)."""
+        if self._wandb_run is None:
+            return
+        try:
+            self._wandb_run.config.update(dict(values), allow_val_change=True)
+        except Exception as e:  # noqa: BLE001 - the logger never kills a run
+            self._wandb_failed("config update", e)
+
     def _wandb_failed(self, what: str, e: BaseException) -> None:
         log.warning(
             "W&B %s failed (%s: %s); W&B logging is off for this run, metrics.jsonl stays complete",

@@ -11,9 +11,10 @@ progress); the plugin owns the math. A plugin::
 
 docs/writing-a-plugin.md lists every hook, its signature and when the loop calls it.
 
-``train_step`` advances the run by ``steps_per_call`` steps (an agent with N vector envs
-advances N env steps per call). Metric values may be floats or 0-d tensors: the loop averages
-them over the log window and only syncs at log time. A plugin never opens W&B, parses arguments,
+``train_step`` advances the run by ``steps_per_call`` steps (an agent: num_envs x its rollout
+length env steps per call). Metric values may be floats or 0-d tensors: the loop logs, for each
+key, the mean over the calls of the log window that returned it, and only syncs at log time.
+Agents subclass ``workbench.rollout.Agent`` instead (act / observe / learn; docs/agents.md). A plugin never opens W&B, parses arguments,
 or writes checkpoints itself.
 """
 
@@ -29,13 +30,15 @@ from workbench.config import RunConfig
 if TYPE_CHECKING:  # keep this module free of torch at import time
     import torch
 
+    from workbench.envs.vector import VectorEnv
     from workbench.logger import Logger
     from workbench.runtime import Precision
 
 
 @dataclass
 class Context:
-    """What the loop hands a plugin: device, precision policy, logger, run directory, seed."""
+    """What the loop hands a plugin: device, precision policy, logger, run directory, seed;
+    for an agent (workbench.rollout.Agent) also its training envs, ``env``."""
 
     device: torch.device
     precision: Precision
@@ -47,12 +50,22 @@ class Context:
     world_size: int = 1
     ddp_wrapped: bool = False  # set by ddp(): the loop refuses torchrun for plugins that never call it
     batch_split: tuple[int, int] | None = None  # (global, local) batch, set by local_batch()
+    env: VectorEnv | None = None
+    """an agent's training envs, built from its config's ``env`` section (None for other plugins)"""
+    autocast_entered: bool = False
+    """set by autocast(): a plugin that never enters it ran in fp32, whatever precision says"""
+
+    @property
+    def ran_precision(self) -> str:
+        """The precision the plugin really computed in: fp32 if it never entered autocast()."""
+        return self.precision.name if self.autocast_entered else "fp32"
 
     @property
     def media_dir(self) -> Path:
         return self.run_dir / "media"
 
     def autocast(self) -> Any:
+        self.autocast_entered = True
         return self.precision.autocast()
 
     def grad_scaler(self) -> torch.amp.GradScaler:

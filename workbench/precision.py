@@ -67,4 +67,6 @@ def describe_auto(cpu_auto: str) -> str:
     has = "has AMX" if cpu_has_amx() else ("has AVX-512 BF16 but no AMX" if cpu_has_native_bf16()
                                          else "has no native bf16")
     return (f"precision=auto: on CPU {rule}; this CPU {has}, so CPU runs use {here}. "
-            "On CUDA: bf16 (fp16 + loss scaling where bf16 is missing).")
+            "On CUDA: bf16 (fp16 + loss scaling where bf16 is missing). A plugin computes in it "
+            "only inside ctx.autocast(); run.json and W&B record the precision a run really "
+            "used (fp32 for a plugin that never enters autocast).")

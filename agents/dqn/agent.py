@@ -2,16 +2,17 @@
 with the Rainbow-lite options that make it fast: Double DQN (van Hasselt et al. 2016), a dueling
 head (Wang et al. 2016), n-step returns and Adam (Hessel et al. 2018, "Rainbow").
 
-One ``train_step`` is one vector step: pick epsilon-greedy actions, hand them to the C++ envs,
-do the gradient steps that are due *while the envs step* (``send`` ... ``recv``), then store the
-transition. ``step`` counts env steps; with N envs each call does N / train_frequency x
-gradient_steps updates (a fractional credit carries over), so the replay ratio does not depend
-on num_envs.
+The workbench's rollout loop (workbench/rollout/agent.py) steps the envs; this file is the math:
+epsilon-greedy ``act``, ``observe`` into the frame-once replay buffer, and ``learn``, called at
+every vector step *while the C++ envs step* (``learn_while_stepping``). ``step`` counts env
+steps; with N envs each vector step does N / train_frequency x gradient_steps updates (a
+fractional credit carries over), so the replay ratio does not depend on num_envs.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.agents.dqn import evaluation
 from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
-from workbench.agents.dqn.evaluation import Game
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
-from workbench.envs.vector import VectorEnv
-from workbench.media import real_time, save_gif
-from workbench.plugin import Context, Plugin, Serving
+from workbench.plugin import Context, Serving
+from workbench.rollout.agent import Agent, Transition
+from workbench.rollout.evaluation import Policy
+from workbench.rollout.evaluation import random_policy_return as random_policy_return  # re-export
 from workbench.runtime import fused_optimizer_ok, optimizer_step
 
 
@@ -36,6 +36,18 @@ def linear_epsilon(step: int, start_e: float, end_e: float, duration: int) -> fl
     if duration <= 0 or step >= duration:
         return end_e
     return start_e + (end_e - start_e) * step / duration
+
+
+def epsilon_greedy(obs: np.ndarray, epsilon: float, rng: np.random.Generator, num_actions: int,
+                   greedy: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Uniform random actions with probability ``epsilon``, else the Q-network's argmax (which
+    is skipped when every env explores)."""
+    n = len(obs)
+    explore = rng.random(n) < epsilon
+    actions = rng.integers(0, num_actions, n)
+    if not explore.all():
+        actions = np.where(explore, actions, greedy(obs))
+    return actions.astype(np.int64)
 
 
 def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: torch.Tensor | None,
@@ -50,13 +62,12 @@ def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: tor
     return returns + discounts * next_value.float()
 
 
-class DQN(Plugin[DQNConfig]):
+class DQN(Agent[DQNConfig]):
+    learn_while_stepping = True  # the update reads only stored transitions: overlap it
 
     def __init__(self, cfg: DQNConfig, ctx: Context) -> None:
-        super().__init__(cfg, ctx)
+        super().__init__(cfg, ctx)  # builds self.env (= ctx.env) and resets it
         e = cfg.env
-        self.env = VectorEnv.from_config(e, cfg.seed)
-        self.steps_per_call = e.num_envs
         self.atari = self.env.atari
         obs_shape = self.env.obs_shape
         if self.atari:  # the env stacks frames; the buffer keeps only the newest one of each
@@ -83,9 +94,7 @@ class DQN(Plugin[DQNConfig]):
         self.rng = np.random.default_rng(cfg.seed + 1)
         self.update_credit = 0.0
         self.updates = 0
-        self.evaluations = 0
-        self.obs = self.env.reset()
-        self.obs_first = np.ones(e.num_envs, bool)
+        self.eval_epsilon = cfg.eval_epsilon  # `workbench eval --epsilon` changes it
 
     # ------------------------------------------------------------------ acting
     def _to_device(self, array: np.ndarray, nhwc: bool = False) -> torch.Tensor:
@@ -107,8 +116,16 @@ class DQN(Plugin[DQNConfig]):
             q = self.act_fn(self._to_device(obs))
         return q.argmax(dim=1).cpu().numpy()
 
-    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        return evaluation.epsilon_greedy(obs, epsilon, rng, self.env.num_actions, self.greedy)
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        if explore:
+            return epsilon_greedy(obs, self.epsilon(self.env_step), self.rng,
+                                  self.env.num_actions, self.greedy)
+        return epsilon_greedy(obs, self.eval_epsilon, self.eval_rng, self.env.num_actions,
+                              self.greedy)
+
+    def policy(self, epsilon: float, rng: np.random.Generator) -> Policy:
+        """Epsilon-greedy play with its own draws (``workbench explain``'s game)."""
+        return lambda obs: epsilon_greedy(obs, epsilon, rng, self.env.num_actions, self.greedy)
 
     def epsilon(self, step: int) -> float:
         c = self.cfg
@@ -154,13 +171,16 @@ class DQN(Plugin[DQNConfig]):
             else:
                 p_t.copy_(p)
 
-    def train_step(self, step: int) -> dict[str, Any]:
-        cfg, n = self.cfg, self.steps_per_call
-        epsilon = self.epsilon(step)
-        actions = self.act(self.obs, epsilon, self.rng)
-        self.env.send(actions)  # the C++ envs step in their threads while we learn below
+    def observe(self, t: Transition) -> None:
+        # the env stacks Atari frames; the buffer keeps only the newest frame of each stack
+        frame = t.obs[:, -1] if self.atari else t.obs
+        self.buffer.add(frame, t.actions, t.rewards, t.first, t.terminated, t.truncated,
+                        t.reset_step)
 
-        metrics: dict[str, Any] = {"train/epsilon": epsilon}
+    def learn(self, step: int) -> dict[str, Any]:
+        """The gradient steps that are due at env step ``step`` (run while the envs step)."""
+        cfg, n = self.cfg, self.env.num_envs
+        metrics: dict[str, Any] = {"train/epsilon": self.epsilon(step)}
         if step + n > cfg.learning_starts and self.buffer.can_sample():
             self.update_credit += n * cfg.gradient_steps / cfg.train_frequency
             for _ in range(int(self.update_credit)):
@@ -168,58 +188,17 @@ class DQN(Plugin[DQNConfig]):
             self.update_credit -= int(self.update_credit)
             if step // cfg.target_network_frequency != (step + n) // cfg.target_network_frequency:
                 self.update_target()
-
-        next_obs, reward, terminated, truncated, reset_step = self.env.recv()
-        frame = self.obs[:, -1] if self.atari else self.obs
-        if cfg.env.clip_rewards:
-            reward = np.sign(reward)
-        self.buffer.add(frame, actions, reward, self.obs_first, terminated, truncated, reset_step)
-        self.obs, self.obs_first = next_obs, reset_step
-
-        returns, lengths = self.env.stats.drain()
-        if returns:
-            metrics["train/episode_return"] = float(np.mean(returns))
-            metrics["train/episode_length"] = float(np.mean(lengths))
         return metrics
 
     # ------------------------------------------------------------------ evaluation
-    @torch.no_grad()
-    def play_evaluation(self, step: int, episodes: int | None = None, video: bool | None = None,
-                        seed: int | None = None, epsilon: float | None = None,
-                        out: Path | None = None) -> tuple[list[Game], int, float]:
-        """Full games (agents/dqn/evaluation.py); the one at total_steps plays
-        final_eval_episodes. A video goes to ``out`` if named, else to the run's media/."""
-        c = self.cfg
-        final = step >= c.total_steps
-        episodes = episodes or (c.final_eval_episodes if final else c.eval_episodes)
-        video = (c.eval_video if video is None else video) and self.atari
-        self.evaluations += 1  # a new seed for each evaluation; part of the checkpoint
-        seed = 10_000 + c.seed * 1_000 + self.evaluations if seed is None else seed
-        epsilon = c.eval_epsilon if epsilon is None else epsilon
-        games, frames = evaluation.play(self.act, c.env, episodes, seed, epsilon, video)
-        if frames is not None:  # one frame per agent step: the 60 Hz game at 60 / frame_skip fps
-            frames, fps = real_time(frames, 60 / c.env.frame_skip)
-            if out is not None:
-                save_gif(frames, out / f"eval-step{step}-seed{seed}.gif", fps=fps)
-            else:
-                self.ctx.logger.log_video("eval/video", frames, step, fps=fps)
-        return games, seed, epsilon
-
-    def evaluate(self, step: int) -> dict[str, float]:
-        return evaluation.summary(self.play_evaluation(step)[0])
+    def eval_policy(self) -> str:
+        return f"at epsilon {self.eval_epsilon:g}"
 
     def eval_report(self, step: int, opts: DQNEvalOptions) -> str:
-        """``workbench eval RUN``: one line per game and the mean (default: final_eval_episodes)."""
-        if opts.video:
-            evaluation.check_video(self.cfg.env.id, opts.out)
-        out = Path(opts.out) if opts.out else None
-        games, seed, epsilon = self.play_evaluation(
-            step, opts.episodes or self.cfg.final_eval_episodes, opts.video, opts.seed,
-            opts.epsilon, out)
-        lines = evaluation.report(games, epsilon, seed)
-        if opts.video:
-            lines.append(f"video in {out or self.ctx.media_dir}")
-        return "\n".join(lines)
+        """``workbench eval RUN``: the workbench's report, at ``--epsilon`` if given."""
+        if opts.epsilon is not None:
+            self.eval_epsilon = opts.epsilon
+        return super().eval_report(step, opts)
 
     def explain(self, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
         """``workbench explain RUN_DIR``: one game with attribution overlays (agents/dqn/explain.py)."""
@@ -229,9 +208,8 @@ class DQN(Plugin[DQNConfig]):
 
     # ------------------------------------------------------------------ checkpoints
     # the networks, optimizer, scaler, exploration RNG and counters (these keys are the
-    # checkpoint format: runs saved before must still resume)
-    checkpointed = ("q", "q_target", "opt", "scaler", "rng", "update_credit", "updates",
-                    "evaluations")
+    # checkpoint format: runs saved before must still resume; the rollout base adds "evaluations")
+    checkpointed = ("q", "q_target", "opt", "scaler", "rng", "update_credit", "updates")
 
     # `checkpointed` cannot say "only when checkpoint_replay" or "cut episodes after loading":
     # the optional replay buffer is added here
@@ -264,20 +242,3 @@ class DQN(Plugin[DQNConfig]):
         from workbench.agents.dqn.serving import dqn_serving
 
         return dqn_serving(self)
-
-    def close(self) -> None:
-        self.env.close()
-
-
-def random_policy_return(env_id: str, episodes: int, seed: int) -> float:
-    """Mean return of uniformly random actions (the baseline a learning test must beat)."""
-    env = VectorEnv(env_id, min(episodes, 8), seed, life_loss_terminal=False)
-    rng = np.random.default_rng(seed)
-    env.reset()
-    returns: list[float] = []
-    while len(returns) < episodes:
-        env.step(rng.integers(0, env.num_actions, env.num_envs))
-        returns += env.stats.drain()[0]
-    env.close()
-    return float(np.mean(returns[:episodes]))
-

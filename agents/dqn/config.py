@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 from workbench.config import (
@@ -11,26 +11,20 @@ from workbench.config import (
     NonNegative,
     Positive,
     Probability,
-    RunConfig,
-    Seed,
 )
-from workbench.envs.config import EnvConfig
+from workbench.envs.config import EnvConfig as EnvConfig  # noqa: F401 - re-exported (tests import it here)
 from workbench.errors import ConfigError
 from workbench.options import AttributionMethod
+from workbench.rollout.config import AgentConfig, AgentEvalOptions
 
 
 @dataclass
-class DQNEvalOptions:
-    episodes: Annotated[int, Positive] | None = None
-    """full games to play (default: the run's final_eval_episodes; --pretrained: 10)"""
-    seed: Annotated[int, Seed] | None = None
-    """seed of the games and of the exploration draws (default: the next evaluation's; --pretrained: 0)"""
+class DQNEvalOptions(AgentEvalOptions):
+    """The workbench's eval options (--pretrained: 10 games, seed 0, --video needs --out) and
+    the exploration to play at."""
+
     epsilon: Annotated[float, Probability] | None = None
     """exploration while playing (default: the run's eval_epsilon, as shipped with --pretrained)"""
-    video: bool = False
-    """film the last game as a GIF (Atari): in the run's media/, or in --out"""
-    out: str | None = None
-    """folder for the video (needed with --pretrained --video: nothing is written unasked)"""
 
 
 @dataclass
@@ -57,7 +51,7 @@ class DQNExplainOptions:
 
 
 @dataclass
-class DQNConfig(RunConfig):
+class DQNConfig(AgentConfig):
     # bf16 autocast + channels_last made the Nature-CNN update faster on a CPU with AMX (73 vs
     # 44 updates/s for fp32: docs/benchmarks.md, reference figures) and 0.6x as fast on one without
     # (benchmarks/dqn_update_variants.py, docs/dqn.md),
@@ -70,8 +64,6 @@ class DQNConfig(RunConfig):
     log_every: int = 10_000
     eval_every: int = 100_000
     checkpoint_every: int = 500_000
-    env: EnvConfig = field(default_factory=EnvConfig)
-    """the environment"""
     buffer_size: Annotated[int, Positive] = 1_000_000
     """replay capacity in transitions (each 84x84 frame stored once: 1M Pong transitions = 7.1 GB)"""
     checkpoint_replay: bool | None = None
@@ -110,14 +102,8 @@ class DQNConfig(RunConfig):
     """epsilon after exploration_steps"""
     exploration_steps: Annotated[int, NonNegative] = 250_000
     """env steps over which epsilon falls linearly from start_e to end_e (counted from step 0)"""
-    eval_episodes: Annotated[int, Positive] = 4
-    """full games per evaluation (no life-loss terminal)"""
-    final_eval_episodes: Annotated[int, Positive] = 10
-    """full games of the final evaluation, at total_steps (the figure a run is judged by)"""
     eval_epsilon: Annotated[float, Probability] = 0.001
     """epsilon while evaluating: 0.001 as Dopamine, 0.05 as Nature DQN"""
-    eval_video: bool = True
-    """record one evaluation game as an RGB video (Atari)"""
     hidden: Annotated[int, Positive] = 128
     """hidden units of the MLP (classic control)"""
     channels_last: bool = True

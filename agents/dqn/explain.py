@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from workbench.agents.dqn import evaluation, pretrained
-from workbench.agents.dqn.config import DQNExplainOptions, EnvConfig
-from workbench.agents.dqn.evaluation import Act, Game
+from workbench.agents.dqn import pretrained
+from workbench.agents.dqn.config import DQNExplainOptions
 from workbench.config import from_dict
+from workbench.envs.config import EnvConfig
 from workbench.envs.vector import is_atari
 from workbench.errors import UserError
 from workbench.explain import (
@@ -42,6 +42,8 @@ from workbench.explain import (
     scale,
 )
 from workbench.media import real_time
+from workbench.rollout import evaluation
+from workbench.rollout.evaluation import Game, Policy
 
 if TYPE_CHECKING:
     from workbench.agents.dqn.agent import DQN
@@ -85,40 +87,39 @@ def blurred(frames: torch.Tensor, sigma: float = 3.0) -> torch.Tensor:
 
 
 class Recorder:
-    """Stands in for the agent's ``act`` while it plays: every observation and the action
+    """Stands in for the agent's policy while it plays: every observation and the action
     chosen on it are kept."""
 
-    def __init__(self, act: Act) -> None:
-        self.act = act
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
         self.obs: list[np.ndarray] = []
         self.actions: list[int] = []
 
-    def __call__(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        actions = self.act(obs, epsilon, rng)
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        actions = self.policy(obs)
         self.obs.append(obs[0].copy())
         self.actions.append(int(actions[0]))
         return actions
 
 
-def play(act: Act, env: EnvConfig, seed: int, epsilon: float
-         ) -> tuple[Recorder, Game, np.ndarray | None]:
-    """One evaluation game, played by the evaluation code (agents/dqn/evaluation.py) and on
-    Atari filmed by its RGB twin; returns the recording, the game and the RGB frames (None off
-    Atari, or when the twin could not follow)."""
-    recorder = Recorder(act)
-    rng = np.random.default_rng(seed)
-    if is_atari(env.id):
-        game, frames = evaluation.play_video_game(recorder, env, seed, epsilon, rng)
-    else:
-        (game,), frames = evaluation.play_games(recorder, env, 1, seed, epsilon, rng), None
-    return recorder, game, frames
+def play(policy: Policy, env: EnvConfig, seed: int) -> tuple[Recorder, Game, np.ndarray | None]:
+    """One evaluation game, played by the workbench's evaluation code (workbench/rollout/) and
+    on Atari filmed by its RGB twin; returns the recording, the game and the RGB frames (None
+    off Atari, or when the twin could not follow)."""
+    recorder = Recorder(policy)
+    if is_atari(env.id) and env.repeat_action_probability == 0:
+        game, film = evaluation.play_video_game(recorder, env, seed)
+        return recorder, game, film.frames if film is not None else None
+    (game,) = evaluation.play_games(recorder, env, 1, seed)
+    return recorder, game, None
 
 
 def explain(agent: DQN, step: int, out: Path | None, opts: DQNExplainOptions) -> str:
     """``workbench explain RUN``: a run's agent at its last checkpoint."""
     epsilon = agent.cfg.eval_epsilon if opts.epsilon is None else opts.epsilon
     output = Output(agent.ctx.logger, out, step)
-    return output.report(explain_game(agent.q, agent.act, agent.cfg.env, agent.env.num_actions,
+    act = agent.policy(epsilon, np.random.default_rng(opts.seed))
+    return output.report(explain_game(agent.q, act, agent.cfg.env, agent.env.num_actions,
                                       agent.ctx.device, opts, epsilon, output, f"step {step:,}"))
 
 
@@ -131,17 +132,18 @@ def explain_pretrained(path: Path, out: Path | None, opts: DQNExplainOptions) ->
     env = from_dict(EnvConfig, meta["env"])
     epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon
     output = Output(None, out, meta["step"])
-    lines = explain_game(net, pretrained.policy(net, meta), env, meta["net"]["num_actions"],
+    act = pretrained.policy(net, meta, epsilon, np.random.default_rng(opts.seed))
+    lines = explain_game(net, act, env, meta["net"]["num_actions"],
                          torch.device("cpu"), opts, epsilon, output,
                          f"{meta['preset']} at step {meta['step']:,}")
     return output.report([f"{meta['preset']} ({path})", *lines])
 
 
-def explain_game(q: torch.nn.Module, act: Act, env: EnvConfig, num_actions: int,
+def explain_game(q: torch.nn.Module, act: Policy, env: EnvConfig, num_actions: int,
                  device: torch.device, opts: DQNExplainOptions, epsilon: float, output: Output,
                  what: str) -> list[str]:
     """Play one game with ``act`` (acting with ``q``), attribute its steps, write the files."""
-    rec, game, frames = play(act, env, opts.seed, epsilon)
+    rec, game, frames = play(act, env, opts.seed)
     lines = [f"one game (seed {opts.seed}, epsilon {epsilon:g}): return {game.ret:+g}, "
              f"length {game.length:,} steps"]
     obs, actions = np.stack(rec.obs), np.asarray(rec.actions)

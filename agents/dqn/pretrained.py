@@ -22,13 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.agents.dqn import evaluation
+from workbench.agents.dqn.agent import epsilon_greedy
 from workbench.agents.dqn.config import DQNEvalOptions
 from workbench.agents.dqn.networks import MLP, NatureCNN
 from workbench.config import from_dict
 from workbench.engine import checkpoint
 from workbench.envs.config import EnvConfig
-from workbench.errors import UserError
+from workbench.errors import UserError, check_folder
+from workbench.rollout import evaluation
 
 FORMAT = "workbench-dqn-weights"
 VERSION = 1
@@ -127,17 +128,15 @@ def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     return net.eval(), blob
 
 
-def policy(net: nn.Module, meta: dict[str, Any]) -> evaluation.Act:
-    """The loaded network as the evaluation code's ``act(obs, epsilon, rng)``."""
+def policy(net: nn.Module, meta: dict[str, Any], epsilon: float, rng: np.random.Generator
+           ) -> evaluation.Policy:
+    """The loaded network, epsilon-greedy with draws from ``rng``, as an evaluation policy."""
 
     @torch.no_grad()
     def greedy(obs: np.ndarray) -> np.ndarray:
         return net(torch.from_numpy(obs)).argmax(dim=1).numpy()
 
-    def act(obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        return evaluation.epsilon_greedy(obs, epsilon, rng, meta["net"]["num_actions"], greedy)
-
-    return act
+    return lambda obs: epsilon_greedy(obs, epsilon, rng, meta["net"]["num_actions"], greedy)
 
 
 def play(path: Path, opts: DQNEvalOptions) -> str:
@@ -147,25 +146,27 @@ def play(path: Path, opts: DQNEvalOptions) -> str:
                         "the video in, and nothing is written where you did not ask.")
     net, meta = load(path)
     env = from_dict(EnvConfig, meta["env"])
-    if opts.video:
-        evaluation.check_video(env.id, opts.out)
-    act = policy(net, meta)
+    if opts.video and opts.out is not None:
+        check_folder(Path(opts.out), "--out", "Give a folder (new or existing) for the video.")
     seed = 0 if opts.seed is None else opts.seed
     epsilon = meta["eval_epsilon"] if opts.epsilon is None else opts.epsilon
-    games, frames = evaluation.play(act, env, opts.episodes or 10, seed, epsilon, opts.video)
+    act = policy(net, meta, epsilon, np.random.default_rng(seed))
+    no_video = evaluation.why_no_video(env) if opts.video else None
+    games, film = evaluation.play(act, env, opts.episodes or 10, seed,
+                                  opts.video and no_video is None)
     ev = meta.get("eval")
     trained = (f"; at training time: {ev['return']:.2f} +- {ev['std']:.2f} over {ev['games']:.0f} "
                "games" if ev else "")
     lines = [f"{meta['preset']} ({path}): Q-network from step {meta['step']:,}, {env.id}{trained}",
-             *evaluation.report(games, epsilon, seed)]
-    if frames is not None:  # one frame per agent step: the 60 Hz game at 60 / frame_skip fps
+             *evaluation.report(games, seed, f"at epsilon {epsilon:g}")]
+    if film is not None:
         from workbench.media import real_time, save_gif
 
-        frames, fps = real_time(frames, 60 / env.frame_skip)
+        frames, fps = real_time(film.frames, film.fps)
         gif = save_gif(frames, Path(opts.out) / f"{meta['preset']}-seed{seed}.gif", fps=fps)
         lines.append(f"video: {gif}")
     elif opts.video:
-        lines.append("no video: the RGB twin could not follow this game (sticky actions?)")
+        lines.append(f"no video: {no_video or 'the RGB twin could not follow this game'}")
     return "\n".join(lines)
 
 

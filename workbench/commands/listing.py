@@ -64,9 +64,12 @@ def describe_run(run: RunDir, now: float | None = None) -> dict[str, Any]:
     if status == "running" and not _alive(info.pid, info.host):
         status = "died"
     try:
-        total = int(run.read_config().get("total_steps", 0))
+        config = run.read_config()
+        total = int(config.get("total_steps", 0))
     except (UserError, TypeError, ValueError):
-        total = None
+        config, total = {}, None
+    env = config.get("env") if isinstance(config, dict) else None
+    env_id = env.get("id") if isinstance(env, dict) else None  # an agent's game
     try:
         primary = registry.primary_metric(info.plugin)
     except UserError:  # a plugin that is not installed here
@@ -74,7 +77,8 @@ def describe_run(run: RunDir, now: float | None = None) -> dict[str, Any]:
     best = best_of(run, *primary) if primary else None
     return {
         "path": str(run.path), "name": info.name, "group": info.group, "plugin": info.plugin,
-        "preset": info.preset, "status": status, "step": info.step, "total_steps": total,
+        "preset": info.preset, "env": env_id, "status": status, "step": info.step,
+        "total_steps": total,
         "metric": primary[0] if primary else None, "goal": primary[1] if primary else None,
         "best": best[0] if best else None, "best_step": best[1] if best else None,
         "created": info.created, "age_s": round((now or time.time()) - info.created, 1),
@@ -102,13 +106,15 @@ def list_runs(group: str | None = None, root: Path | None = None) -> list[dict[s
 def table(rows: list[dict[str, Any]]) -> str:
     from workbench.studies.comparison import text_table
 
-    header = ["name", "plugin/preset", "status", "step/total", "best", "age"]
+    envs = any(r.get("env") for r in rows)  # agents' runs: which game each one played
+    header = ["name", "plugin/preset", *(["env"] if envs else []), "status", "step/total", "best",
+              "age"]
     lines = []
     for r in rows:
         total = f"/{r['total_steps']:,}" if r["total_steps"] else ""
         best = f"{r['metric']} {r['best']:.4g}" if r["best"] is not None else "-"
-        lines.append([r["name"], r["preset"] or r["plugin"], r["status"], f"{r['step']:,}{total}",
-                      best, age(r["age_s"])])
+        lines.append([r["name"], r["preset"] or r["plugin"], *([r.get("env") or "-"] if envs else []),
+                      r["status"], f"{r['step']:,}{total}", best, age(r["age_s"])])
     return text_table(header, lines)
 
 
@@ -130,7 +136,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("runs", help="the runs under runs/: status, step, best metric, age",
                        description="Every run directory under runs/ (WORKBENCH_RUNS), newest "
-                       "first: name, preset, status, step / total, best primary metric, age.")
+                       "first: name, preset, env (agents), status, step / total, best primary "
+                       "metric, age.")
     p.add_argument("--group", default=None, help="only the runs of this preset (runs/<group>/)")
     p.add_argument("--json", action="store_true", help="one JSON list, for scripts")
     p.set_defaults(handler=cmd_runs)

@@ -46,8 +46,10 @@ EXIT_OK, EXIT_FAILED, EXIT_NONFINITE, EXIT_DISK_FULL = 0, 1, 3, 4
 
 
 class MetricWindow:
-    """Averages what train_step returns over a log window; tensors are summed on their device
-    and turned into floats only at log time (no per-step host sync on CUDA)."""
+    """Averages what train_step returns over a log window: each key's value is the mean over
+    the calls in the window that returned that key (a call without it does not count as 0).
+    Tensors are summed on their device and turned into floats only at log time (no per-step
+    host sync on CUDA)."""
 
     def __init__(self) -> None:
         self.sums: dict[str, Any] = {}
@@ -320,6 +322,7 @@ class Trainer:
         self.window = MetricWindow()
         self.window_start_step, self.window_time = 0, 0.0
         self.last_eval_step = -1
+        self.recorded_precision: str | None = None
         self.summary: str | None = None  # the console's closing lines
 
     def train(self) -> int:
@@ -392,6 +395,13 @@ class Trainer:
         self.progress.message(f"workbench: {'resuming' if state else 'starting'} {self.spec.name} "
                               f"at step {self.step:,} of {cfg.total_steps:,} in {self.run.path}"
                               f"{distributed.describe(self.plugin.ctx)}")
+        per_call = self.plugin.steps_per_call
+        if cfg.total_steps % per_call and self.step < cfg.total_steps:
+            last = -(-cfg.total_steps // per_call) * per_call
+            self.progress.message(
+                f"note: one training call advances {per_call:,} steps, so total_steps="
+                f"{cfg.total_steps:,} ends at step {last:,}; total_steps={last - per_call:,} or "
+                f"{last:,} ends exactly")
         if (cfg.eval_every > cfg.total_steps or cfg.eval_every == 0) and not cfg.eval_at_start:
             self.progress.message(f"note: eval_every={cfg.eval_every:,} evaluates only at the end "
                                   f"(total_steps={cfg.total_steps:,}): one point per eval curve")
@@ -432,8 +442,19 @@ class Trainer:
         self.progress.update(self.step)
         return before
 
+    def _record_precision(self) -> None:
+        """run.json and W&B say the precision the plugin really computed in, checked at each
+        log: fp32 until it enters ctx.autocast() (a plugin that never does ran in fp32)."""
+        ran = self.plugin.ctx.ran_precision
+        if ran == self.recorded_precision or not self.rank0:
+            return
+        self.recorded_precision = ran
+        self.run.update_info(precision=ran)
+        self.logger.update_config({"precision": ran, "precision_requested": self.cfg.precision})
+
     def _log_window(self, means: dict[str, float]) -> None:
         means["perf/sps"] = (self.step - self.window_start_step) / max(self.window_time, 1e-9)
+        self._record_precision()
         self.logger.log(means, self.step)
         self.progress.show(means)
         self.window.clear()
@@ -471,6 +492,7 @@ class Trainer:
         if final:
             self.logger.log(final, self.step)
             self.progress.evaluation(self.step, final, label="final")
+        self._record_precision()
         self._save_checkpoint()
         self._mark("finished", step=self.step)
         self.summary = self.progress.summary("finished", self.run.path, self.logger.sync_hint)

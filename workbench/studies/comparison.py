@@ -297,12 +297,35 @@ def _rank_key(lower: bool, by: str = "final") -> Any:
 
 def run_rows(data: Sequence[RunData], keys: Sequence[str], lower: bool, by: str = "final"
              ) -> tuple[list[str], list[list[str]]]:
-    header = ["rank", "run", "status", "step", *keys, "final", "best"]
+    # an agent's game is always shown (as a differing key when the runs played several)
+    env = [ENV_KEY] if ENV_KEY not in keys and any(ENV_KEY in d.config for d in data) else []
+    header = ["rank", "run", *(["env"] if env else []), "status", "step", *keys, "final", "best"]
     rows = []
     for i, d in enumerate(sorted(data, key=_rank_key(lower, by)), 1):
-        rows.append([str(i), d.label, d.info.status, f"{d.info.step}",
-                     *(_fmt(d.config.get(k)) for k in keys), _fmt(d.final), _fmt(d.best)])
+        rows.append([str(i), d.label, *(_fmt(d.config.get(k)) for k in env), d.info.status,
+                     f"{d.info.step}", *(_fmt(d.config.get(k)) for k in keys), _fmt(d.final),
+                     _fmt(d.best)])
     return header, rows
+
+
+ENV_KEY = "env.id"
+
+
+def game_notes(data: Sequence[RunData]) -> list[str]:
+    """A group whose runs played different games (a Breakout run filed under dqn-pong): their
+    returns are not comparable, whatever the table's ranks say."""
+    notes = []
+    by_group: dict[str, dict[str, list[str]]] = {}
+    for d in data:
+        if ENV_KEY in d.config:
+            games = by_group.setdefault(d.run.path.parent.name, {})
+            games.setdefault(str(d.config[ENV_KEY]), []).append(d.label)
+    for group, games in by_group.items():
+        if len(games) > 1:
+            played = "; ".join(f"{game}: {', '.join(labels)}" for game, labels in games.items())
+            notes.append(f"warning: the runs of group '{group}' played different games ({played}); "
+                         "their returns do not compare.")
+    return notes
 
 
 def seed_summaries(groups: dict[tuple, list[RunData]]) -> list[tuple[str, Summary, float]]:
@@ -526,7 +549,7 @@ def build(paths: Sequence[str | Path], group: str | None = None, metric: str | N
     keys = differing_keys(data)
     header, rows = run_rows(data, keys, lower, rank_by)
     return Comparison(metric, lower, data, keys, header, rows, seed_groups(data, keys),
-                      one_point_notes(data, metric), rank_by)
+                      game_notes(data) + one_point_notes(data, metric), rank_by)
 
 
 def compare(paths: Sequence[str | Path], group: str | None = None, metric: str | None = None,
