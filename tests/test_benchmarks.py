@@ -144,6 +144,7 @@ def test_the_cleanrl_ppo_anchor_collects_a_rollout_and_learns_from_it():
         worker.close()
 
 
+@pytest.mark.slow
 def test_ppo_throughput_runs_both_sides_in_a_few_steps(capsys):
     ppo_throughput.main(["--quick"])
     out = capsys.readouterr().out

@@ -18,6 +18,7 @@ NAMES = sorted([*registry.PLUGINS, *registry.PRESETS])
 # listed here (a new plugin or preset) is smoked in the fast tier from the day it registers.
 SLOW_SMOKE = {
     "dqn", "dqn-pong", "dqn-breakout",  # Atari: the ALE emulator and a Nature CNN
+    "ppo", "ppo-pong", "ppo-breakout",
     "classifier", "classifier-digits", "classifier-folder", "classifier-cifar10",
     "dcgan", "dcgan-mnist", "dcgan-folder",
     "pix2pix-digits", "pix2pix-edges", "pix2pix-facades",
