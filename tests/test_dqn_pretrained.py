@@ -93,6 +93,7 @@ def test_eval_pretrained_file_plays_one_full_game_and_prints_its_line(shipped_fi
     assert "over 1 games at epsilon 0.001, seed 3" in out
 
 
+@pytest.mark.slow  # plays full Pong games twice; eval --pretrained FILE stays fast
 def test_eval_of_a_run_prints_every_game_and_replays_by_seed(tiny_run, capsys):
     args = ["eval", str(tiny_run.path), "--episodes", "2", "--seed", "5", "--epsilon", "1"]
     assert main(args) == 0

@@ -42,6 +42,7 @@ def cartpole_run(tmp_path_factory) -> Path:
         "eval_episodes=2", "torch_threads=1"])
 
 
+@pytest.mark.slow  # trains a CartPole run; the dqn-cartpole smoke run explains in the fast tier
 def test_integrated_gradients_of_q_sum_to_q_minus_the_baselines_q(cartpole_run):
     agent, _, _ = load_for_inference(cartpole_run)
     rec, game, frames = play(agent.policy(0.0, np.random.default_rng(0)), agent.cfg.env, seed=0)
@@ -62,6 +63,7 @@ def test_integrated_gradients_of_q_sum_to_q_minus_the_baselines_q(cartpole_run):
     assert errors[128].mean() < errors[16].mean()
 
 
+@pytest.mark.slow  # trains a CartPole run; the dqn-cartpole smoke run explains in the fast tier
 def test_cartpole_explain_charts_each_features_attribution(cartpole_run, capsys):
     assert main(["explain", str(cartpole_run), "--method", "integrated-gradients",
                  "--wandb", "disabled"]) == 0

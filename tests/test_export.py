@@ -34,7 +34,7 @@ def _eager_and_batch(run: Path) -> tuple[torch.nn.Module, torch.Tensor]:
     return module, torch.randn(5, example[0].shape[1])
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+@pytest.mark.parametrize("fmt", ["torchscript", pytest.param("onnx", marks=pytest.mark.slow)])
 def test_export_round_trip_matches_the_eager_module(toy_run, tmp_path, fmt, capsys):
     out = tmp_path / f"model.{fmt}"
     assert main(["export", str(toy_run), "--format", fmt, "--out", str(out)]) == 0
