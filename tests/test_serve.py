@@ -451,6 +451,11 @@ def test_command_errors_are_exit_2_with_one_paragraph(toy_run, tmp_path, capsys,
     assert "cannot listen on 203.0.113.7" in _exit_2(capsys, str(toy_run), "--host", "203.0.113.7",
                                                      "--port", "0")
     assert "--max-batch must be >= 1" in _exit_2(capsys, str(toy_run), "--max-batch", "0")
+    # a run and --pretrained, or neither; a name that is no shipped agent and no file
+    assert "either a run directory or --pretrained" in _exit_2(capsys, str(toy_run),
+                                                                "--pretrained", "dqn-pong")
+    assert "either a run directory or --pretrained" in _exit_2(capsys)
+    assert "neither a preset that ships weights" in _exit_2(capsys, "--pretrained", "nope")
 
 
 # --------------------------------------------------------------------------- the plugins' routes
@@ -564,6 +569,50 @@ def test_dqn_serves_the_greedy_action_and_q_values(tmp_path):
     assert wrong.status_code == 422 and "shape (4,)" in wrong.json()["error"]
 
 
+
+def test_shipped_pong_agent_serves_its_q_values_without_a_run(capsys):
+    from workbench.agents.dqn import pretrained
+    from workbench.commands import pretrained as shipped
+    from workbench.commands.serve import load_pretrained_server
+
+    plugin, serving, batcher, info = load_pretrained_server("dqn-pong", 8, 5.0)
+    frames = serving.example["observation"]
+    assert serving.route == "act" and info["step"] > 0 and "dqn-pong" in info["run"]
+    with Server(create_app(serving, batcher, Limits(), info)) as s:
+        r = httpx.post(s.url + "/act", json={"observation": frames})
+        bright = httpx.post(s.url + "/act", json={"observation": [[[300] * 84] * 84] * 4})
+    net, _ = pretrained.load(shipped.resolve("dqn-pong")[1])
+    with torch.no_grad():
+        q = net(torch.tensor([frames], dtype=torch.uint8))[0]
+    assert r.status_code == 200 and r.json()["q_values"] == pytest.approx(q.tolist(), abs=1e-4)
+    assert r.json()["action"] == int(q.argmax())
+    assert bright.status_code == 422 and "0 to 255" in bright.json()["error"]
+
+
+@pytest.mark.slow
+def test_ppo_serves_its_policy_and_value_batched_as_alone(tmp_path):
+    run = smoke_run("ppo-cartpole", tmp_path)
+    app, _, plugin = serve_run(run, max_batch=8, max_wait_ms=50)
+    observations = [[0.01 * i, -0.2, 0.03, 0.1 * i] for i in range(6)]
+
+    async def together(url):
+        async with httpx.AsyncClient(base_url=url) as client:
+            return await asyncio.gather(*(client.post("/act", json={"observation": o})
+                                          for o in observations))
+
+    with Server(app) as s:
+        answers = [r.json() for r in asyncio.run(together(s.url))]
+        nan = httpx.post(s.url + "/act", content='{"observation": [NaN, 0, 0, 0]}',
+                         headers={"content-type": "application/json"})
+        health = httpx.get(s.url + "/health")
+    with torch.no_grad():
+        logits, values = plugin.net(torch.tensor(observations))
+    probs = torch.softmax(logits, -1)
+    for answer, p, v in zip(answers, probs, values):
+        assert answer["probabilities"] == pytest.approx(p.tolist(), abs=1e-5)
+        assert answer["action"] == int(p.argmax())
+        assert answer["value"] == pytest.approx(float(v), abs=1e-5)
+    assert nan.status_code == 422 and "nan" in nan.json()["error"] and health.status_code == 200
 @pytest.mark.slow
 def test_dcgan_serves_a_png_per_seed_and_pix2pix_translates_an_image(tmp_path):
     from PIL import Image

@@ -77,8 +77,9 @@ class WeightsHooks(Protocol):
     """What the module a plugin names in ``register(..., weights="pkg.module")`` provides, so
     that shipped weights are registry data (as timm's pretrained tags are) and the core needs no
     code of the plugin: ``workbench export RUN --format weights`` calls :meth:`export_run`;
-    ``workbench eval --pretrained NAME|FILE`` calls :meth:`play`, and ``explain --pretrained``
-    :meth:`explain` when the module has it. A weights file is a plain dict that
+    ``workbench eval --pretrained NAME|FILE`` calls :meth:`play`; ``explain --pretrained``
+    calls ``explain(path, out, opts)`` and ``serve --pretrained`` calls ``serving(path) ->
+    (Serving, info dict)`` when the module has them. A weights file is a plain dict that
     ``torch.load(weights_only=True)`` reads, with the plugin's name under ``"plugin"``."""
 
     def export_run(self, run_dir: str | os.PathLike[str], out: os.PathLike[str]) -> str:

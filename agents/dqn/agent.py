@@ -241,4 +241,4 @@ class DQN(Agent[DQNConfig]):
         """``workbench serve``: POST /act, an observation in, the action and Q-values out."""
         from workbench.agents.dqn.serving import dqn_serving
 
-        return dqn_serving(self)
+        return dqn_serving(lambda obs: self.q(self._to_device(obs)), self.env, self.obs[0])

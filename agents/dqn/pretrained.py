@@ -29,6 +29,7 @@ from workbench.config import from_dict
 from workbench.engine import checkpoint
 from workbench.envs.config import EnvConfig
 from workbench.errors import UserError, check_folder
+from workbench.plugin import Serving
 from workbench.rollout import evaluation
 
 FORMAT = "workbench-dqn-weights"
@@ -175,3 +176,19 @@ def explain(path: Path, out: Path | None, opts: Any) -> str:
     from workbench.agents.dqn.explain import explain_pretrained
 
     return explain_pretrained(path, out, opts)
+
+
+def serving(path: Path) -> tuple[Serving, dict[str, Any]]:
+    """``workbench serve --pretrained NAME|FILE``: POST /act for the file's Q-network, and what
+    /info says of it."""
+    from workbench.agents.dqn.serving import dqn_serving
+    from workbench.envs.vector import VectorEnv
+
+    net, meta = load(path)
+    env = VectorEnv.from_config(from_dict(EnvConfig, meta["env"]), 0, num_envs=1, evaluation=True)
+    try:
+        example = env.reset()[0]
+    finally:
+        env.close()
+    info = {"plugin": "DQN", "run": f"{meta['preset']} ({path})", "step": int(meta["step"])}
+    return dqn_serving(lambda obs: net(torch.from_numpy(obs)), env, example), info

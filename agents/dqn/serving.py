@@ -1,21 +1,19 @@
 """What ``workbench serve`` serves for a DQN agent: an observation in, the greedy action and
 the Q-value of every action out (``DQN.serving``). Observations of a batch of requests go
-through the Q-network as one batch, as the vector envs' do in training."""
+through the Q-network as one batch, as the vector envs' do in training; the route, its checks
+and its batching are the workbench's (workbench/rollout/serving.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from pydantic import BaseModel, Field
 
-from workbench.errors import UserError
 from workbench.plugin import Serving
-
-
-class ActRequest(BaseModel):
-    observation: list[Any] = Field(description="one observation as nested lists, in the env's "
-                                   "shape (Atari: 4 stacked 84x84 gray frames, 0-255)")
+from workbench.rollout.serving import observation_serving
 
 
 class Action(BaseModel):
@@ -23,32 +21,11 @@ class Action(BaseModel):
     q_values: list[float] = Field(description="the Q-value of every action")
 
 
-def dqn_serving(agent: Any) -> Serving:
-    shape = tuple(agent.env.obs_shape)
-    dtype = np.dtype(agent.env.obs_dtype)
+def dqn_serving(q: Callable[[np.ndarray], torch.Tensor], env: Any, example: np.ndarray) -> Serving:
+    """POST /act for the Q-network ``q`` (observations -> Q-values) of an agent on ``env``: a
+    run's agent, or a weights file (``workbench serve --pretrained dqn-pong``)."""
+    def predict(obs: np.ndarray) -> list[dict[str, Any]]:
+        values = q(obs).float().cpu()
+        return [{"action": int(row.argmax()), "q_values": row.tolist()} for row in values]
 
-    def prepare(request: ActRequest) -> np.ndarray:
-        try:
-            obs = np.asarray(request.observation, dtype=np.float64)
-        except (ValueError, TypeError):
-            raise UserError(f"'observation' must be nested lists of numbers in the shape "
-                            f"{shape}; its lists are ragged or hold something else.") from None
-        if obs.shape != shape:
-            raise UserError(f"'observation' has the shape {obs.shape}; this agent's env "
-                            f"({agent.env.env_id}) gives observations of shape {shape}.")
-        if not np.isfinite(obs).all():
-            raise UserError("'observation' holds nan or infinite numbers.")
-        if dtype == np.uint8:
-            if obs.min() < 0 or obs.max() > 255:
-                raise UserError("'observation' is a picture of uint8 pixels: values from 0 to 255.")
-            return obs.round().astype(np.uint8)
-        return obs.astype(dtype)
-
-    def predict(items: list[np.ndarray]) -> list[dict[str, Any]]:
-        q = agent.q(agent._to_device(np.stack(items))).float().cpu()
-        return [{"action": int(row.argmax()), "q_values": row.tolist()} for row in q]
-
-    example = {"observation": np.asarray(agent.obs[0]).tolist()}
-    return Serving(route="act", summary=f"an observation of {agent.env.env_id} in, the greedy "
-                   f"action of {agent.env.num_actions} and their Q-values out", request=ActRequest,
-                   prepare=prepare, predict=predict, response=Action, example=example)
+    return observation_serving(env, predict, Action, "the greedy action and the Q-values", example)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.agents.ppo.config import PPOConfig
-from workbench.plugin import Context
+from workbench.plugin import Context, Serving
 from workbench.rollout.agent import Agent, Transition
 from workbench.runtime import fused_optimizer_ok
 
@@ -244,3 +244,9 @@ class PPO(Agent[PPOConfig]):
 
     def export_module(self) -> tuple[nn.Module, torch.Tensor]:
         return self.net, torch.from_numpy(np.ascontiguousarray(self.obs[:1]))
+
+    def serving(self) -> Serving:
+        """``workbench serve``: POST /act, an observation in, the policy's answer out."""
+        from workbench.agents.ppo.serving import ppo_serving
+
+        return ppo_serving(self)

@@ -79,3 +79,14 @@ def explain(name: str, out: Path | None, opts: Any) -> str:
         raise UserError(f"plugin '{spec.name}' cannot explain a weights file; explain a run "
                         "directory of it instead.")
     return module.explain(path, out, opts)
+
+
+def serving(name: str) -> tuple[Any, dict[str, Any]]:
+    """``workbench serve --pretrained NAME|FILE``: the plugin's Serving of the file, and what
+    /info says of it."""
+    spec, path = resolve(name)
+    module = hooks(spec)
+    if not hasattr(module, "serving"):
+        raise UserError(f"plugin '{spec.name}' cannot serve a weights file; serve a run "
+                        "directory of it instead.")
+    return module.serving(path)

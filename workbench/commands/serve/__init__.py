@@ -28,12 +28,15 @@ TOKEN_ENV = "WORKBENCH_SERVE_TOKEN"
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "serve", help="serve a run's model over HTTP (batched, guarded; /ui to try it)",
-        description="Serve a run's last checkpoint over HTTP: the route its plugin declares "
+        description="Serve a run's last checkpoint (or, with --pretrained, a shipped agent or "
+        "a file of `workbench export RUN --format weights`) over HTTP: the route its plugin declares "
         "(POST /classify, /act, /generate, /sample, /translate), /health, /ready, /info, "
         "/openapi.json and a page to try it at /ui. Concurrent requests are batched into one "
         "forward pass. Binds 127.0.0.1 unless --host says otherwise. SIGTERM or Ctrl-C lets "
         "requests in flight finish, then exits 0.")
-    p.add_argument("run_dir", help="a run directory (with a checkpoint)")
+    p.add_argument("run_dir", nargs="?", help="a run directory (with a checkpoint)")
+    p.add_argument("--pretrained", metavar="NAME|FILE", default=None,
+                   help="serve a preset's shipped weights (dqn-pong) or a weights file instead of a run")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 = every "
                    "interface, with a warning)")
@@ -99,7 +102,8 @@ def _check_run(run_dir: str) -> tuple[Any, str]:
     if getattr(plugin_cls, "serving", Plugin.serving) is Plugin.serving:
         raise UserError(f"plugin '{spec.name}' ({plugin_cls.__name__}) has nothing to serve: it "
                         "does not implement Plugin.serving(). The plugins that serve are the "
-                        "classifiers, dqn, text-lm, music-lm, dcgan and pix2pix.")
+                        "classifiers, dqn, ppo, text-lm, music-lm, dcgan, pix2pix, caption and "
+                        "style-fast.")
     return plugin_cls, spec.name
 
 
@@ -140,7 +144,19 @@ def is_loopback(host: str) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     _check_options(args)
     _require_extra()
-    _check_run(args.run_dir)
+    if (args.run_dir is None) == (args.pretrained is None):
+        raise UserError("give either a run directory or --pretrained NAME|FILE (one of the two): "
+                        "`workbench serve runs/dqn-pong/NAME` or `workbench serve --pretrained "
+                        "dqn-pong`.")
+    if args.run_dir is not None:
+        _check_run(args.run_dir)
+    else:
+        from workbench.commands import pretrained
+
+        spec, _ = pretrained.resolve(args.pretrained)
+        if not hasattr(pretrained.hooks(spec), "serving"):
+            raise UserError(f"plugin '{spec.name}' cannot serve a weights file; serve a run "
+                            "directory of it instead.")
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     if args.token is not None and not args.token:
         raise UserError("--token is empty; give a token, or leave the option out.")
@@ -153,6 +169,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve(args, sock, token)
     finally:
         sock.close()
+
+
+class _Pretrained:
+    """What stands for the plugin when a weights file is served: nothing to close."""
+
+    def close(self) -> None:
+        pass
+
+
+def load_pretrained_server(name: str, max_batch: int, max_wait_ms: float
+                           ) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """As :func:`load_server`, for ``--pretrained NAME|FILE`` (a weights file, fp32 on CPU)."""
+    import torch
+
+    from workbench.commands import pretrained
+    from workbench.commands.serve.batcher import MicroBatcher
+
+    serving, about = pretrained.serving(name)
+
+    def context() -> Any:
+        return torch.inference_mode()
+
+    batcher = MicroBatcher(serving.predict, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                           stream=serving.output == "stream", context=context)
+    info = {**about, "precision": "fp32", "device": "cpu", "max_batch": max_batch,
+            "max_wait_ms": max_wait_ms}
+    return _Pretrained(), serving, batcher, info
 
 
 def load_server(run_dir: str, max_batch: int, max_wait_ms: float) -> tuple[Any, Any, Any, dict[str, Any]]:
@@ -204,7 +247,11 @@ def serve(args: argparse.Namespace, sock: socket.socket, token: str | None) -> i
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, early_exit)
-    plugin, serving, batcher, info = load_server(args.run_dir, args.max_batch, args.max_wait_ms)
+    if args.pretrained is not None:
+        plugin, serving, batcher, info = load_pretrained_server(args.pretrained, args.max_batch,
+                                                                args.max_wait_ms)
+    else:
+        plugin, serving, batcher, info = load_server(args.run_dir, args.max_batch, args.max_wait_ms)
     limits = Limits(token=token, max_body_bytes=args.max_body_bytes,
                     body_timeout_s=args.body_timeout_s, max_image_pixels=args.max_image_pixels,
                     max_prompt_chars=args.max_prompt_chars)
