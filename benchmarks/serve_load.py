@@ -123,6 +123,21 @@ def reference(run: Path, url: str, kind: str, n: int) -> tuple[list[float], list
                 for _ in out:
                     pass
 
+    def forward_ms(batch: int, repeats: int) -> float:
+        """Median ms of predict on ``batch`` copies of the request (the batcher's one pass)."""
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            with torch.inference_mode(), plugin.ctx.autocast():
+                out = serving.predict([item] * batch)
+                if serving.output == "stream":
+                    for _ in out:
+                        pass
+            times.append((time.perf_counter() - t) * 1000)
+        return statistics.median(times)
+
+    forward_ms(32, 1)  # warm-up
+    CEILING[kind] = (forward_ms(1, 20), forward_ms(32, 5))
     refs, served = [], []
     with httpx.Client(base_url=url, timeout=60) as client:
         for i in range(n):
@@ -164,6 +179,14 @@ def bench(kind: str, run: Path, n: int) -> list[str]:
                     f"HTTP {pct(refs, 99):.1f} ms (p50 {pct(served, 50):.1f} / {pct(refs, 50):.1f}) "
                     f"| ratio {ratio:.2f} (target <= 1.20) |")
         print(rows[-1], flush=True)
+        one, many = CEILING[kind]
+        rows.append(f"| {kind} | the forward pass alone: 1 request {one:.2f} ms, 32 requests "
+                    f"{many:.2f} ms ({many / 32:.3f} ms each), so batching saves at most "
+                    f"{one - many / 32:.2f} ms of a served request's {statistics.median(served):.2f} ms "
+                    f"(c=1 p50): requests/s can gain about "
+                    f"{statistics.median(served) / (statistics.median(served) - one + many / 32):.2f}x "
+                    f"at most while one process does the rest of each request |")
+        print(rows[-1], flush=True)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -198,5 +221,6 @@ def main() -> None:
 
 
 ARGS: argparse.Namespace
+CEILING: dict[str, tuple[float, float]] = {}  # kind -> forward ms for 1 and for 32 requests
 if __name__ == "__main__":
     main()

@@ -93,6 +93,35 @@ def test_a_resumed_agent_plays_its_next_evaluation_with_the_seed_it_would_have_h
     resumed.close()
 
 
+def test_an_atari_evaluation_films_env_0s_game_while_all_its_games_play():
+    """All games at once (10 games: 10 envs) and the video costs no extra game: the RGB twin
+    follows env 0, and stays in sync with it (reward by reward) to the game's end."""
+    from workbench.envs.config import EnvConfig
+    from workbench.rollout import evaluation
+
+    e = EnvConfig(id="ALE/Pong-v5", noop_max=0)
+    rng = np.random.default_rng(0)
+    calls: list[int] = []
+    env0: list[int] = []
+
+    def policy(obs):
+        calls.append(len(obs))
+        actions = rng.integers(0, 6, len(obs))
+        env0.append(int(actions[0]))
+        return actions
+
+    games, video = evaluation.play(policy, e, 3, seed=5, video=True)
+    assert len(games) == 3 and set(calls) == {3}  # three envs, one game each, nothing after
+    assert video is not None, "the twin lost env 0's game"
+    assert len(video.frames) - 1 in [g.length for g in games]  # a frame per step, plus the first
+    assert len(calls) == max(g.length for g in games)  # as long as the longest game, no more
+    # env 0's game is the game a one-env evaluation with the same seed and actions plays
+    replay = iter(env0)
+    alone, _ = evaluation.play_games(lambda obs: np.array([next(replay)]), e, 1, seed=5)
+    filmed = [g for g in games if g.length == len(video.frames) - 1]
+    assert len(alone) == 1 and alone[0] in filmed
+
+
 def test_a_plugin_that_never_autocasts_records_fp32_in_run_json(tmp_path, runs_root):
     root = make_package(tmp_path / "site", "wbt_prec", "precconst")
     r = cli("run", "precconst", "--name", "p", "precision=bf16", env=_env(root))

@@ -110,7 +110,7 @@ def play(policy: Policy, env: EnvConfig, seed: int) -> tuple[Recorder, Game, np.
     if is_atari(env.id) and env.repeat_action_probability == 0:
         game, film = evaluation.play_video_game(recorder, env, seed)
         return recorder, game, film.frames if film is not None else None
-    (game,) = evaluation.play_games(recorder, env, 1, seed)
+    (game,) = evaluation.play_games(recorder, env, 1, seed)[0]
     return recorder, game, None
 
 

@@ -154,7 +154,7 @@ class Agent(Plugin[C]):
     def play_evaluation(self, step: int, episodes: int | None = None, video: bool | None = None,
                         seed: int | None = None, out: Path | None = None) -> Evaluation:
         """Full games with ``act(obs, explore=False)``; the evaluation at total_steps plays
-        final_eval_episodes. The last game is filmed when ``video`` (default: eval_video), to
+        final_eval_episodes. One game is filmed when ``video`` (default: eval_video), to
         ``out`` if named, else to the run's media/ and W&B."""
         from workbench.media import real_time, save_gif
 

@@ -20,7 +20,7 @@ class AgentEvalOptions:
     seed: Annotated[int, Seed] | None = None
     """seed of the games and of the policy's random draws (default: the next evaluation's)"""
     video: bool = False
-    """film the last game as a GIF (any env that renders rgb_array): in the run's media/, or in --out"""
+    """film one game as a GIF (any env that renders rgb_array): in the run's media/, or in --out"""
     out: str | None = None
     """folder for the video (default: the run's media/)"""
 

@@ -54,25 +54,46 @@ def _headless() -> None:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
-def play_games(policy: Policy, e: EnvConfig, episodes: int, seed: int) -> list[Game]:
-    """``episodes`` full games on up to 8 envs, in the order they end."""
-    env = eval_env(e, min(episodes, 8), seed)
+MAX_EVAL_ENVS = 16
+"""most envs an evaluation plays at once (10 games: 10 envs, one game each)"""
+
+
+def play_games(policy: Policy, e: EnvConfig, episodes: int, seed: int, film: bool = False
+               ) -> tuple[list[Game], Video | None]:
+    """``episodes`` full games on up to MAX_EVAL_ENVS envs at once, in the order they end. With
+    ``film`` (Atari), an RGB twin follows env 0's first game, which is the filmed one: the
+    video costs no extra game (a vector env's env 0 plays the game a one-env vector env with the
+    same seed plays)."""
+    env = eval_env(e, min(episodes, MAX_EVAL_ENVS), seed)
     quota = np.bincount(np.arange(episodes) % env.num_envs, minlength=env.num_envs)
     done_count = np.zeros(env.num_envs, int)
     games: list[Game] = []
+    twin = RGBRecorder(e.id, seed, e.frame_skip, e.noop_max, e.max_episode_frames) if film else None
+    filming, in_sync, video = twin is not None, True, None
     obs = env.reset()
+    if twin is not None:
+        twin.reset()
     try:
         while (done_count < quota).any():
-            obs, _, terminated, truncated, _ = env.step(policy(obs))
+            actions = policy(obs)
+            obs, reward, terminated, truncated, _ = env.step(actions)
+            if filming and in_sync and twin.step(int(actions[0])) != float(reward[0]):
+                in_sync = False  # the twin diverged: no video rather than a wrong one
             ended = np.flatnonzero(terminated | truncated)
             finished = env.stats.drain()
             for i, ret, length in zip(ended, *finished):
                 if done_count[i] < quota[i]:
                     games.append(Game(ret, length))
                 done_count[i] += 1
+                if i == 0 and filming:
+                    filming = False  # env 0's first game is over: so is the film
+                    # one frame per agent step: the 60 Hz console at 60 / frame_skip frames/s
+                    video = Video(twin.video(), 60 / e.frame_skip) if in_sync else None
     finally:
         env.close()
-    return games
+        if twin is not None:
+            twin.close()
+    return games, video
 
 
 def why_no_video(e: EnvConfig) -> str | None:
@@ -106,9 +127,10 @@ def why_no_video(e: EnvConfig) -> str | None:
 
 
 def play_video_game(policy: Policy, e: EnvConfig, seed: int) -> tuple[Game, Video | None]:
-    """One full game, filmed (None if the Atari twin diverged from the agent's game)."""
+    """One full game, filmed (the video is None if the Atari twin diverged from the agent's game)."""
     if is_atari(e.id):
-        return _play_atari_video_game(policy, e, seed)
+        games, video = play_games(policy, e, 1, seed, film=True)
+        return games[0], video
     env = eval_env(e, 1, seed, render=True)
     obs = env.reset()
     frames = [env.render()]
@@ -123,37 +145,16 @@ def play_video_game(policy: Policy, e: EnvConfig, seed: int) -> tuple[Game, Vide
         env.close()
 
 
-def _play_atari_video_game(policy: Policy, e: EnvConfig, seed: int) -> tuple[Game, Video | None]:
-    """One full game while an RGB twin replays the same actions (same seed, no sticky actions:
-    the same game, checked reward by reward)."""
-    env = eval_env(e, 1, seed)
-    twin = RGBRecorder(e.id, seed, e.frame_skip, e.noop_max, e.max_episode_frames)
-    obs = env.reset()
-    twin.reset()
-    in_sync = True
-    try:
-        while True:
-            action = policy(obs)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            if in_sync and twin.step(int(action[0])) != float(reward[0]):
-                in_sync = False  # the twin diverged: no video rather than a wrong one
-            if terminated[0] or truncated[0]:
-                returns, lengths = env.stats.drain()
-                # one frame per agent step: the 60 Hz console at 60 / frame_skip frames/s
-                video = Video(twin.video(), 60 / e.frame_skip) if in_sync else None
-                return Game(returns[0], lengths[0]), video
-    finally:
-        env.close()
-        twin.close()
-
-
 def play(policy: Policy, e: EnvConfig, episodes: int, seed: int, video: bool
          ) -> tuple[list[Game], Video | None]:
-    """An evaluation: ``episodes`` games, the last one filmed when ``video``. Seeded by ``seed``
+    """An evaluation: ``episodes`` games, one of them filmed when ``video`` (Atari: env 0's game,
+    filmed while all play; other envs: the last game, played alone and rendered). Seeded by ``seed``
     alone (envs; the caller seeds the policy's draws from it), so it can be replayed."""
     if not video:
-        return play_games(policy, e, episodes, seed), None
-    games = play_games(policy, e, episodes - 1, seed) if episodes > 1 else []
+        return play_games(policy, e, episodes, seed)[0], None
+    if is_atari(e.id):  # env 0's first game is filmed while all of them play
+        return play_games(policy, e, episodes, seed, film=True)
+    games = play_games(policy, e, episodes - 1, seed)[0] if episodes > 1 else []
     game, film = play_video_game(policy, e, seed + 500)
     return [*games, game], film
 
