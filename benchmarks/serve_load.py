@@ -181,11 +181,9 @@ def bench(kind: str, run: Path, n: int) -> list[str]:
         print(rows[-1], flush=True)
         one, many = CEILING[kind]
         rows.append(f"| {kind} | the forward pass alone: 1 request {one:.2f} ms, 32 requests "
-                    f"{many:.2f} ms ({many / 32:.3f} ms each), so batching saves at most "
-                    f"{one - many / 32:.2f} ms of a served request's {statistics.median(served):.2f} ms "
-                    f"(c=1 p50): requests/s can gain about "
-                    f"{statistics.median(served) / (statistics.median(served) - one + many / 32):.2f}x "
-                    f"at most while one process does the rest of each request |")
+                    f"{many:.2f} ms ({many / 32:.3f} ms each, {one / (many / 32):.1f}x less per "
+                    f"request); a served request at c=1 takes {statistics.median(served):.2f} ms "
+                    f"(p50), of which the forward is {one / statistics.median(served):.0%} |")
         print(rows[-1], flush=True)
     finally:
         for proc, _ in servers.values():
