@@ -3,8 +3,9 @@ on the same content x style pairs, and each result is scored by an independent j
 Gabor probe (generators/style/features.py: GaborProbe), next to two references: the content
 photo itself (no style at all) and a plain colour transfer (each RGB channel's mean and
 standard deviation matched to the style's, after Reinhard et al. 2001). It also writes the
-content x style grid of each candidate (docs/images/style_grid_<net>.png) and a side-by-side
-picture of the candidates (docs/images/style_candidates.png).
+content x style grid of each candidate (docs/images/style_grid_<net>.png), a side-by-side
+picture of the candidates (docs/images/style_candidates.png) and the ica filters
+(docs/images/style_ica_filters.png).
 
     python benchmarks/style_features.py [--size 128] [--steps 100] [--threads 1] [--out docs/images]
 
@@ -37,6 +38,7 @@ from workbench.runtime import resolve_precision  # noqa: E402
 CONTENTS = ("astronaut", "coffee", "chelsea")
 STYLES = ("mosaic", "waves", "brick")
 CANDIDATES = {"multiscale": {"features.net": "multiscale"},
+              "ica": {"features.net": "ica"},
               "vgg19-random": {"features.net": "vgg19"}}
 
 
@@ -112,7 +114,13 @@ def main() -> None:
         side.append(tiles[name][0])
     side.append(tiles["_styles"][0])
     save_png(image_grid(torch.stack(side), nrow=len(side)), out / "style_candidates.png")
-    print(f"wrote {out}/style_grid_*.png and {out}/style_candidates.png")
+    from workbench.generators.style.features import ica_filters
+
+    w = ica_filters(0)  # the ica candidate's filters, each scaled to its own range
+    w = (w - w.amin((1, 2, 3), keepdim=True)) / (w.amax((1, 2, 3), keepdim=True) - w.amin((1, 2, 3), keepdim=True))
+    w = torch.nn.functional.interpolate(w, scale_factor=4, mode="nearest")
+    save_png(image_grid((w * 255).round().to(torch.uint8), nrow=16), out / "style_ica_filters.png")
+    print(f"wrote {out}/style_grid_*.png, {out}/style_candidates.png and {out}/style_ica_filters.png")
 
 
 if __name__ == "__main__":

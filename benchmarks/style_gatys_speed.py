@@ -17,7 +17,7 @@ first reach it; its final image is also reported (with the clamp inside the clos
 loss jumps, and the last image can sit on a spike). Pairs run interleaved: reference, ours,
 reference, ours.
 
-    python benchmarks/style_gatys_speed.py [--size 256] [--threads 1] [--weights FILE]
+    python benchmarks/style_gatys_speed.py [--size 256] [--threads 1] [--weights FILE] [--pairs chelsea:brick ...]
 
 Target (issue 23): our time / reference time <= 0.5 at equal final loss.
 """
@@ -185,6 +185,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--weights", default="", help="torchvision VGG-19 state dict ('' = random, seed 0)")
+    p.add_argument("--pairs", nargs="+", default=[f"{c}:{s}" for c, s in PAIRS], metavar="CONTENT:STYLE",
+                   help="content:style pairs of built-in images or files (default: %(default)s)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from workbench.generators.style.images import load_image
@@ -192,7 +194,7 @@ def main() -> None:
 
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
-        for content, style in PAIRS:
+        for content, style in (pair.split(":", 1) for pair in args.pairs):
             with torch.random.fork_rng():  # the very weights VGGFeatures(seed=0) builds
                 torch.manual_seed(0)
                 cnn = vgg19_features()

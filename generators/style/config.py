@@ -39,15 +39,17 @@ DEFAULT_LAYERS = {
     "vgg19": (("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), ("relu4_2",)),
     # the pyramid's five finest levels carry style; content is the half-size level's response
     "multiscale": (("scale0", "scale1", "scale2", "scale3", "scale4"), ("scale1",)),
+    "ica": (("scale0", "scale1", "scale2", "scale3", "scale4"), ("scale1",)),  # the same pyramid
 }
 
 
 @dataclass
 class StyleFeatures:
-    net: Literal["multiscale", "vgg19"] = "multiscale"
-    """feature network: multiscale (random one-layer filters on an image pyramid, Ustyuzhaninov
-    et al. 2017; the offline default, docs/style-transfer.md says why) | vgg19 (Gatys et al.;
-    random weights unless features.weights names a file)"""
+    net: Literal["ica", "multiscale", "vgg19"] = "ica"
+    """feature network: ica (one layer of filters learned here by ICA from offline photos, on an
+    image pyramid; style-gatys's default) | multiscale (the same pyramid with random filters,
+    Ustyuzhaninov et al. 2017; style-fast's default) | vgg19 (Gatys et al.; random weights unless
+    features.weights names a file); docs/style-transfer.md says why"""
     weights: str = ""
     """vgg19 only: a torchvision VGG-19 state dict file (the real network of the paper); '' = random"""
     seed: Annotated[int, Seed] = 0
@@ -67,7 +69,7 @@ class StyleFeatures:
 @dataclass
 class StyleLoss:
     content_weight: Annotated[float, NonNegative] = 3.0
-    """weight of the content loss (alpha of Gatys et al.; 3 balances the multiscale net, docs/style-transfer.md)"""
+    """weight of the content loss (alpha of Gatys et al.; 3 balances the ica and multiscale nets, docs/style-transfer.md)"""
     style_weight: Annotated[float, NonNegative] = 10.0
     """weight of the style loss (beta of Gatys et al.), summed over the style layers"""
     tv_weight: Annotated[float, NonNegative] = 1e-3
@@ -182,7 +184,10 @@ class FastConfig(RunConfig):
     """residual blocks at the bottleneck (the paper's 5)"""
     lr: Annotated[float, Positive] = 1e-3
     """Adam learning rate (the paper's 0.001)"""
-    features: StyleFeatures = field(default_factory=StyleFeatures)
+    # style-fast keeps the random multiscale net: ica was chosen on style-gatys's results
+    # (benchmarks/style_features.py), style-fast's own figures were measured with multiscale, and
+    # on a tiny style-fast run ica lowered the loss less (docs/style-transfer.md)
+    features: StyleFeatures = field(default_factory=lambda: StyleFeatures(net="multiscale"))
     """the feature network whose responses define style and content"""
     loss: StyleLoss = field(default_factory=StyleLoss)
     """loss weights"""

@@ -1,7 +1,7 @@
 """Feature networks for style transfer, and the Gram matrix.
 
 A feature network maps an image batch (floats in [0, 1], N,3,H,W) to a dict of named feature
-maps, computing only up to the deepest layer asked for. Three are built here:
+maps, computing only up to the deepest layer asked for. Four are built here:
 
 * ``vgg19``: torchvision's ``vgg19().features`` written out layer by layer with the same module
   indices, so torchvision's state dict (``features.0.weight`` ...) loads into it unchanged. With
@@ -13,6 +13,11 @@ maps, computing only up to the deepest layer asked for. Three are built here:
   Ustyuzhaninov, Brendel, Gatys and Bethge (2017, "What does it take to generate natural
   textures?"): their single-layer multi-scale random network matches deep VGG textures; the
   pyramid gives the large receptive fields of their 3..55 px filters at a fraction of the cost.
+* ``ica``: the multiscale pyramid with filters learned here instead of drawn at random:
+  independent component analysis (scikit-learn's FastICA) of 7x7 colour patches of offline
+  pictures the benchmarks do not score with. ICA of natural-image patches gives localised,
+  oriented edge and colour-opponent filters (Olshausen and Field 1996; Bell and Sejnowski
+  1997; Hyvarinen and Oja 2000), the filters a trained network's first layer learns.
 * ``probe``: a fixed, hand-built Gabor filter bank on an image pyramid; no candidate is
   optimised against it, so the benchmarks score every result with it (independent of them all).
 
@@ -21,9 +26,11 @@ No torchvision import: its wheel does not load beside our torch (docs/style-tran
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -134,7 +141,10 @@ class MultiScaleFeatures(nn.Module):
     ``kernel`` filters, then ReLU, with its 3 colour channels appended. Layers are named
     ``scale0`` (full size) ... ``scaleK``."""
 
-    def __init__(self, layers: list[str], seed: int = 0, width: int = 128, kernel: int = 7) -> None:
+    def __init__(self, layers: list[str], seed: int = 0, width: int = 128, kernel: int = 7,
+                 learned: torch.Tensor | None = None) -> None:
+        """``learned``: one (width, 3, kernel, kernel) bank used at every level instead of
+        random ones (the ``ica`` network)."""
         super().__init__()
         levels = []
         for name in layers:
@@ -145,12 +155,15 @@ class MultiScaleFeatures(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         filters = []
         for _ in range(max(levels) + 1):  # one filter bank per level: independent statistics
+            if learned is not None:
+                filters.append(learned)
+                continue
             w = torch.randn(width, 3, kernel, kernel, generator=gen)
             w -= w.mean((1, 2, 3), keepdim=True)  # zero-mean: blind to flat colour, as the paper
             filters.append(w * math.sqrt(2.0 / (3 * kernel * kernel)))
         self.register_buffer("filters", torch.stack(filters))
         self.wanted = sorted(set(levels))
-        self.pad = kernel // 2
+        self.pad = filters[0].shape[-1] // 2
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out = {}
@@ -164,6 +177,55 @@ class MultiScaleFeatures(nn.Module):
                 edges = F.relu(F.conv2d(x, self.filters[level].to(x.dtype), padding=self.pad))
                 out[f"scale{level}"] = torch.cat([edges, x.to(edges.dtype)], 1)
         return out
+
+
+# offline pictures the ica filters learn from: none of them is a content or style image that
+# benchmarks/style_features.py or style_gatys_speed.py score with
+ICA_IMAGES = ("rocket", "hubble_deep_field", "immunohistochemistry", "grass", "gravel", "strokes")
+
+
+# the bank of seed 0, learned once and shipped (package data), so that a run starts at once and
+# needs no scikit-learn: `python -m workbench.generators.style.features` writes it again
+ICA_FILE = Path(__file__).with_name("ica_filters.pt")
+
+
+@functools.lru_cache(maxsize=4)
+def ica_filters(seed: int = 0) -> torch.Tensor:
+    """The ``ica`` network's (128, 3, 7, 7) filters for ``features.seed``: seed 0 from the
+    shipped file (what :func:`learn_ica_filters` gives, checked by a test), any other seed
+    learned at the run's start (about 7 s; needs scikit-learn, in the ``data`` extra)."""
+    if seed == 0 and ICA_FILE.is_file():
+        return torch.load(ICA_FILE, map_location="cpu", weights_only=True)
+    return learn_ica_filters(seed)
+
+
+def learn_ica_filters(seed: int = 0, width: int = 128, kernel: int = 7,
+                      patches: int = 24_000) -> torch.Tensor:
+    """A (width, 3, kernel, kernel) filter bank learned by FastICA from ``patches`` random
+    colour patches of :data:`ICA_IMAGES` (256 px squares, scaled to [-1, 1] as the pyramid's
+    input; each patch's mean removed, so the filters are zero-mean like the random ones, and
+    each filter scaled to the random filters' expected norm). A function of its arguments."""
+    from sklearn.decomposition import FastICA
+
+    from workbench.generators.style.images import read_rgb, square
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    per = patches // len(ICA_IMAGES)
+    for name in ICA_IMAGES:
+        image = square(read_rgb(name, "features"), 256).astype(np.float32) / 127.5 - 1
+        windows = np.lib.stride_tricks.sliding_window_view(image, (kernel, kernel), (0, 1))
+        ys = rng.integers(0, windows.shape[0], per)
+        xs = rng.integers(0, windows.shape[1], per)
+        rows.append(windows[ys, xs].reshape(per, -1))  # (per, 3 * kernel * kernel), channel-major
+    x = np.concatenate(rows).astype(np.float64)
+    x -= x.mean(1, keepdims=True)
+    ica = FastICA(n_components=width, whiten="unit-variance", random_state=seed, max_iter=400,
+                  tol=1e-3)
+    ica.fit(x)
+    w = ica.components_ - ica.components_.mean(1, keepdims=True)
+    w *= math.sqrt(2.0) / np.linalg.norm(w, axis=1, keepdims=True)
+    return torch.from_numpy(w.reshape(width, 3, kernel, kernel)).float()
 
 
 class GaborProbe(nn.Module):
@@ -204,4 +266,16 @@ def build_features(net: str, layers: list[str], weights: str = "", seed: int = 0
         return VGGFeatures(layers, weights=weights, seed=seed, max_pool=max_pool)
     if net == "multiscale":
         return MultiScaleFeatures(layers, seed=seed)
-    raise UserError(f"unknown feature network {net!r}; allowed: vgg19, multiscale.")
+    if net == "ica":
+        return MultiScaleFeatures(layers, seed=seed, learned=ica_filters(seed))
+    raise UserError(f"unknown feature network {net!r}; allowed: vgg19, multiscale, ica.")
+
+
+if __name__ == "__main__":  # python -m workbench.generators.style.features: rewrite ICA_FILE
+    import os
+
+    bank = learn_ica_filters(0)
+    tmp = ICA_FILE.with_suffix(".tmp")
+    torch.save(bank.contiguous(), tmp)
+    os.replace(tmp, ICA_FILE)
+    print(f"wrote {ICA_FILE} ({tuple(bank.shape)})")
