@@ -15,6 +15,8 @@ work is on this thread):
 
     nice -n 10 python benchmarks/dqn_update_variants.py --threads 1 --repeats 10
     nice -n 10 python benchmarks/dqn_update_variants.py --quick
+    python benchmarks/dqn_update_variants.py --preset dqn-pong --threads 2 \
+        --variants today,batch_size=64,batch_size=128,dueling=false,max_grad_norm=0
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], Any]] = {
     "compile=true": ({"compile": True}, None),
     "double": ({"double": True}, None),
     "double + one forward": ({"double": True}, _one_online_forward),
+    # levers of a preset's update cost (with --preset dqn-pong: its batch 32, dueling, 3-step)
+    "batch_size=64": ({"batch_size": 64}, None),
+    "batch_size=128": ({"batch_size": 128}, None),
+    "dueling=false": ({"dueling": False}, None),
+    "max_grad_norm=0": ({"max_grad_norm": 0.0}, None),
 }
 
 
@@ -83,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=10, help="interleaved rounds")
     p.add_argument("--updates", type=int, default=10, help="updates per variant per round")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="start every variant from this preset's settings (e.g. dqn-pong) instead "
+                        "of CleanRL's")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 variants, 1 round")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.variants.split(",")]
@@ -92,11 +102,20 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; allowed: {', '.join(VARIANTS)}")
     torch.set_num_threads(args.threads)
+    base: dict[str, Any] = {}
+    if args.preset:
+        from workbench import registry
+
+        spec, preset = registry.resolve(args.preset)
+        if preset is None or spec.name != "dqn":
+            raise SystemExit(f"--preset {args.preset}: not a preset of dqn")
+        base = {k: v for k, v in preset.overrides.items()
+                if k not in ("total_steps", "buffer_size", "learning_starts")}
     agents = {}
     for name in names:
         overrides, patch = VARIANTS[name]
         worker = WorkbenchDQN(total_timesteps=10_000, learning_starts=600, buffer_size=4_000,
-                              chunk_steps=0, threads=args.threads, overrides=overrides)
+                              chunk_steps=0, threads=args.threads, overrides={**base, **overrides})
         worker.prepare()
         if patch is not None:
             patch(worker.agent)
@@ -116,12 +135,13 @@ def main(argv: list[str] | None = None) -> None:
             cpu[name].append(1000 * (time.thread_time() - c) / args.updates)
     base_w, base_c = statistics.median(wall[names[0]]), statistics.median(cpu[names[0]])
     print(f"\n{args.threads} thread(s), median of {args.repeats} rounds of {args.updates} updates; "
-          f"x = speed relative to '{names[0]}'")
-    print("| variant | ms/update (wall) | x | ms/update (thread CPU) | x |")
-    print("|---|---|---|---|---|")
+          f"x = speed relative to '{names[0]}'" + (f"; settings of {args.preset}" if args.preset else ""))
+    print("| variant | ms/update (wall) | x | ms/update (thread CPU) | x | transitions/s (wall) |")
+    print("|---|---|---|---|---|---|")
     for name in names:
         w, c = statistics.median(wall[name]), statistics.median(cpu[name])
-        print(f"| {name} | {w:.1f} | {base_w / w:.2f} | {c:.1f} | {base_c / c:.2f} |")
+        batch = agents[name].cfg.batch_size
+        print(f"| {name} | {w:.1f} | {base_w / w:.2f} | {c:.1f} | {base_c / c:.2f} | {1000 * batch / w:,.0f} |")
     for worker in agents.values():
         worker.close()
 
