@@ -6,7 +6,8 @@ optimiser lowers the loss of generators/style/objective.py. One ``train_step`` i
 optimiser step; with L-BFGS (the paper's choice) that is one iteration and one evaluation of
 the loss and its gradient, so ``total_steps=300`` is the PyTorch tutorial's 300 evaluations.
 
-Where this is faster than the tutorial's recipe at the same loss (benchmarks/style_gatys_speed.py):
+Where this differs from the tutorial's recipe (benchmarks/style_gatys_speed.py times the two at
+the same loss: faster on some pairs, slower on a grey texture; docs/style-transfer.md):
 the style Grams and content features are computed once; one feature pass serves every layer;
 bf16 autocast (Grams stay float32); and no clamp inside the closure: the tutorial clamps the
 image to [0, 1] at every evaluation behind L-BFGS's back, which spoils its curvature pairs (its
