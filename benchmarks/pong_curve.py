@@ -42,17 +42,23 @@ class EvalPoint:
     mean: float
     std: float
     games: float
+    took: float = math.nan  # seconds the evaluation itself took (from the train record before it)
 
 
 def eval_points(records: list[dict[str, Any]]) -> list[EvalPoint]:
     """Every evaluation in metrics.jsonl, in step order (a resumed run's lines are already
     truncated to the checkpoint, so each step appears once; the last one wins if not)."""
     by_step: dict[int, EvalPoint] = {}
+    before = math.nan  # the clock of the last train record: an evaluation follows one
     for r in records:
         if "eval/return" in r:
+            t = float(r.get("time", math.nan))
             by_step[int(r["step"])] = EvalPoint(
-                int(r["step"]), float(r.get("time", math.nan)), float(r["eval/return"]),
-                float(r.get("eval/return_std", math.nan)), float(r.get("eval/episodes", math.nan)))
+                int(r["step"]), t, float(r["eval/return"]),
+                float(r.get("eval/return_std", math.nan)), float(r.get("eval/episodes", math.nan)),
+                t - before)
+        elif "time" in r:
+            before = float(r["time"])
     return [by_step[s] for s in sorted(by_step)]
 
 
@@ -94,11 +100,12 @@ def hours(seconds: float) -> str:
 
 def report(points: list[EvalPoint], config: dict[str, Any], resumes: list[int], target: float,
            info: dict[str, Any]) -> str:
-    lines = [f"{'step':>10} {'wall s':>9} {'updates':>9} {'eval mean':>10} {'std':>6} {'games':>5}"]
+    lines = [f"{'step':>10} {'wall s':>9} {'updates':>9} {'eval mean':>10} {'std':>6} {'games':>5}"
+             f" {'eval s':>7}"]
     for p in points:
         mark = "  <- resumed here" if p.step in resumes else ""
         lines.append(f"{p.step:>10,} {p.seconds:>9.0f} {updates_at(p.step, config):>9,} "
-                     f"{p.mean:>10.2f} {p.std:>6.2f} {p.games:>5.0f}{mark}")
+                     f"{p.mean:>10.2f} {p.std:>6.2f} {p.games:>5.0f} {p.took:>7.0f}{mark}")
     if not points:
         return "no evaluations in metrics.jsonl yet"
     hit = first_reaching(points, target)
@@ -108,6 +115,12 @@ def report(points: list[EvalPoint], config: dict[str, Any], resumes: list[int], 
         lines.append(f"steps-to-{target:g}: {hit.step:,}")
         lines.append(f"updates-to-{target:g}: {updates_at(hit.step, config):,}")
         lines.append(f"wall time to {target:g}: {hit.seconds:,.0f} s ({hours(hit.seconds)})")
+        upto = [p for p in points if p.step <= hit.step]
+        every_other = upto[::-1][1::2]
+        lines.append(f"evaluations to {target:g}: {sum(p.took for p in upto):,.0f} s; half the "
+                     "cadence (every other one skipped, the last kept) saves "
+                     f"{sum(p.took for p in every_other):,.0f} s, as training does not depend on "
+                     "them")
     best = max(points, key=lambda p: p.mean)
     lines.append(f"best eval: {best.mean:.2f} +- {best.std:.2f} over {best.games:.0f} games "
                  f"at step {best.step:,}")

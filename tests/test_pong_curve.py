@@ -114,3 +114,18 @@ def test_ship_takes_one_run_only(tmp_path):
     b = _run(tmp_path, [(50_000, -21, 0)], name="b", seed=1)
     with pytest.raises(SystemExit):
         pong_curve.main([str(a), str(b), "--ship", str(tmp_path / "w.pt")])
+
+
+def test_each_evaluation_is_timed_from_the_train_record_before_it(tmp_path, capsys):
+    run = _run(tmp_path, [(50_000, -21, 0), (100_000, -5, 3), (150_000, 3, 3), (200_000, 19, 1)])
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()[:-1]]
+    for r, took in zip([r for r in records if "eval/return" in r], (10, 40, 70, 30), strict=True):
+        r["time"] = r["step"] / 100 + took  # evaluations of 10, 40, 70 and 30 s
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    points = pong_curve.eval_points(records)
+    assert [p.took for p in points] == [10, 40, 70, 30]
+    assert pong_curve.main([str(run), "--no-files"]) == 0
+    out = capsys.readouterr().out
+    # every other evaluation skipped, the one that reached 18 kept: 70 s (150k) + 10 s (50k)
+    assert "evaluations to 18: 150 s; half the cadence (every other one skipped, the last kept) " \
+           "saves 80 s" in out
