@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"runs under {out}", flush=True)
     jobs = [(v, s) for s in seeds for v in variants]
-    running: list[tuple[subprocess.Popen, str, int, float]] = []
+    running: list[tuple[subprocess.Popen, Any, str, int, float]] = []
     results: list[Result] = []
     while jobs or running:
         while jobs and len(running) < args.parallel:
@@ -145,13 +146,14 @@ def main(argv: list[str] | None = None) -> int:
             log = open(out / f"{slug(v)}-s{s}.log", "w")
             p = subprocess.Popen(command(args.preset, v, s, args.set), cwd=out, stdout=log,
                                  stderr=subprocess.STDOUT)
-            running.append((p, v, s, time.perf_counter()))
+            running.append((p, log, v, s, time.perf_counter()))
         time.sleep(0.5)
         for job in list(running):
-            p, v, s, t0 = job
+            p, log, v, s, t0 = job
             if p.poll() is None:
                 continue
             running.remove(job)
+            log.close()
             if p.returncode != 0:
                 print(f"{v} seed {s}: exit {p.returncode}; see {out / (slug(v) + f'-s{s}.log')}",
                       flush=True)
