@@ -54,26 +54,34 @@ def test_describe_says_what_auto_resolves_to_on_this_cpu():
     here = precision.auto_cpu("fp32")
     assert f"CPU runs use {here}" in out and "bf16 measured slower for this plugin" in out
     out = cli("describe", "dqn-pong").stdout
-    expected = "bf16" if precision.cpu_has_amx() else "fp32"
-    assert f"CPU runs use {expected}" in out and "bf16 on CPUs with AMX, else fp32" in out
+    amd_bf16 = precision.cpu_is_amd() and precision.cpu_has_native_bf16()
+    expected = "bf16" if precision.cpu_has_amx() or amd_bf16 else "fp32"
+    assert f"CPU runs use {expected}" in out
+    assert "bf16 on CPUs with AMX and on AMD CPUs with AVX-512 BF16, else fp32" in out
 
 
 def test_amx_detection_reads_the_cpu_flags(tmp_path, monkeypatch):
-    def detect(flags: str, check=precision.cpu_has_amx) -> bool:
+    def detect(flags: str, check=precision.cpu_has_amx, vendor="GenuineIntel") -> bool:
         fake = tmp_path / "cpuinfo"
-        fake.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        fake.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: {flags}\n")
         monkeypatch.setattr(precision, "Path", lambda _: fake)
-        precision._cpu_flags.cache_clear()
+        precision._cpuinfo.cache_clear()
         try:
             return check()
         finally:
-            precision._cpu_flags.cache_clear()
+            precision._cpuinfo.cache_clear()
 
     assert detect("fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8")
     assert not detect("fpu avx512f avx512_bf16")
     # bf16-native: AVX-512 BF16 (AMD Zen 4) counts, plain AVX-512 does not
     assert detect("fpu avx512f avx512_bf16", precision.cpu_has_native_bf16)
     assert not detect("fpu avx2 avx512f", precision.cpu_has_native_bf16)
+    # bf16-amx-or-amd: AVX-512 BF16 counts on AMD (Zen 4: DQN 1.45x) but not on Intel (0.6x)
+    amd_rule = lambda: precision.auto_cpu("bf16-amx-or-amd") == "bf16"  # noqa: E731
+    assert detect("fpu avx512f avx512_bf16", amd_rule, vendor="AuthenticAMD")
+    assert not detect("fpu avx512f avx512_bf16", amd_rule, vendor="GenuineIntel")
+    assert detect("fpu avx512f avx512_bf16 amx_bf16 amx_tile", amd_rule, vendor="GenuineIntel")
+    assert not detect("fpu avx2", amd_rule, vendor="AuthenticAMD")
 
 
 def test_bf16_native_follows_the_cpu(monkeypatch):

@@ -53,10 +53,11 @@ class DQNExplainOptions:
 @dataclass
 class DQNConfig(AgentConfig):
     # bf16 autocast + channels_last made the Nature-CNN update faster on a CPU with AMX (73 vs
-    # 44 updates/s for fp32: docs/benchmarks.md, reference figures) and 0.6x as fast on one without
-    # (benchmarks/dqn_update_variants.py, docs/dqn.md),
-    # so precision=auto is bf16 only where the CPU has AMX (workbench/precision.py)
-    auto_cpu_precision: ClassVar[str] = "bf16-with-amx"
+    # 44 updates/s for fp32: docs/benchmarks.md, reference figures) and on an AMD EPYC with
+    # AVX-512 BF16 (1.45x at 2 threads, 1.57x at 1), but 0.6x as fast on an Intel Xeon without AMX
+    # (benchmarks/dqn_update_variants.py, docs/dqn.md), so precision=auto is bf16 on those two
+    # kinds of CPU (workbench/precision.py)
+    auto_cpu_precision: ClassVar[str] = "bf16-amx-or-amd"
 
     EvalOptions: ClassVar[type] = DQNEvalOptions
     ExplainOptions: ClassVar[type] = DQNExplainOptions
