@@ -21,6 +21,11 @@ Several runs (seeds of one config) make one figure: each seed's curve, and their
 table of steps-, updates- and time-to-target per seed with the mean, IQM and 95 % interval::
 
     python3 benchmarks/pong_curve.py runs/dqn-pong/seed0 runs/dqn-pong/seed1 runs/dqn-pong/seed2
+
+A seeds CSV this script wrote (``--csv`` with several runs) stands in for its runs, so seeds
+whose run directories are gone (another machine, an earlier session) join new ones::
+
+    python3 benchmarks/pong_curve.py docs/images/dqn_pong_seeds.csv runs/dqn-pong/seed2
 """
 
 from __future__ import annotations
@@ -267,21 +272,52 @@ def write_seeds_png(runs: list[SeedRun], target: float, title: str, path: Path) 
     plt.close(fig)
 
 
+# what updates_at needs, written beside each evaluation so a seeds CSV stands in for its run
+REPLAY_KEYS = ("learning_starts", "train_frequency", "gradient_steps")
+CSV_COLUMNS = ["run", "seed", "step", "wall_seconds", "eval_mean", "eval_std", "games", *REPLAY_KEYS]
+
+
 def write_seeds_csv(runs: list[SeedRun], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["run", "seed", "step", "wall_seconds", "eval_mean", "eval_std", "games"])
+        w.writerow(CSV_COLUMNS)
         for r in runs:
+            replay = [int(r.config.get(k, d)) for k, d in zip(REPLAY_KEYS, (0, 1, 1), strict=True)]
             for p in r.points:
                 w.writerow([r.label, r.seed, p.step, f"{p.seconds:.1f}", f"{p.mean:.3f}",
-                            f"{p.std:.3f}", f"{p.games:.0f}"])
+                            f"{p.std:.3f}", f"{p.games:.0f}", *replay])
+
+
+def read_seeds_csv(path: Path) -> list[SeedRun]:
+    """The runs in a CSV written by ``write_seeds_csv``, in the order they first appear."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SystemExit(f"error: {path} is not a seeds CSV written by this script: it has no "
+                             f"column {', '.join(missing)} (expected {', '.join(CSV_COLUMNS)}).")
+        runs: dict[str, SeedRun] = {}
+        for row in reader:
+            config = {k: int(row[k]) for k in REPLAY_KEYS}
+            run = runs.setdefault(row["run"], SeedRun(row["run"], row["seed"], config, []))
+            run.points.append(EvalPoint(int(row["step"]), float(row["wall_seconds"]),
+                                        float(row["eval_mean"]), float(row["eval_std"]),
+                                        float(row["games"])))
+    for run in runs.values():
+        run.points.sort(key=lambda p: p.step)
+    return list(runs.values())
 
 
 def main_seeds(run_dirs: list[Path], target: float, png: Path | None, csv_path: Path | None,
                no_files: bool) -> int:
     runs, groups = [], set()
     for d in run_dirs:
+        if d.suffix == ".csv" and d.is_file():
+            from_csv = read_seeds_csv(d)
+            runs += from_csv
+            groups |= {r.label.split("/")[0] for r in from_csv}
+            continue
         records, config, info = read_run(d)
         groups.add(info.get("group") or d.parent.name)
         runs.append(SeedRun(f"{d.parent.name}/{d.name}", config.get("seed", "?"), config,
@@ -311,7 +347,8 @@ def main_seeds(run_dirs: list[Path], target: float, png: Path | None, csv_path: 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
-                    help="a run directory; several (seeds of one config) make one figure")
+                    help="a run directory; several (seeds of one config) make one figure, and a "
+                         "seeds CSV this script wrote stands in for the runs in it")
     ap.add_argument("--target", type=float, default=18.0, help="eval return to reach (default 18)")
     ap.add_argument("--png", type=Path, default=None, help="default: docs/<preset>_curve.png")
     ap.add_argument("--csv", type=Path, default=None, help="default: docs/<preset>_curve.csv")
@@ -321,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ship", type=Path, default=None, metavar="PATH",
                     help="also export the run's Q-network (weights only) for eval --pretrained")
     args = ap.parse_args(argv)
-    if len(args.run_dirs) > 1:
+    if len(args.run_dirs) > 1 or args.run_dirs[0].suffix == ".csv":
         if args.ship is not None or args.resume_at:
             ap.error("--ship and --resume-at take one run directory")
         return main_seeds(args.run_dirs, args.target, args.png, args.csv, args.no_files)

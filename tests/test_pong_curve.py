@@ -129,3 +129,29 @@ def test_each_evaluation_is_timed_from_the_train_record_before_it(tmp_path, caps
     # every other evaluation skipped, the one that reached 18 kept: 70 s (150k) + 10 s (50k)
     assert "evaluations to 18: 150 s; half the cadence (every other one skipped, the last kept) " \
            "saves 80 s" in out
+
+
+def test_a_seeds_csv_stands_in_for_its_runs_beside_a_new_run(tmp_path, capsys):
+    """Seeds whose run directories are gone join a new seed through the CSV the script wrote."""
+    old = [_run(tmp_path, [(50_000, -21, 0), (100_000, 18, 1)], name="s0", seed=0),
+           _run(tmp_path, [(50_000, -20, 0), (100_000, 10, 1), (150_000, 19, 1)], name="s1", seed=1)]
+    first = tmp_path / "first.csv"
+    assert pong_curve.main([*map(str, old), "--csv", str(first), "--png", str(tmp_path / "a.png")]) == 0
+    capsys.readouterr()
+    new = _run(tmp_path, [(50_000, -21, 0), (100_000, 5, 1), (150_000, 18.5, 1)], name="s2", seed=2)
+    both = tmp_path / "both.csv"
+    assert pong_curve.main([str(first), str(new), "--csv", str(both), "--png",
+                            str(tmp_path / "b.png")]) == 0
+    out = capsys.readouterr().out
+    # the CSV's runs keep their steps, updates (from the replay columns) and wall time
+    assert "| dqn-pong/s0 | 0 | 100,000 | 20,000 | 1,005 |" in out
+    assert "| dqn-pong/s1 | 1 | 150,000 | 32,500 | 1,505 |" in out
+    assert "| dqn-pong/s2 | 2 | 150,000 | 32,500 | 1,505 |" in out
+    assert "| reached 18 | 3 of 3 |" in out
+    assert {r["run"] for r in csv.DictReader(both.open())} == {"dqn-pong/s0", "dqn-pong/s1",
+                                                                "dqn-pong/s2"}
+    # a CSV of another shape is a clear error, not a KeyError
+    bad = tmp_path / "bad.csv"
+    bad.write_text("step,return\n1,2\n")
+    with pytest.raises(SystemExit, match="not a seeds CSV written by this script"):
+        pong_curve.main([str(bad), str(new)])
