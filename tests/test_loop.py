@@ -292,3 +292,35 @@ def test_warmup_cosine_lr_rises_linearly_then_decays_to_min_lr_at_total_steps():
     assert all(a >= b for a, b in zip(lr[10:], lr[11:]))  # never rises after the warm-up
     assert lr[110] == pytest.approx(0.1) and lr[129] == pytest.approx(0.1)  # held at min_lr
     assert warmup_cosine_lr(100, 1.0, 10, 110, schedule="constant") == 1.0
+
+
+@pytest.mark.parametrize("where", ["midway", "last"])
+@pytest.mark.slow
+def test_a_stop_during_a_long_evaluation_is_honoured_at_once(runs_root, where):
+    """A Pong evaluation of a middling agent takes minutes; SIGTERM must not wait for it. The
+    evaluation is cut short (not logged), the checkpoint is saved at its step, and resume goes on:
+    after a cut midway it evaluates next at the next eval_every, after a cut at total_steps it
+    plays the final evaluation again."""
+    total, at = (400, 200) if where == "midway" else (200, 200)
+    run = runs_root / "linreg" / f"cut-{where}"
+    proc = _spawn("run", "linreg", "--name", f"cut-{where}", f"total_steps={total}",
+                  "eval_every=200", "log_every=10", "checkpoint_every=1000", "sleep_per_eval=120")
+    _wait_for(lambda: (run / "metrics.jsonl").exists()
+              and any(r["step"] == at and "train/loss" in r for r in read_metrics(run)))
+    time.sleep(1.0)  # inside the 120-second evaluation now
+    sent = time.time()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert time.time() - sent < 20  # not the evaluation's 120 s
+    assert "cut short" in err and "workbench resume" in err
+    assert _ckpt_step(run) == at
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["evaluation_cut_at"] == at
+    assert not any("eval/mse" in r for r in read_metrics(run))
+
+    r = cli("resume", str(run), "sleep_per_eval=0")
+    assert r.returncode == 0, r.stderr
+    evals = [x["step"] for x in read_metrics(run) if "eval/mse" in x]
+    assert evals == [400] if where == "midway" else evals == [200]
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"

@@ -51,6 +51,12 @@ class LinearRegression(Plugin[LinRegConfig]):
 
     @torch.no_grad()
     def evaluate(self, step: int) -> dict[str, float]:
+        if self.cfg.sleep_per_eval:
+            import time
+
+            end = time.monotonic() + self.cfg.sleep_per_eval
+            while time.monotonic() < end:  # short sleeps: Python code a signal can interrupt
+                time.sleep(0.01)
         pred = self.model(self.eval_x.to(self.ctx.device)).float().cpu()
         w = self.model.weight.detach().float().cpu().T
         # a picture of learned vs true weights, so the media path is exercised too

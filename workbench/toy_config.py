@@ -48,6 +48,8 @@ class LinRegConfig(RunConfig):
     """make the loss NaN from this step on (exercises the loop's non-finite guard); -1 = never"""
     sleep_per_step: Annotated[float, NonNegative] = 0.0
     """seconds to sleep in each step (lets tests interrupt a run midway)"""
+    sleep_per_eval: Annotated[float, NonNegative] = 0.0
+    """seconds each evaluation takes (lets tests stop a run during one, as a long Pong eval)"""
 
 
 register(

@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,12 +80,24 @@ def non_finite(metrics: Mapping[str, float]) -> list[str]:
 # --------------------------------------------------------------------------- signals
 
 
+class EvaluationStopped(BaseException):
+    """Raised inside an evaluation by the first Ctrl-C / SIGTERM. Ten games of a middling Pong
+    agent take minutes; a stop must not wait for them. A BaseException, so that no plugin's or
+    logger's ``except Exception`` swallows it."""
+
+
 class StopFlag:
-    """First Ctrl-C / SIGTERM asks the loop to checkpoint and stop; a second Ctrl-C aborts."""
+    """First Ctrl-C / SIGTERM asks the loop to checkpoint and stop; a second Ctrl-C aborts.
+
+    Between steps the loop polls ``signum``. During an evaluation (``with stop.evaluating():``)
+    the first signal also cuts the evaluation short by raising ``EvaluationStopped`` in it: an
+    evaluation only reads the training state, so the checkpoint that follows is the same as
+    one taken just before it."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
+        self._in_evaluation = False
 
     def __enter__(self) -> StopFlag:
         import threading
@@ -98,7 +110,19 @@ class StopFlag:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        first = self.signum is None
         self.signum = signum
+        if first and self._in_evaluation:
+            self._in_evaluation = False
+            raise EvaluationStopped(signum)
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        self._in_evaluation = self.signum is None
+        try:
+            yield
+        finally:
+            self._in_evaluation = False
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
@@ -212,7 +236,9 @@ def _resume(run: RunDir, info: RunInfo, spec: registry.PluginSpec, cfg: Any, plu
     if run.checkpoint.exists():
         state = checkpoint.load(run.checkpoint)
         checkpoint.check_fits(state, spec, cfg, run.checkpoint)
-        if state["step"] >= cfg.total_steps:
+        # a run stopped at total_steps (in its last evaluation, or by a crash in finish) is
+        # resumed to play that evaluation and finish; a finished one has nothing left to do
+        if state["step"] >= cfg.total_steps and info.status == "finished":
             print(f"{run.path} is already at step {state['step']:,} of total_steps={cfg.total_steps:,};"
                   " pass total_steps=N to train it further.")
             return EXIT_OK, run
@@ -331,8 +357,14 @@ class Trainer:
             self._build()
             with StopFlag() as stop:
                 failed = self._run_steps(stop)
-                exit_code = failed if failed is not None else (
-                    self._finish() if stop.signum is None else self._stopped_by(stop.signum))
+                if failed is None and stop.signum is None:
+                    try:
+                        with stop.evaluating():  # the final evaluation; cut short, resume replays it
+                            final = dict(self.plugin.finish(self.step))
+                        failed = self._finish(final)
+                    except EvaluationStopped:
+                        self._evaluation_cut()
+                exit_code = failed if failed is not None else self._stopped_by(stop.signum)
             return exit_code
         except KeyboardInterrupt:
             exit_code = 130
@@ -412,6 +444,11 @@ class Trainer:
     def _run_steps(self, stop: StopFlag) -> int | None:
         """train_step until total_steps or a signal; EXIT_NONFINITE if a loss went bad."""
         cfg = self.cfg
+        if self.step >= cfg.total_steps and self.run.read_info().evaluation_cut_at == self.step:
+            try:  # a stop cut the last evaluation short: a resumed run plays it again
+                self._evaluate(ask=False, stop=stop)
+            except EvaluationStopped:
+                self._evaluation_cut()
         while self.step < cfg.total_steps and stop.signum is None:
             before = self._train_step()
             at_end = self.step >= cfg.total_steps
@@ -421,7 +458,11 @@ class Trainer:
                     return self._stop_non_finite(means)
                 self._log_window(means)
             if _crossed(before, self.step, cfg.eval_every) or (at_end and self.last_eval_step != self.step):
-                early = self._evaluate()
+                try:
+                    early = self._evaluate(stop=stop)
+                except EvaluationStopped:
+                    self._evaluation_cut()
+                    return None
                 if early and not at_end:
                     return self._stopped_early(early)
             if _crossed(before, self.step, cfg.checkpoint_every) and not at_end:
@@ -460,9 +501,11 @@ class Trainer:
         self.window.clear()
         self.window_start_step, self.window_time = self.step, 0.0
 
-    def _evaluate(self, ask: bool = True) -> str | None:
-        """plugin.evaluate, logged; then launch.on_eval's answer (rank 0's, on every rank)."""
-        results = dict(self.plugin.evaluate(self.step))
+    def _evaluate(self, ask: bool = True, stop: StopFlag | None = None) -> str | None:
+        """plugin.evaluate, logged; then launch.on_eval's answer (rank 0's, on every rank).
+        With ``stop``, a stop signal cuts plugin.evaluate short (EvaluationStopped)."""
+        with stop.evaluating() if stop is not None else contextlib.nullcontext():
+            results = dict(self.plugin.evaluate(self.step))
         self.last_eval_step = self.step
         if results:
             self.logger.log(results, self.step)
@@ -485,8 +528,7 @@ class Trainer:
         self.run.update_info(step=self.step)
 
     # ------------------------------------------------------------------ the ends
-    def _finish(self) -> int:
-        final = dict(self.plugin.finish(self.step))
+    def _finish(self, final: dict[str, Any]) -> int:
         if distributed.world_size() > 1:  # the ranks' weights agree (0.0) if DDP did its job
             final["ddp/param_divergence"] = distributed.plugin_divergence(self.plugin)
         if final:
@@ -497,6 +539,14 @@ class Trainer:
         self._mark("finished", step=self.step)
         self.summary = self.progress.summary("finished", self.run.path, self.logger.sync_hint)
         return EXIT_OK
+
+    def _evaluation_cut(self) -> None:
+        """A stop signal cut the evaluation at this step short: nothing of it is logged. The
+        resumed run evaluates next at the next eval_every (or, at total_steps, plays the final
+        evaluation again), with the seeds an uninterrupted run would have used."""
+        self.progress.message(f"the evaluation at step {self.step:,} was cut short by the stop "
+                              "signal and is not logged")
+        self.run.update_info(evaluation_cut_at=self.step)
 
     def _stopped_by(self, signum: int) -> int:
         self._save_checkpoint()

@@ -99,6 +99,8 @@ class RunInfo:
     git_dirty: bool | None = None  # uncommitted changes in that checkout
     command: str | None = None  # the command line (or API call) that started it
     world_size: int | None = None  # processes (torchrun)
+    evaluation_cut_at: int | None = None
+    """the step whose evaluation a stop signal cut short (not logged; the resumed run goes on)"""
 
 
 class RunDir:
