@@ -20,6 +20,8 @@ class EnvConfig:
     """C++ threads stepping the Atari envs (0 = one per core)"""
     frame_stack: Annotated[int, Interval(ge=1, le=64)] = 4
     """frames per observation (Atari; classic control uses 1)"""
+    screen_size: Annotated[int, Interval(ge=16, le=210)] = 84
+    """side of the square gray frames the agent sees (Atari): 84 as Nature DQN, 42 as the A3C universe-starter-agent"""
     frame_skip: Annotated[int, Interval(ge=1, le=64)] = 4
     """emulator frames per agent step, max-pooled over the last two (Atari)"""
     noop_max: Annotated[int, NonNegative] = 30
@@ -32,3 +34,22 @@ class EnvConfig:
     """training only: a lost life cuts the bootstrap as in Nature DQN; evaluation plays full games"""
     clip_rewards: bool = True
     """clip training rewards to their sign (episode returns always report the true score)"""
+
+
+NATURE_MIN_SCREEN = 36
+"""The smallest frame the Nature CNN reads: 8x8 stride 4, 4x4 stride 2 and 3x3 leave 1x1 at 36."""
+
+
+def nature_conv_side(n: int) -> int:
+    """The side of the Nature CNN's last conv output for frames of side ``n`` (84 -> 7)."""
+    return ((n - 8) // 4 + 1 - 4) // 2 + 1 - 2
+
+
+def check_nature_screen(env: EnvConfig, network: str, alternative: str = "") -> None:
+    """A config's rule between ``env.screen_size`` and a Nature-CNN network (exit 2 before a run)."""
+    from workbench.errors import ConfigError
+
+    if env.screen_size < NATURE_MIN_SCREEN:
+        raise ConfigError(f"env.screen_size={env.screen_size} is too small for {network}, whose "
+                          "Nature-CNN layers (8x8 stride 4, 4x4 stride 2, 3x3) need frames of "
+                          f"{NATURE_MIN_SCREEN} or more{alternative}.")

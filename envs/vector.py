@@ -63,7 +63,8 @@ class VectorEnv:
     def __init__(self, env_id: str, num_envs: int, seed: int, *, num_threads: int = 0,
                  frame_stack: int = 4, frame_skip: int = 4, noop_max: int = 30,
                  repeat_action_probability: float = 0.0, life_loss_terminal: bool = False,
-                 max_episode_frames: int = 108_000, render: bool = False) -> None:
+                 max_episode_frames: int = 108_000, screen_size: int = 84,
+                 render: bool = False) -> None:
         self.env_id = env_id
         self.num_envs = num_envs
         self.atari = is_atari(env_id)
@@ -84,6 +85,7 @@ class VectorEnv:
                 repeat_action_probability=repeat_action_probability,
                 max_num_frames_per_episode=max_episode_frames,
                 reward_clipping=False, episodic_life=False, use_fire_reset=True,
+                img_height=screen_size, img_width=screen_size,
             )
         else:
             import gymnasium as gym
@@ -126,7 +128,8 @@ class VectorEnv:
                    frame_skip=cfg.frame_skip, noop_max=cfg.noop_max,
                    repeat_action_probability=cfg.repeat_action_probability,
                    life_loss_terminal=cfg.life_loss_terminal and not evaluation,
-                   max_episode_frames=cfg.max_episode_frames, render=render)
+                   max_episode_frames=cfg.max_episode_frames, screen_size=cfg.screen_size,
+                   render=render)
 
     @property
     def render_fps(self) -> float:

@@ -116,3 +116,22 @@ def test_cross_field_checks_see_every_layer_not_just_the_preset():
     assert cfg.path == "/data"
     with pytest.raises(ConfigError, match="needs path"):
         build_config(Needs, {"source": "folder"})
+
+
+@pytest.mark.parametrize("plugin,overrides,ok", [
+    ("dqn", {"env.screen_size": "36"}, True),
+    ("dqn", {"env.screen_size": "35"}, False),
+    ("dqn", {"env.screen_size": "20", "network": "compact"}, True),
+    ("ppo", {"env.screen_size": "56"}, True),
+    ("ppo", {"env.screen_size": "30"}, False),
+])
+def test_a_screen_too_small_for_the_nature_cnn_is_refused_with_the_size_it_needs(plugin, overrides, ok):
+    from workbench import registry
+
+    spec, _ = registry.resolve(plugin)
+    cls = registry.load_config_class(spec)
+    if ok:
+        assert build_config(cls, overrides).env.screen_size == int(overrides["env.screen_size"])
+    else:
+        with pytest.raises(ConfigError, match=r"env.screen_size=\d+ is too small .* 36 or more"):
+            build_config(cls, overrides)

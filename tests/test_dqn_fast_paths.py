@@ -11,19 +11,20 @@ import pytest
 import torch
 
 from tests.test_dqn_agent import make_agent
-from workbench.agents.dqn.networks import NatureCNN
+from workbench.agents.dqn.networks import CompactCNN, NatureCNN
 
 
-def _reference_forward(net: NatureCNN, obs: torch.Tensor) -> torch.Tensor:
+def _reference_forward(net: NatureCNN | CompactCNN, obs: torch.Tensor) -> torch.Tensor:
     """The computation before the fold: scale the frames, then the layers as they are."""
     return net.head(net.features(obs.float() / 255.0))
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_folding_the_input_scale_into_conv1_keeps_outputs_and_gradients(channels_last):
+@pytest.mark.parametrize("net_cls,side", [(NatureCNN, 84), (NatureCNN, 42), (CompactCNN, 42)])
+def test_folding_the_input_scale_into_conv1_keeps_outputs_and_gradients(channels_last, net_cls, side):
     torch.manual_seed(0)
-    net = NatureCNN(4, 6, dueling=True)
-    obs = torch.randint(0, 256, (4, 4, 84, 84), dtype=torch.uint8)
+    net = net_cls(4, 6, dueling=True, frame_size=(side, side))
+    obs = torch.randint(0, 256, (4, 4, side, side), dtype=torch.uint8)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
         obs = obs.contiguous(memory_format=torch.channels_last)
@@ -71,3 +72,23 @@ def test_the_q_network_keeps_its_state_dict_names():
         "features.4.weight", "features.4.bias", "head.advantage.0.weight", "head.advantage.0.bias",
         "head.advantage.2.weight", "head.advantage.2.bias", "head.value.0.weight",
         "head.value.0.bias", "head.value.2.weight", "head.value.2.bias"]
+
+
+def test_a_42x42_compact_agent_sees_small_frames_and_stores_them(tmp_path):
+    # env.screen_size reaches ale-py's resize; the buffer, the network and the update follow it
+    agent = make_agent(tmp_path, "dqn-pong", **{"env.screen_size": 42, "network": "compact",
+                                                "env.num_envs": 2, "buffer_size": 400,
+                                                "learning_starts": 0, "batch_size": 8})
+    try:
+        assert agent.env.obs_shape == (4, 42, 42)
+        assert isinstance(agent.q, CompactCNN)
+        assert agent.buffer.frames.shape[-2:] == (42, 42)
+        assert sum(p.numel() for p in agent.q.parameters()) < 300_000  # the Nature CNN: 3.3M
+        for step in range(0, 40, 2):
+            agent.train_step(step)  # acts, steps the envs, stores and learns, as the loop does
+        assert agent.updates > 0
+        assert agent.buffer.t == 20 and agent.buffer.frames[19].max() > 0  # 42x42 screens stored
+        metrics = agent.update()
+        assert torch.isfinite(metrics["train/loss"])
+    finally:
+        agent.close()

@@ -141,3 +141,30 @@ def test_the_shipped_pong_agent_loads_and_plays_a_game(capsys):
     assert main(["eval", "--pretrained", "dqn-pong", "--episodes", "1"]) == 0
     out = capsys.readouterr().out
     assert len(GAME_LINE.findall(out)) == 1 and out.startswith("dqn-pong")
+
+
+def test_a_compact_42x42_agent_exports_and_plays_at_its_own_frame_size(tmp_path, capsys):
+    code, run = start("dqn-pong", {**TINY, "env.screen_size": 42, "network": "compact",
+                                   "final_eval_episodes": 1},
+                      run_name="compact", launch=Launch(wandb_mode="disabled", progress=False),
+                      root=tmp_path)
+    assert code == 0
+    out = tmp_path / "compact.pt"
+    assert main(["export", str(run.path), "--format", "weights", "--out", str(out)]) == 0
+    blob = torch.load(out, map_location="cpu", weights_only=True)
+    assert blob["net"]["kind"] == "compact_cnn" and blob["net"]["frame_size"] == 42
+    assert blob["env"]["screen_size"] == 42
+    net, _ = pretrained.load(out)
+    agent, _, _ = load_for_inference(run.path)
+    try:
+        obs = torch.from_numpy(agent.buffer.stacks(np.arange(10, 20), np.zeros(10, np.int64)))
+        assert obs.shape[-2:] == (42, 42)
+        with torch.no_grad():
+            want, got = agent.q(obs).float(), net(obs)
+    finally:
+        agent.close()
+    assert (got - want).abs().max() <= 0.01 * want.abs().max()
+    capsys.readouterr()
+    assert main(["eval", "--pretrained", str(out), "--episodes", "1", "--seed", "3"]) == 0
+    (game,) = GAME_LINE.findall(capsys.readouterr().out)
+    assert int(game[2].replace(",", "")) > 100

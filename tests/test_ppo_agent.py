@@ -103,3 +103,14 @@ def test_ppo_cartpole_at_a_small_budget_beats_random_by_a_wide_margin(runs_root)
     evals = [r for r in read_metrics(runs_root / "ppo-cartpole" / "small") if "eval/return" in r]
     final = evals[-1]["eval/return"]
     assert final >= 150 and final >= 5 * random_return, (final, random_return)
+
+
+@pytest.mark.parametrize("side", [84, 56, 36])
+def test_the_atari_trunk_sizes_its_dense_layer_to_the_frames(side):
+    from workbench.agents.ppo.agent import CNNActorCritic
+
+    net = CNNActorCritic(4, 6, (side, side))
+    logits, value = net(torch.zeros(3, 4, side, side, dtype=torch.uint8))
+    assert logits.shape == (3, 6) and value.shape == (3,)
+    # 84x84 keeps CleanRL's 64x7x7 -> 512 layer, so its checkpoints still load
+    assert net.features[7].in_features == 64 * {84: 7, 56: 3, 36: 1}[side] ** 2

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.agents.dqn.config import DQNConfig, DQNEvalOptions, DQNExplainOptions
-from workbench.agents.dqn.networks import MLP, NatureCNN
+from workbench.agents.dqn.networks import MLP, CompactCNN, NatureCNN
 from workbench.agents.dqn.replay import ReplayBuffer
 from workbench.plugin import Context, Serving
 from workbench.rollout.agent import Agent, Transition
@@ -72,7 +72,8 @@ class DQN(Agent[DQNConfig]):
         obs_shape = self.env.obs_shape
         if self.atari:  # the env stacks frames; the buffer keeps only the newest one of each
             stack, frame_shape = obs_shape[0], obs_shape[1:]
-            self.q = NatureCNN(stack, self.env.num_actions, cfg.dueling)
+            net = CompactCNN if cfg.network == "compact" else NatureCNN
+            self.q = net(stack, self.env.num_actions, cfg.dueling, frame_size=tuple(frame_shape))
         else:
             stack, frame_shape = 1, obs_shape
             self.q = MLP(int(np.prod(obs_shape)), self.env.num_actions, cfg.hidden, cfg.dueling)

@@ -13,6 +13,7 @@ from workbench.config import (
     Probability,
 )
 from workbench.envs.config import EnvConfig as EnvConfig  # noqa: F401 - re-exported (tests import it here)
+from workbench.envs.config import check_nature_screen
 from workbench.errors import ConfigError
 from workbench.options import AttributionMethod
 from workbench.rollout.config import AgentConfig, AgentEvalOptions
@@ -107,11 +108,16 @@ class DQNConfig(AgentConfig):
     """epsilon while evaluating: 0.001 as Dopamine, 0.05 as Nature DQN"""
     hidden: Annotated[int, Positive] = 128
     """hidden units of the MLP (classic control)"""
+    network: Literal["nature", "compact"] = "nature"
+    """Atari Q-network: the Nature DQN CNN (Mnih et al. 2015), or four 3x3 stride-2 conv layers and a 256-unit head (the A3C universe-starter-agent's, for 42x42 frames: env.screen_size=42)"""
     channels_last: bool = True
     """channels_last memory format for the CNN (faster convolutions on CPU)"""
 
     def validate(self) -> None:
-        # ranges are declared on the fields; this is the rule between two of them
+        # ranges are declared on the fields; these are the rules between two of them
+        if self.network == "nature":
+            check_nature_screen(self.env, "network=nature",
+                                "; network=compact reads any size")
         if self.buffer_size < self.batch_size:
             raise ConfigError(f"buffer_size ({self.buffer_size}) must be at least batch_size "
                               f"({self.batch_size}).")

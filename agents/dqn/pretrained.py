@@ -24,7 +24,7 @@ from torch import nn
 
 from workbench.agents.dqn.agent import epsilon_greedy
 from workbench.agents.dqn.config import DQNEvalOptions
-from workbench.agents.dqn.networks import MLP, NatureCNN
+from workbench.agents.dqn.networks import MLP, CompactCNN, NatureCNN
 from workbench.config import from_dict
 from workbench.engine import checkpoint
 from workbench.envs.config import EnvConfig
@@ -42,7 +42,9 @@ def _net_spec(q: dict[str, torch.Tensor], cfg: dict[str, Any]) -> dict[str, Any]
     last = q["head.advantage.2.weight"]
     spec = {"dueling": bool(cfg["dueling"]), "num_actions": int(last.shape[0])}
     if first.dim() == 4:
-        return {**spec, "kind": "nature_cnn", "in_channels": int(first.shape[1])}
+        side = int(cfg["env"].get("screen_size", 84))
+        kind = "compact_cnn" if cfg.get("network") == "compact" else "nature_cnn"
+        return {**spec, "kind": kind, "in_channels": int(first.shape[1]), "frame_size": side}
     return {**spec, "kind": "mlp", "in_features": int(first.shape[1]), "hidden": int(cfg["hidden"])}
 
 
@@ -121,8 +123,11 @@ def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     if blob["version"] > VERSION:
         raise UserError(f"{path} was written by a newer workbench; upgrade to play it.")
     spec = blob["net"]
-    if spec["kind"] == "nature_cnn":
-        net: nn.Module = NatureCNN(spec["in_channels"], spec["num_actions"], spec["dueling"])
+    if spec["kind"] in ("nature_cnn", "compact_cnn"):  # files before frame_size: 84x84
+        side = int(spec.get("frame_size", 84))
+        cnn = CompactCNN if spec["kind"] == "compact_cnn" else NatureCNN
+        net: nn.Module = cnn(spec["in_channels"], spec["num_actions"], spec["dueling"],
+                             frame_size=(side, side))
     else:
         net = MLP(spec["in_features"], spec["num_actions"], spec["hidden"], spec["dueling"])
     net.load_state_dict(unpack(blob))

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.agents.ppo.config import PPOConfig
+from workbench.envs.config import nature_conv_side
 from workbench.plugin import Context, Serving
 from workbench.rollout.agent import Agent, Transition
 from workbench.runtime import fused_optimizer_ok
@@ -58,13 +59,14 @@ class MLPActorCritic(nn.Module):
 class CNNActorCritic(nn.Module):
     """CleanRL's ppo_atari.py network: the Nature-DQN trunk shared by a policy and a value head."""
 
-    def __init__(self, in_channels: int, num_actions: int) -> None:
+    def __init__(self, in_channels: int, num_actions: int, frame_size: tuple[int, int] = (84, 84)) -> None:
         super().__init__()
+        side = nature_conv_side
         self.features = nn.Sequential(
             layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)), nn.ReLU(),
             layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
             layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
-            nn.Flatten(), layer_init(nn.Linear(64 * 7 * 7, 512)), nn.ReLU(),
+            nn.Flatten(), layer_init(nn.Linear(64 * side(frame_size[0]) * side(frame_size[1]), 512)), nn.ReLU(),
         )
         self.actor = layer_init(nn.Linear(512, num_actions), 0.01)
         self.critic = layer_init(nn.Linear(512, 1), 1.0)
@@ -102,7 +104,7 @@ class PPO(Agent[PPOConfig]):
         self.rollout_length = cfg.num_steps
         self.atari = env.atari
         if self.atari:
-            self.net: nn.Module = CNNActorCritic(env.obs_shape[0], env.num_actions)
+            self.net: nn.Module = CNNActorCritic(env.obs_shape[0], env.num_actions, tuple(env.obs_shape[1:]))
         else:
             self.net = MLPActorCritic(int(np.prod(env.obs_shape)), env.num_actions, cfg.hidden)
         self.channels_last = cfg.channels_last and self.atari

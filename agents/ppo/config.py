@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
 from workbench.config import Interval, NonNegative, Positive, Probability
+from workbench.envs.config import check_nature_screen
 from workbench.errors import ConfigError
 from workbench.rollout.config import AgentConfig
 
@@ -58,6 +59,7 @@ class PPOConfig(AgentConfig):
     """channels_last memory format for the CNN (faster convolutions on CPU)"""
 
     def validate(self) -> None:
+        check_nature_screen(self.env, "PPO")
         batch = self.env.num_envs * self.num_steps
         if self.num_minibatches > batch:
             raise ConfigError(f"num_minibatches ({self.num_minibatches}) must be at most "
