@@ -17,7 +17,7 @@ first reach it; its final image is also reported (with the clamp inside the clos
 loss jumps, and the last image can sit on a spike). Pairs run interleaved: reference, ours,
 reference, ours.
 
-    python benchmarks/style_gatys_speed.py [--size 256] [--threads 1] [--weights FILE] [--pairs chelsea:brick ...]
+    python benchmarks/style_gatys_speed.py [--size 256] [--threads 1] [--weights FILE] [--pairs chelsea:brick ...] [--coarse 0,60]
 
 Target (issue 23): our time / reference time <= 0.5 at equal final loss.
 """
@@ -158,13 +158,13 @@ def tutorial_loss(model, style_losses, content_losses, img) -> float:
 
 # ----------------------------------------------------------------- ours
 def ours(content: str, style: str, size: int, weights: str, judge, target: float, cap: int,
-         tmp: Path) -> tuple[float, int, float]:
+         tmp: Path, coarse_steps: int = 0) -> tuple[float, int, float]:
     """(seconds, steps, loss) of style-gatys to a loss <= target (or to ``cap`` steps)."""
     cfg = build_config(GatysConfig, {
         "content": content, "style": style, "image_size": size, "features.net": "vgg19",
         "features.weights": weights, "features.style_layers": "conv1_1,conv1_2,conv2_1,conv2_2,conv3_1",
         "features.content_layers": "conv2_2", "loss.content_weight": 1, "loss.style_weight": 1e6,
-        "loss.tv_weight": 0, "loss.normalise": False})
+        "loss.tv_weight": 0, "loss.normalise": False, "coarse_steps": coarse_steps})
     device = torch.device("cpu")
     precision = resolve_precision(cfg.precision, device, cfg.auto_cpu_precision)
     start = time.perf_counter()
@@ -187,12 +187,16 @@ def main() -> None:
     p.add_argument("--weights", default="", help="torchvision VGG-19 state dict ('' = random, seed 0)")
     p.add_argument("--pairs", nargs="+", default=[f"{c}:{s}" for c, s in PAIRS], metavar="CONTENT:STYLE",
                    help="content:style pairs of built-in images or files (default: %(default)s)")
+    p.add_argument("--coarse", default="0", metavar="N[,N...]",
+                   help="style-gatys coarse_steps to time, each against the same tutorial run "
+                        "(0 = as shipped; e.g. 0,60: both, interleaved)")
     args = p.parse_args()
+    variants = [int(v) for v in args.coarse.split(",")]
     torch.set_num_threads(args.threads)
     from workbench.generators.style.images import load_image
     from workbench.generators.style.objective import as_batch
 
-    ratios = []
+    ratios: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for content, style in (pair.split(":", 1) for pair in args.pairs):
             with torch.random.fork_rng():  # the very weights VGGFeatures(seed=0) builds
@@ -217,19 +221,22 @@ def main() -> None:
             def judge(img, model=model, sl=sl, cl=cl):
                 return tutorial_loss(model, sl, cl, img)
 
-            secs, steps, loss = ours(content, style, args.size, args.weights, judge, target,
-                                     2 * evals, Path(tmp))
-            ratios.append(secs / ref_best_secs)
-            print(f"{content} x {style}, {args.size} px: tutorial {ref_secs:.1f} s for {evals} "
-                  f"evaluations, final loss {ref_final:.5g}, best {best:.5g} reached at "
-                  f"{ref_best_secs:.1f} s; style-gatys {secs:.1f} s ({steps} steps) to loss "
-                  f"{loss:.5g}{'' if loss <= target else ' (did NOT reach the target)'}; time ratio "
-                  f"{secs / ref_best_secs:.2f} against the tutorial's time to its best, "
-                  f"{secs / ref_secs:.2f} against its whole run", flush=True)
-    print(f"median time ratio style-gatys / tutorial at the tutorial's best loss: "
-          f"{statistics.median(ratios):.2f} (target <= 0.5); {args.threads} thread(s), "
-          f"precision auto = "
-          f"{resolve_precision('auto', torch.device('cpu'), GatysConfig.auto_cpu_precision).name}")
+            for coarse in variants:
+                secs, steps, loss = ours(content, style, args.size, args.weights, judge, target,
+                                         2 * evals, Path(tmp), coarse)
+                ratios.setdefault(coarse, []).append(secs / ref_best_secs)
+                print(f"{content} x {style}, {args.size} px: tutorial {ref_secs:.1f} s for {evals} "
+                      f"evaluations, final loss {ref_final:.5g}, best {best:.5g} reached at "
+                      f"{ref_best_secs:.1f} s; style-gatys coarse_steps={coarse} {secs:.1f} s "
+                      f"({steps} steps) to loss {loss:.5g}"
+                      f"{'' if loss <= target else ' (did NOT reach the target)'}; time ratio "
+                      f"{secs / ref_best_secs:.2f} against the tutorial's time to its best, "
+                      f"{secs / ref_secs:.2f} against its whole run", flush=True)
+    precision = resolve_precision("auto", torch.device("cpu"), GatysConfig.auto_cpu_precision).name
+    for coarse, r in ratios.items():
+        print(f"coarse_steps={coarse}: median time ratio style-gatys / tutorial at the tutorial's "
+              f"best loss: {statistics.median(r):.2f} (target <= 0.5); {args.threads} thread(s), "
+              f"precision auto = {precision}")
 
 
 if __name__ == "__main__":

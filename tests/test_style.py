@@ -205,21 +205,42 @@ def test_gatys_lowers_its_loss_on_a_tiny_run(runs_root):
 
 
 @pytest.mark.slow
-def test_gatys_resumed_equals_gatys_run_straight_through(tmp_path, monkeypatch):
+@pytest.mark.parametrize("coarse,cut", [(0, 3), (2, 2), (2, 3)])
+def test_gatys_resumed_equals_gatys_run_straight_through(coarse, cut, tmp_path, monkeypatch):
+    # coarse-to-fine: cut at the last coarse step (saved before the switch) or after it
     from workbench.engine.loop import load_for_inference
 
+    args = [a for a in GATYS_TINY if not a.startswith("image_size")]
+    args += [f"image_size={64 if coarse else 48}", f"coarse_steps={coarse}"]
     images = []
-    for name, steps in (("straight", [6]), ("resumed", [3, 6])):
+    for name, steps in (("straight", [6]), ("resumed", [cut, 6])):
         root = tmp_path / name
         monkeypatch.setenv("WORKBENCH_RUNS", str(root))
         assert main(["run", "style-gatys", f"total_steps={steps[0]}", "precision=fp32",
-                     *GATYS_TINY]) == 0
+                     *args]) == 0
         for total in steps[1:]:
             assert main(["resume", str(_only_run(root)), f"total_steps={total}"]) == 0
         plugin, _, step = load_for_inference(_only_run(root))
         assert step == 6
         images.append(plugin.image.detach().clone())
+    assert images[0].shape[-1] == (64 if coarse else 48)
     assert torch.allclose(images[0], images[1], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_gatys_coarse_stage_optimises_half_size_and_shows_full_size(runs_root):
+    from workbench.engine.loop import load_for_inference
+
+    args = [a for a in GATYS_TINY if not a.startswith("image_size")]
+    assert main(["run", "style-gatys", "total_steps=4", "image_size=64", "coarse_steps=4",
+                 *args]) == 0
+    plugin, _, _ = load_for_inference(_only_run(runs_root))
+    assert plugin.image.shape[-2:] == (32, 32) and plugin.output().shape[-2:] == (64, 64)
+    start = plugin.scores()["eval/loss"]
+    assert main(["resume", str(_only_run(runs_root)), "total_steps=8"]) == 0
+    plugin, _, _ = load_for_inference(_only_run(runs_root))
+    assert plugin.image.shape[-2:] == (64, 64) and not plugin.coarse
+    assert np.isfinite(plugin.scores()["eval/loss"]) and start > 0
 
 
 @pytest.mark.slow

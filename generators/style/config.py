@@ -129,6 +129,8 @@ class GatysConfig(RunConfig):
     """step size: L-BFGS's initial step (1 as torch's default) or Adam's learning rate (try 0.02)"""
     lbfgs_history: Annotated[int, Ge(1)] = 100
     """L-BFGS memory (torch's default 100)"""
+    coarse_steps: Annotated[int, NonNegative] = 0
+    """coarse-to-fine: the first steps optimise a half-size image (a quarter of the work each), which is then upsampled and refined at image_size; 0 = off"""
     features: StyleFeatures = field(default_factory=StyleFeatures)
     """the feature network whose responses define style and content"""
     loss: StyleLoss = field(default_factory=StyleLoss)
@@ -136,6 +138,9 @@ class GatysConfig(RunConfig):
 
     def validate(self) -> None:
         check_layers(self.features)
+        if self.coarse_steps and self.image_size < 64:
+            raise ConfigError(f"coarse_steps={self.coarse_steps} needs image_size of 64 or more (the "
+                              f"coarse image is half of it); got image_size={self.image_size}.")
 
     def check_inputs(self) -> None:
         """Decode every named image now, before a run directory exists."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from workbench.generators.style.config import GatysConfig
 from workbench.generators.style.images import load_image
@@ -38,24 +39,48 @@ class Gatys(Plugin[GatysConfig]):
         device = ctx.device
         self.content = as_batch(load_image(cfg.content, cfg.image_size, "content")).to(device)
         self.style = as_batch(load_image(cfg.style, cfg.image_size, "style")).to(device)
-        self.objective = Objective(cfg.features, cfg.loss, self.style).to(device)
+        # coarse-to-fine: the first coarse_steps optimise at half size against the half-size
+        # images' features, then the image is upsampled and refined at full size
+        self.coarse = cfg.coarse_steps > 0
+        size = cfg.image_size // 2 if self.coarse else cfg.image_size
+        content, style = self.content, self.style
+        if self.coarse:
+            content = as_batch(load_image(cfg.content, size, "content")).to(device)
+            style = as_batch(load_image(cfg.style, size, "style")).to(device)
+        self.objective = Objective(cfg.features, cfg.loss, style).to(device)
         self.loss_fn = ctx.compile(self.objective, "style-objective")
-        self.content_targets = self.objective.content_targets(self.content)
+        self.content_targets = self.objective.content_targets(content)
 
         if cfg.init == "content":
-            start = self.content.clone()
+            start = content.clone()
         else:
             noise = torch.Generator().manual_seed(cfg.seed)
-            start = torch.rand(self.content.shape, generator=noise).to(device)
+            start = torch.rand(content.shape, generator=noise).to(device)
         self.image = start.contiguous().requires_grad_(True)
-        if cfg.optimizer == "lbfgs":
+        self.opt = self._optimizer()
+        self._last: dict[str, torch.Tensor] = {}
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        if self.cfg.optimizer == "lbfgs":
             # max_iter=1: a step of the loop is one L-BFGS iteration; the optimizer keeps its
             # curvature history across calls (and in its state_dict), as one long .step() would
-            self.opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                [self.image], lr=cfg.lr, max_iter=1, history_size=cfg.lbfgs_history)
-        else:
-            self.opt = torch.optim.Adam([self.image], lr=cfg.lr)
-        self._last: dict[str, torch.Tensor] = {}
+            return torch.optim.LBFGS([self.image], lr=self.cfg.lr, max_iter=1,
+                                     history_size=self.cfg.lbfgs_history)
+        return torch.optim.Adam([self.image], lr=self.cfg.lr)
+
+    def _upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        side = self.cfg.image_size
+        return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+
+    @torch.no_grad()
+    def _to_full_size(self) -> None:
+        """The end of the coarse stage: upsample the image, retarget the loss to the full-size
+        images, and start a new optimiser (the coarse curvature pairs are of another problem)."""
+        self.objective.set_style(self.style)
+        self.content_targets = self.objective.content_targets(self.content)
+        self.image = self._upsampled(self.image.detach()).contiguous().requires_grad_(True)
+        self.opt = self._optimizer()
+        self.coarse = False
 
     # ------------------------------------------------------------------ optimisation
     def _closure(self) -> torch.Tensor:
@@ -70,6 +95,8 @@ class Gatys(Plugin[GatysConfig]):
         return loss
 
     def train_step(self, step: int) -> dict[str, Any]:
+        if self.coarse and step >= self.cfg.coarse_steps:
+            self._to_full_size()
         if isinstance(self.opt, torch.optim.LBFGS):
             self.opt.step(self._closure)
         else:
@@ -78,15 +105,17 @@ class Gatys(Plugin[GatysConfig]):
         return self._last
 
     def output(self) -> torch.Tensor:
-        """The current image, clamped to [0, 1] (what is shown, saved and scored)."""
-        return self.image.detach().clamp(0, 1)
+        """The current image, clamped to [0, 1], at image_size (what is shown, saved and scored;
+        in the coarse stage, the half-size image upsampled)."""
+        image = self.image.detach().clamp(0, 1)
+        return self._upsampled(image).clamp(0, 1) if self.coarse else image
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def scores(self) -> dict[str, float]:
         """Losses of the clamped image under the optimised network and the independent probe."""
-        with self.ctx.autocast():
-            loss, parts = self.objective(self.output(), self.content_targets)
+        with self.ctx.autocast():  # against the current stage's targets, at its own size
+            loss, parts = self.objective(self.image.detach().clamp(0, 1), self.content_targets)
         probe = probe_scores(self.output(), self.content, self.style)
         return {"eval/loss": float(loss), **{f"eval/{k}": float(v) for k, v in parts.items()},
                 **{f"eval/{k}": v for k, v in probe.items()}}
@@ -104,9 +133,12 @@ class Gatys(Plugin[GatysConfig]):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {"image": self.image.detach().clone(), "opt": self.opt.state_dict()}
+        return {"image": self.image.detach().clone(), "opt": self.opt.state_dict(),
+                "coarse": self.coarse}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.coarse and not state.get("coarse", False):  # saved after the coarse stage
+            self._to_full_size()
         with torch.no_grad():  # in place: the optimizer holds this very tensor
             self.image.copy_(state["image"])
         self.opt.load_state_dict(state["opt"])

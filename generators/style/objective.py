@@ -35,9 +35,13 @@ class Objective(nn.Module):
                                   weights=features.weights, seed=features.seed,
                                   max_pool=features.pool == "max")
         self.weights = loss
-        with torch.no_grad():
-            feats = self.net(style)
-            targets = [gram(feats[name].float()) for name in self.style_layers]
+        self.set_style(style)
+
+    @torch.no_grad()
+    def set_style(self, style: torch.Tensor) -> None:
+        """The style Grams (and their scales) of ``style``: at a new size, the same network."""
+        feats = self.net(style)
+        targets = [gram(feats[name].float()) for name in self.style_layers]
         for i, target in enumerate(targets):  # buffers: they follow .to(device)
             self.register_buffer(f"style_gram{i}", target)
         self.style_scale = [self._scale(t) for t in targets]
