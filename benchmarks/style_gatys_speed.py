@@ -19,7 +19,10 @@ reference, ours.
 
     python benchmarks/style_gatys_speed.py [--size 256] [--threads 1] [--weights FILE] [--pairs chelsea:brick ...] [--coarse 0,60]
 
-Target (issue 23): our time / reference time <= 0.5 at equal final loss.
+Target (issue 23): our time / reference time <= 0.5 at equal final loss. Two readings are
+printed: the strict one above (to the tutorial's best loss, against its time to it), and the
+literal one (to the loss of the tutorial's final image, against its whole run: what a tutorial
+user waits for and gets).
 """
 
 from __future__ import annotations
@@ -158,8 +161,10 @@ def tutorial_loss(model, style_losses, content_losses, img) -> float:
 
 # ----------------------------------------------------------------- ours
 def ours(content: str, style: str, size: int, weights: str, judge, target: float, cap: int,
-         tmp: Path, coarse_steps: int = 0) -> tuple[float, int, float]:
-    """(seconds, steps, loss) of style-gatys to a loss <= target (or to ``cap`` steps)."""
+         tmp: Path, coarse_steps: int = 0, final: float = float("inf")
+         ) -> tuple[float, int, float, float | None]:
+    """(seconds, steps, loss) of style-gatys to a loss <= target (or to ``cap`` steps), and the
+    seconds to a loss <= ``final`` (the tutorial's last image's; None if never)."""
     cfg = build_config(GatysConfig, {
         "content": content, "style": style, "image_size": size, "features.net": "vgg19",
         "features.weights": weights, "features.style_layers": "conv1_1,conv1_2,conv2_1,conv2_2,conv3_1",
@@ -169,15 +174,17 @@ def ours(content: str, style: str, size: int, weights: str, judge, target: float
     precision = resolve_precision(cfg.precision, device, cfg.auto_cpu_precision)
     start = time.perf_counter()
     plugin = Gatys(cfg, Context(device, precision, Logger(tmp), tmp, 0))
-    step, loss = 0, float("inf")
+    step, loss, to_final = 0, float("inf"), None
     while step < cap:
         for _ in range(10):
             plugin.train_step(step)
             step += 1
         loss = judge(plugin.output())
+        if to_final is None and loss <= final:
+            to_final = time.perf_counter() - start
         if loss <= target:
             break
-    return time.perf_counter() - start, step, loss
+    return time.perf_counter() - start, step, loss, to_final
 
 
 def main() -> None:
@@ -197,6 +204,7 @@ def main() -> None:
     from workbench.generators.style.objective import as_batch
 
     ratios: dict[int, list[float]] = {}
+    final_ratios: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for content, style in (pair.split(":", 1) for pair in args.pairs):
             with torch.random.fork_rng():  # the very weights VGGFeatures(seed=0) builds
@@ -222,21 +230,26 @@ def main() -> None:
                 return tutorial_loss(model, sl, cl, img)
 
             for coarse in variants:
-                secs, steps, loss = ours(content, style, args.size, args.weights, judge, target,
-                                         2 * evals, Path(tmp), coarse)
+                secs, steps, loss, to_final = ours(content, style, args.size, args.weights, judge,
+                                                   target, 2 * evals, Path(tmp), coarse, ref_final)
                 ratios.setdefault(coarse, []).append(secs / ref_best_secs)
+                final_ratios.setdefault(coarse, []).append(
+                    to_final / ref_secs if to_final is not None else float("inf"))
                 print(f"{content} x {style}, {args.size} px: tutorial {ref_secs:.1f} s for {evals} "
                       f"evaluations, final loss {ref_final:.5g}, best {best:.5g} reached at "
                       f"{ref_best_secs:.1f} s; style-gatys coarse_steps={coarse} {secs:.1f} s "
                       f"({steps} steps) to loss {loss:.5g}"
                       f"{'' if loss <= target else ' (did NOT reach the target)'}; time ratio "
                       f"{secs / ref_best_secs:.2f} against the tutorial's time to its best, "
-                      f"{secs / ref_secs:.2f} against its whole run", flush=True)
+                      f"{secs / ref_secs:.2f} against its whole run; to the tutorial's final loss "
+                      + (f"{to_final:.1f} s, ratio {to_final / ref_secs:.2f} against its whole run"
+                         if to_final is not None else "never"), flush=True)
     precision = resolve_precision("auto", torch.device("cpu"), GatysConfig.auto_cpu_precision).name
     for coarse, r in ratios.items():
         print(f"coarse_steps={coarse}: median time ratio style-gatys / tutorial at the tutorial's "
-              f"best loss: {statistics.median(r):.2f} (target <= 0.5); {args.threads} thread(s), "
-              f"precision auto = {precision}")
+              f"best loss: {statistics.median(r):.2f}; at its final loss against its whole run: "
+              f"{statistics.median(final_ratios[coarse]):.2f} (target <= 0.5); "
+              f"{args.threads} thread(s), precision auto = {precision}")
 
 
 if __name__ == "__main__":
