@@ -17,6 +17,8 @@ work is on this thread):
     nice -n 10 python benchmarks/dqn_update_variants.py --quick
     python benchmarks/dqn_update_variants.py --preset dqn-pong --threads 2 \
         --variants today,batch_size=64,batch_size=128,dueling=false,max_grad_norm=0
+    python benchmarks/dqn_update_variants.py --preset dqn-pong --threads 2 --repeats 6 \
+        --variants today,env.screen_size=64,env.screen_size=56,env.screen_size=42,env.screen_size=42+network=compact
 """
 
 from __future__ import annotations
@@ -81,6 +83,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], Any]] = {
     "batch_size=128": ({"batch_size": 128}, None),
     "dueling=false": ({"dueling": False}, None),
     "max_grad_norm=0": ({"max_grad_norm": 0.0}, None),
+    # smaller frames (ale-py resizes the screen; the Nature CNN's dense layer follows)
+    "env.screen_size=64": ({"env.screen_size": 64}, None),
+    "env.screen_size=56": ({"env.screen_size": 56}, None),
+    "env.screen_size=42": ({"env.screen_size": 42}, None),
+    "env.screen_size=42+network=compact": ({"env.screen_size": 42, "network": "compact"}, None),
 }
 
 
