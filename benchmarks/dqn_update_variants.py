@@ -18,7 +18,9 @@ work is on this thread):
     python benchmarks/dqn_update_variants.py --preset dqn-pong --threads 2 \
         --variants today,batch_size=64,batch_size=128,dueling=false,max_grad_norm=0
     python benchmarks/dqn_update_variants.py --preset dqn-pong --threads 2 --repeats 6 \
-        --variants today,env.screen_size=64,env.screen_size=56,env.screen_size=42,env.screen_size=42+network=compact
+        --variants env.screen_size=84,env.screen_size=64,today,env.screen_size=42,env.screen_size=42+network=compact
+    python benchmarks/dqn_update_variants.py --preset dqn-pong --set env.screen_size=84 --threads 2 \
+        --variants today,batch_size=64   # the update of dqn-pong as it was before 2026-12-06 (84x84)
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], Any]] = {
     "dueling=false": ({"dueling": False}, None),
     "max_grad_norm=0": ({"max_grad_norm": 0.0}, None),
     # smaller frames (ale-py resizes the screen; the Nature CNN's dense layer follows)
+    "env.screen_size=84": ({"env.screen_size": 84}, None),
     "env.screen_size=64": ({"env.screen_size": 64}, None),
     "env.screen_size=56": ({"env.screen_size": 56}, None),
     "env.screen_size=42": ({"env.screen_size": 42}, None),
@@ -100,6 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", default=None, metavar="NAME",
                    help="start every variant from this preset's settings (e.g. dqn-pong) instead "
                         "of CleanRL's")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="change the base every variant starts from (e.g. env.screen_size=84: "
+                        "dqn-pong before 2026-12-06)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 variants, 1 round")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.variants.split(",")]
@@ -118,6 +124,10 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--preset {args.preset}: not a preset of dqn")
         base = {k: v for k, v in preset.overrides.items()
                 if k not in ("total_steps", "buffer_size", "learning_starts")}
+    if args.set:
+        from workbench.config import parse_overrides
+
+        base.update(parse_overrides(args.set))
     agents = {}
     for name in names:
         overrides, patch = VARIANTS[name]
