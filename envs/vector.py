@@ -5,7 +5,7 @@ user's own env by gymnasium's ``module:EnvId`` form, which imports ``module`` fi
 
 The DQN conventions of Mnih et al. (2015, "Human-level control through deep reinforcement
 learning") and Machado et al. (2018, "Revisiting the ALE") are options here, not inside the agent:
-frame skip 4 with max-pooling, 84x84 grayscale, a stack of 4, up to 30 no-op starts, fire on
+frame skip 4 with max-pooling, 84x84 grayscale (``screen_size``), a stack of 4, up to 30 no-op starts, fire on
 reset, sticky actions, and terminal-on-life-loss. Rewards come back *unclipped* (the true game
 score); the agent clips where DQN needs it, so episode returns are always real scores.
 
@@ -192,7 +192,7 @@ class VectorEnv:
 
 class RGBRecorder:
     """A one-env Atari twin that replays the evaluation agent's actions in RGB at full size, so
-    the evaluation video shows the game as a person sees it (the agent sees 84x84 gray).
+    the evaluation video shows the game as a person sees it (the agent sees small gray frames).
     With sticky actions off, the same seed and actions give the same game (checked by rewards)."""
 
     def __init__(self, env_id: str, seed: int, frame_skip: int, noop_max: int,

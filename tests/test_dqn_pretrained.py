@@ -20,7 +20,8 @@ from workbench.engine.runs import RunDir
 # (periodic ones would play 1): full Pong games, which an untrained net loses in ~760 steps
 TINY = {"total_steps": 400, "learning_starts": 200, "buffer_size": 800, "env.num_envs": 2,
         "batch_size": 8, "log_every": 200, "eval_every": 0, "checkpoint_every": 0,
-        "eval_episodes": 1, "final_eval_episodes": 2, "eval_video": False, "torch_threads": 1}
+        "eval_episodes": 1, "final_eval_episodes": 2, "eval_video": False, "torch_threads": 1,
+        "env.screen_size": 84}  # 84x84: the dense layers are big enough to be stored in int8
 GAME_LINE = re.compile(r"game +(\d+): return +([+-]\d+\.\d) +length +([\d,]+) steps")
 
 
@@ -141,6 +142,18 @@ def test_the_shipped_pong_agent_loads_and_plays_a_game(capsys):
     assert main(["eval", "--pretrained", "dqn-pong", "--episodes", "1"]) == 0
     out = capsys.readouterr().out
     assert len(GAME_LINE.findall(out)) == 1 and out.startswith("dqn-pong")
+
+
+@pytest.mark.skipif("dqn-pong" not in shipped(), reason="no shipped dqn-pong agent")
+def test_the_shipped_pong_agent_sees_the_frames_the_preset_trains_on():
+    from workbench.commands.pretrained import resolve
+    from workbench.engine.loop import prepare
+
+    _, meta = pretrained.load(resolve("dqn-pong")[1])
+    cfg = prepare("dqn-pong", {})[1]
+    side = meta["env"].get("screen_size", 84)
+    assert side == meta["net"]["frame_size"] == cfg.env.screen_size
+    assert meta["env"]["id"] == cfg.env.id and meta["net"]["dueling"] == cfg.dueling
 
 
 def test_a_compact_42x42_agent_exports_and_plays_at_its_own_frame_size(tmp_path, capsys):

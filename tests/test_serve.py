@@ -580,7 +580,7 @@ def test_shipped_pong_agent_serves_its_q_values_without_a_run(capsys):
     assert serving.route == "act" and info["step"] > 0 and "dqn-pong" in info["run"]
     with Server(create_app(serving, batcher, Limits(), info)) as s:
         r = httpx.post(s.url + "/act", json={"observation": frames})
-        bright = httpx.post(s.url + "/act", json={"observation": [[[300] * 84] * 84] * 4})
+        bright = httpx.post(s.url + "/act", json={"observation": [[[300] * len(frames[0][0])] * len(frames[0])] * 4})
     net, _ = pretrained.load(shipped.resolve("dqn-pong")[1])
     with torch.no_grad():
         q = net(torch.tensor([frames], dtype=torch.uint8))[0]

@@ -5,7 +5,7 @@ Evaluation plays full games (no life-loss terminal, true game scores) with a pol
 ``obs -> actions`` (an agent's ``act(obs, explore=False)``). Each env plays its share of the
 games from its start, so long games are not dropped in favour of short ones (the bias of
 stopping at the first N episodes to end). One game may be filmed: on Atari an RGB twin emulator
-replays the agent's actions at full size (the agent sees 84x84 gray); any other env that
+replays the agent's actions at full size (the agent sees small gray frames); any other env that
 renders ``rgb_array`` is filmed through its own render.
 """
 
