@@ -33,6 +33,24 @@ def test_rerun_gives_the_same_metrics_under_the_same_seed(runs_root, capsys):
     assert _numbers(runs_root / "linreg-quick" / "c") != _numbers(first)
 
 
+def test_a_rerun_keeps_the_defaults_a_run_had_where_its_preset_changed_since(runs_root):
+    # a dqn-pong run saved before env.screen_size existed ran at 84x84; the preset now says 56
+    from workbench.commands.configfile import rerun_args
+    from workbench.engine.runs import RunDir
+
+    info = dict(plugin="dqn", preset="dqn-pong", wandb_id="x", created=0.0, tags=[],
+                project="workbench")
+    old = {"seed": 2, "lr": 1e-4, "env": {"id": "ALE/Pong-v5", "num_envs": 8}}
+    run = RunDir.create("dqn-pong", "old", info, old, root=runs_root)
+    name, merged, _ = rerun_args(run.path, {"seed": 5})
+    assert name == "dqn-pong" and merged["seed"] == 5 and merged["lr"] == 1e-4
+    assert merged["env.screen_size"] == 84 and merged["env.num_envs"] == 8
+    # and a run saved with the field keeps its value
+    new = RunDir.create("dqn-pong", "new", info, {**old, "env": {**old["env"], "screen_size": 56}},
+                        root=runs_root)
+    assert rerun_args(new.path, {})[1]["env.screen_size"] == 56
+
+
 def test_a_runs_own_config_yaml_runs_again_with_overrides_on_top(runs_root):
     assert main(["run", "linreg-quick", "--name", "a", *QUICK]) == 0
     saved = runs_root / "linreg-quick" / "a" / "config.yaml"

@@ -86,13 +86,26 @@ def with_config_file(path: str | Path, name: str | None, overrides: Mapping[str,
 
 
 def rerun_args(run_dir: str | Path, overrides: Mapping[str, Any]) -> tuple[str, dict[str, Any], Any]:
-    """(the run's preset or plugin, its saved config with the overrides on top, its RunInfo)."""
-    from workbench.config import flatten
+    """(the run's preset or plugin, its saved config with the overrides on top, its RunInfo).
+
+    The saved config is completed with the config class's defaults, as ``resume`` reads it, so
+    that every field is named: a field added after the run was made (``env.screen_size``, say)
+    takes the default the run had, not what its preset sets today (56 for dqn-pong)."""
+    from workbench import registry
+    from workbench.config import flatten, from_dict, to_dict
     from workbench.engine.runs import open_run
+    from workbench.errors import UserError
 
     run = open_run(run_dir)
     info = run.read_info()
-    return info.preset or info.plugin, {**flatten(run.read_config()), **overrides}, info
+    name = info.preset or info.plugin
+    saved = run.read_config()
+    try:
+        spec, _ = registry.resolve(name)
+        saved = to_dict(from_dict(registry.load_config_class(spec), saved))
+    except UserError:  # an unknown plugin or a key it no longer has: start() says so, exit 2
+        pass
+    return name, {**flatten(saved), **overrides}, info
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
