@@ -5,7 +5,7 @@ builds the environments from them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from workbench.constraints import Interval, MinLen, NonNegative, Positive, Probability
 
@@ -22,6 +22,8 @@ class EnvConfig:
     """frames per observation (Atari; classic control uses 1)"""
     screen_size: Annotated[int, Interval(ge=16, le=210)] = 84
     """side of the square gray frames the agent sees (Atari): 84 as Nature DQN, 42 as the A3C universe-starter-agent"""
+    resize: Literal["area", "max"] = "area"
+    """how a 210x160 Atari frame shrinks to screen_size: area (ale-py's own, as Nature DQN) or max (the brightest pixel of each cell, so a small bright ball keeps its contrast)"""
     frame_skip: Annotated[int, Interval(ge=1, le=64)] = 4
     """emulator frames per agent step, max-pooled over the last two (Atari)"""
     noop_max: Annotated[int, NonNegative] = 30

@@ -64,11 +64,12 @@ class VectorEnv:
                  frame_stack: int = 4, frame_skip: int = 4, noop_max: int = 30,
                  repeat_action_probability: float = 0.0, life_loss_terminal: bool = False,
                  max_episode_frames: int = 108_000, screen_size: int = 84,
-                 render: bool = False) -> None:
+                 resize: str = "area", render: bool = False) -> None:
         self.env_id = env_id
         self.num_envs = num_envs
         self.atari = is_atari(env_id)
         self.life_loss_terminal = life_loss_terminal and self.atari
+        self._max: MaxResize | None = None
         if self.atari:
             from ale_py import roms
             from ale_py.vector_env import AtariVectorEnv
@@ -79,13 +80,19 @@ class VectorEnv:
                     f"env.id={env_id!r}: ale-py has no ROM named {rom!r}. Use an ALE id such as "
                     "ALE/Pong-v5, ALE/Breakout-v5 or PongNoFrameskip-v4."
                 )
+            # resize=max: ale-py hands over full 210x160 frames and MaxResize shrinks them here
+            if resize == "max" and screen_size < 210:
+                self._max = MaxResize(num_envs, frame_stack, (210, 160), screen_size)
+                img = (210, 160)
+            else:
+                img = (screen_size, screen_size)
             self.env: Any = AtariVectorEnv(
                 rom, num_envs, num_threads=num_threads, stack_num=frame_stack,
                 frameskip=frame_skip, noop_max=noop_max,
                 repeat_action_probability=repeat_action_probability,
                 max_num_frames_per_episode=max_episode_frames,
                 reward_clipping=False, episodic_life=False, use_fire_reset=True,
-                img_height=screen_size, img_width=screen_size,
+                img_height=img[0], img_width=img[1],
             )
         else:
             import gymnasium as gym
@@ -108,6 +115,8 @@ class VectorEnv:
                               "the agents here need a discrete one (gymnasium.spaces.Discrete).")
         self.num_actions = int(space.n)
         self.obs_shape: tuple[int, ...] = tuple(self.env.single_observation_space.shape)
+        if self._max is not None:
+            self.obs_shape = (frame_stack, screen_size, screen_size)
         self.obs_dtype = self.env.single_observation_space.dtype
         self.seed = seed
         self.stats = EpisodeStats()
@@ -129,7 +138,7 @@ class VectorEnv:
                    repeat_action_probability=cfg.repeat_action_probability,
                    life_loss_terminal=cfg.life_loss_terminal and not evaluation,
                    max_episode_frames=cfg.max_episode_frames, screen_size=cfg.screen_size,
-                   render=render)
+                   resize=cfg.resize, render=render)
 
     @property
     def render_fps(self) -> float:
@@ -147,6 +156,8 @@ class VectorEnv:
         self._was_done[:] = False
         if self.atari:
             self._lives[:] = info["lives"]
+            if self._max is not None:
+                obs = self._max.reset(obs)
         return obs
 
     def send(self, actions: np.ndarray) -> None:
@@ -174,6 +185,8 @@ class VectorEnv:
         self._ep_return[reset_step | done] = 0
         self._ep_length[reset_step | done] = 0
         if self.atari:
+            if self._max is not None:
+                obs = self._max.step(obs, reset_step)
             lives = np.asarray(info["lives"], np.int64)
             if self.life_loss_terminal:
                 # Mnih et al. (2015): a lost life ends the bootstrap, not the game
@@ -188,6 +201,38 @@ class VectorEnv:
 
     def close(self) -> None:
         self.env.close()
+
+
+class MaxResize:
+    """Shrinks stacks of gray frames by taking the brightest pixel of each cell (``env.resize=max``).
+
+    ale-py's area resize averages a cell, so at 56x56 Pong's 2x4-pixel ball covers a fraction of a
+    cell and stands out from the background by about half its contrast at 84x84; the maximum keeps
+    it at full brightness (the game's background is darker than its ball and paddles). Cells are
+    the ``floor(i * H / side)`` bands of rows and columns, none overlapping.
+
+    Only the newest frame of a stack is new on an ordinary step, so only it is resized and the
+    rest shift along; a stack that ale-py rebuilt (reset, or a sub-env's autoreset step) is resized
+    whole. The result equals resizing every frame of every stack (tests/test_envs.py checks it)."""
+
+    def __init__(self, num_envs: int, stack: int, full: tuple[int, int], side: int) -> None:
+        self.rows = (np.arange(side) * full[0]) // side
+        self.cols = (np.arange(side) * full[1]) // side
+        self.out = np.zeros((num_envs, stack, side, side), np.uint8)
+
+    def shrink(self, frames: np.ndarray) -> np.ndarray:
+        return np.maximum.reduceat(np.maximum.reduceat(frames, self.rows, axis=-2), self.cols, axis=-1)
+
+    def reset(self, obs: np.ndarray) -> np.ndarray:
+        self.out[:] = self.shrink(obs)
+        return self.out.copy()
+
+    def step(self, obs: np.ndarray, rebuilt: np.ndarray) -> np.ndarray:
+        self.out[:, :-1] = self.out[:, 1:]
+        self.out[:, -1] = self.shrink(obs[:, -1])
+        if rebuilt.any():
+            self.out[rebuilt] = self.shrink(obs[rebuilt])
+        return self.out.copy()
 
 
 class RGBRecorder:

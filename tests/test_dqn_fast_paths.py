@@ -74,6 +74,22 @@ def test_the_q_network_keeps_its_state_dict_names():
         "head.value.0.bias", "head.value.2.weight", "head.value.2.bias"]
 
 
+def test_an_agent_with_max_resize_sees_and_stores_56x56_frames_that_keep_the_ball_bright(tmp_path):
+    # env.resize=max reaches the agent through the env: same shapes as area, the game's own levels
+    agent = make_agent(tmp_path, "dqn-pong", **{"env.resize": "max", "env.num_envs": 2,
+                                                "buffer_size": 400, "learning_starts": 0,
+                                                "batch_size": 8})
+    try:
+        assert agent.env.obs_shape == (4, 56, 56) and agent.buffer.frames.shape[-2:] == (56, 56)
+        for step in range(0, 120, 2):
+            agent.train_step(step)
+        assert agent.updates > 0 and agent.buffer.t == 60
+        stored = set(np.unique(agent.buffer.frames[:60]).tolist())
+        assert stored <= {0, 87, 147, 148, 236} and 236 in stored
+    finally:
+        agent.close()
+
+
 def test_a_42x42_compact_agent_sees_small_frames_and_stores_them(tmp_path):
     # env.screen_size reaches ale-py's resize; the buffer, the network and the update follow it
     agent = make_agent(tmp_path, "dqn-pong", **{"env.screen_size": 42, "network": "compact",

@@ -93,3 +93,70 @@ def test_ale_ids_map_to_rom_names_and_unknown_ids_are_clear_errors():
         VectorEnv("Pendulum-v1", 1, seed=0)
     with pytest.raises(ConfigError, match="not an environment"):
         VectorEnv("NoSuchEnv-v0", 1, seed=0)
+
+
+def _max_shrink_by_loops(frame: np.ndarray, side: int) -> np.ndarray:
+    """The reference: each cell's brightest pixel, cells the floor(i * H / side) bands."""
+    rows = [(i * frame.shape[0]) // side for i in range(side + 1)]
+    cols = [(j * frame.shape[1]) // side for j in range(side + 1)]
+    return np.array([[frame[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].max() for j in range(side)]
+                     for i in range(side)], np.uint8)
+
+
+def _keep_raw(env: VectorEnv) -> dict:
+    """Wraps ale-py's recv so that a test sees the full-size stacks it returned."""
+    raw: dict = {}
+    recv = env.env.recv
+
+    def keeping():
+        raw["last"] = recv()
+        return raw["last"]
+
+    env.env.recv = keeping
+    return raw
+
+
+def test_max_resize_equals_shrinking_every_frame_of_every_stack_across_autoresets():
+    # env.resize=max resizes only the newest frame on an ordinary step; a stack ale-py rebuilt
+    # (reset, autoreset) is resized whole. Short games force autoresets within the walk.
+    env = VectorEnv("ALE/Pong-v5", 3, seed=0, num_threads=1, screen_size=56, resize="max",
+                    max_episode_frames=300)
+    raw = _keep_raw(env)
+    obs = env.reset()
+    assert obs.shape == (3, 4, 56, 56) and env.obs_shape == (4, 56, 56) and obs.dtype == np.uint8
+    rng = np.random.default_rng(0)
+    resets = 0
+    for t in range(260):
+        obs, *_, reset_step = env.step(rng.integers(0, 6, 3))
+        full = raw["last"][0]
+        assert full.shape == (3, 4, 210, 160)
+        resets += int(reset_step.sum())
+        if t % 37 == 0 or reset_step.any():  # the loop reference is slow: spot checks
+            for e in range(3):
+                for k in range(4):
+                    np.testing.assert_array_equal(obs[e, k], _max_shrink_by_loops(full[e, k], 56))
+        else:
+            np.testing.assert_array_equal(obs, env._max.shrink(full))
+    assert resets >= 3
+    env.close()
+
+
+def test_max_resize_keeps_the_games_own_gray_levels_where_area_blends_them():
+    # the point of resize=max: Pong's ball and paddles keep their full brightness at 56x56
+    area = VectorEnv("ALE/Pong-v5", 1, seed=0, num_threads=1, screen_size=56, noop_max=0)
+    peak = VectorEnv("ALE/Pong-v5", 1, seed=0, num_threads=1, screen_size=56, resize="max",
+                     noop_max=0)
+    raw = _keep_raw(peak)
+    for env in (area, peak):
+        env.reset()
+    for _ in range(60):  # the ball is served and in play
+        a, p = (env.step(np.zeros(1, np.int64))[0][0, -1] for env in (area, peak))
+    palette = set(np.unique(raw["last"][0][0, -1]).tolist())
+    assert len(palette) <= 6 and 236 in palette  # background, paddles, ball and walls
+    assert set(np.unique(p).tolist()) <= palette
+    # between the walls (rows 10-49 of 56) the brightest thing is the ball: 236 as the game
+    # draws it after max, blended toward the background (87) after area
+    assert p[10:50].max() == 236 and a[10:50].max() < 200
+    assert len(set(np.unique(a).tolist()) - palette) > 5  # area averaging makes new levels
+    for env in (area, peak):
+        env.close()

@@ -18,7 +18,7 @@ from workbench.plugin import Serving
 class ActRequest(BaseModel):
     observation: list[Any] = Field(description="one observation as nested lists, in the env's "
                                    "shape (Atari: 4 stacked gray frames of env.screen_size, 84x84 "
-                                   "by default, 0-255)")
+                                   "by default, 0-255, shrunk as env.resize says)")
 
 
 def observation_serving(env: Any, predict: Callable[[np.ndarray], list[dict[str, Any]]],
