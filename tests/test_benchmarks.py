@@ -19,6 +19,7 @@ import anchor_cleanrl_ppo as cleanrl_ppo  # noqa: E402
 import anchor_nanogpt as nanogpt  # noqa: E402
 import dqn_throughput  # noqa: E402
 import dqn_update_variants  # noqa: E402
+import env_resize  # noqa: E402
 import gpt_speed  # noqa: E402
 import ppo_throughput  # noqa: E402
 from ab import parse_threads  # noqa: E402
@@ -118,6 +119,20 @@ def test_benchmark_arguments_are_checked():
         dqn_update_variants.main(["--variants", "today,warp-drive"])
     with pytest.raises(SystemExit, match="key=value"):
         gpt_speed.main(["--ours", "lr"])
+    with pytest.raises(SystemExit, match="--screen-size"):
+        env_resize.main(["--screen-size", "210"])
+
+
+def test_env_resize_times_both_sides_on_frames_of_the_same_shape(capsys):
+    worker = env_resize.make(resize="max", screen_size=56, num_envs=2, env_threads=1, steps=4)
+    try:
+        assert worker.prepare() == {"obs": [4, 56, 56]}
+        assert worker.chunk()["vector steps/s"] > 0
+    finally:
+        worker.close()
+    env_resize.main(["--quick", "--threads", "1"])
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    assert row.startswith("| 1 |") and row.count("|") == 6
 
 
 @pytest.mark.slow
