@@ -213,7 +213,8 @@ class MaxResize:
 
     Only the newest frame of a stack is new on an ordinary step, so only it is resized and the
     rest shift along; a stack that ale-py rebuilt (reset, or a sub-env's autoreset step) is resized
-    whole. The result equals resizing every frame of every stack (tests/test_envs.py checks it)."""
+    whole. The result equals resizing every frame of every stack (tests/test_envs_vector.py checks
+    it)."""
 
     def __init__(self, num_envs: int, stack: int, full: tuple[int, int], side: int) -> None:
         self.rows = self._offsets(full[0], side)
