@@ -54,10 +54,6 @@ class EnvWorker:
         self.env.close()
 
 
-def make(**kwargs: Any) -> EnvWorker:
-    return EnvWorker(**kwargs)
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", default="2", help="cores each side is pinned to (comma-separated list of counts)")
@@ -75,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     for threads in parse_threads(args.threads):
         common = {"screen_size": args.screen_size, "num_envs": args.num_envs,
                   "env_threads": threads, "steps": args.steps}
-        sides = [Side("area", "env_resize:make", {"resize": "area", **common}),
-                 Side("max", "env_resize:make", {"resize": "max", **common})]
+        sides = [Side("area", "env_resize:EnvWorker", {"resize": "area", **common}),
+                 Side("max", "env_resize:EnvWorker", {"resize": "max", **common})]
         _, results = run_interleaved(sides, threads, args.repeats)
         area, peak = (median_of(r, "ms/vector step") for r in results)
         rows.append((threads, area, peak))

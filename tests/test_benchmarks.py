@@ -124,7 +124,7 @@ def test_benchmark_arguments_are_checked():
 
 
 def test_env_resize_times_both_sides_on_frames_of_the_same_shape(capsys):
-    worker = env_resize.make(resize="max", screen_size=56, num_envs=2, env_threads=1, steps=4)
+    worker = env_resize.EnvWorker(resize="max", screen_size=56, num_envs=2, env_threads=1, steps=4)
     try:
         assert worker.prepare() == {"obs": [4, 56, 56]}
         assert worker.chunk()["vector steps/s"] > 0
