@@ -284,8 +284,8 @@ def phase_tests(args: argparse.Namespace, rep: Report) -> None:
             cmd += ["--ignore=tests/test_wandb.py", "--ignore=tests/test_compare_wandb_step.py",
                     "-k", "not wandb"]
             rep.note(ph, "wandb is not installed here: the W&B tests were left out (CPU CI runs them)")
-        if args.test_workers > 0 and importlib.util.find_spec("xdist") is not None:
-            cmd += ["-n", str(args.test_workers)]
+        if importlib.util.find_spec("xdist") is not None:  # tests/conftest.py defaults to -n auto
+            cmd += ["-n", str(max(args.test_workers, 0))]
         rep.note(ph, "command: " + " ".join(cmd[1:]))
         t = time.perf_counter()
         try:

@@ -18,6 +18,36 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 import pytest  # noqa: E402 - after the environment above is set
 
+# At most this many pytest-xdist workers by default: each imports torch and the plugins (about
+# 0.5 GB), and past a handful the suite is bound by its longest file, not by the cores.
+MAX_DEFAULT_WORKERS = 8
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """The suite spreads over the cores by default: without ``-n``, pytest-xdist (the ``test``
+    extra installs it) starts one worker per core, up to MAX_DEFAULT_WORKERS, and hands out whole
+    files (``--dist loadfile``), so a module-scoped fixture that trains a run trains it once.
+    On CI's 2 cores that halves the wall time of a suite whose tests each use one core.
+    ``-n 0`` runs it in this process (for ``--pdb``, or one test); without xdist it runs serially
+    as before. Registered before xdist's own hook of the same kind, so it runs first."""
+    if hasattr(config, "workerinput") or not hasattr(config.option, "numprocesses"):
+        return  # a worker, or xdist is absent or disabled (-p no:xdist)
+    if config.option.numprocesses is None and not config.option.collectonly:
+        config.option.numprocesses = "auto"
+        if config.option.dist == "no":
+            config.option.dist = "loadfile"
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown, and unused, without xdist
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: PYTEST_XDIST_AUTO_NUM_WORKERS if set, else the cores this process may use,
+    capped at MAX_DEFAULT_WORKERS."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").isdigit():
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_DEFAULT_WORKERS))
+
 
 @pytest.fixture(autouse=True)
 def _isolated_runs(tmp_path, monkeypatch):
