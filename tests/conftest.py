@@ -30,7 +30,8 @@ def pytest_cmdline_main(config):
     files (``--dist loadfile``), so a module-scoped fixture that trains a run trains it once.
     On CI's 2 cores that halves the wall time of a suite whose tests each use one core.
     ``-n 0`` runs it in this process (for ``--pdb``, or one test); without xdist it runs serially
-    as before. Registered before xdist's own hook of the same kind, so it runs first."""
+    as before. This conftest registers after the xdist plugin, and pluggy calls the later of two
+    ``tryfirst`` hooks first, so xdist reads the options set here."""
     if hasattr(config, "workerinput") or not hasattr(config.option, "numprocesses"):
         return  # a worker, or xdist is absent or disabled (-p no:xdist)
     if config.option.numprocesses is None and not config.option.collectonly:
