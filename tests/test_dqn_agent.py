@@ -17,6 +17,7 @@ from workbench import registry
 from workbench.agents.dqn.agent import DQN, linear_epsilon, td_target
 from workbench.commands.cli import main
 from workbench.config import build_config
+from workbench.errors import ConfigError
 from workbench.logger import Logger
 from workbench.plugin import Context
 from workbench.runtime import resolve_precision
@@ -51,6 +52,43 @@ def test_epsilon_falls_linearly_then_stays_at_its_floor():
     assert linear_epsilon(100, 1.0, 0.01, 100) == 0.01
     assert linear_epsilon(10**9, 1.0, 0.01, 100) == 0.01
     assert linear_epsilon(5, 1.0, 0.05, 0) == 0.05
+
+
+def test_the_learning_rate_falls_linearly_to_end_lr_only_when_asked(tmp_path):
+    agent = make_agent(tmp_path, "dqn-cartpole", **{"env.num_envs": 4, "learning_starts": 0,
+                                                    "batch_size": 8, "lr": 1e-3, "end_lr": 1e-4,
+                                                    "lr_decay_steps": 400})
+    step, seen = 0, {}
+    while step < 600:
+        metrics = agent.train_step(step)
+        if "train/lr" in metrics:
+            seen[step] = metrics["train/lr"]
+            assert agent.opt.param_groups[0]["lr"] == metrics["train/lr"]
+        step += agent.steps_per_call
+    assert agent.updates > 100 and len(seen) > 100
+    assert seen[200] == pytest.approx(5.5e-4) and seen[100] == pytest.approx(7.75e-4)
+    assert all(seen[s] == pytest.approx(1e-4) for s in seen if s >= 400)
+    lrs = [seen[s] for s in sorted(seen)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    agent.close()
+
+    # without lr_decay_steps the rate stays where it was set, and no lr is logged
+    constant = make_agent(tmp_path, "dqn-cartpole", **{"env.num_envs": 4, "learning_starts": 0,
+                                                       "batch_size": 8, "lr": 1e-3})
+    for step in range(0, 400, 4):
+        assert "train/lr" not in constant.train_step(step)
+    assert constant.updates > 50 and constant.opt.param_groups[0]["lr"] == 1e-3
+    constant.close()
+
+
+def test_end_lr_without_lr_decay_steps_is_refused_with_what_it_needs():
+    spec, preset = registry.resolve("dqn-pong")
+    with pytest.raises(ConfigError, match=r"end_lr \(0.0001\) needs lr_decay_steps"):
+        build_config(registry.load_config_class(spec), dict(preset.overrides), {"end_lr": 1e-4})
+    # with it, both are taken; end_lr may be left out (the rate then falls to 0, as PPO's anneal)
+    cfg = build_config(registry.load_config_class(spec), dict(preset.overrides),
+                       {"lr_decay_steps": 500_000})
+    assert cfg.end_lr is None and cfg.lr_decay_steps == 500_000
 
 
 def test_updates_follow_train_frequency_in_env_steps_whatever_num_envs(tmp_path):

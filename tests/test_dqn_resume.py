@@ -25,10 +25,11 @@ from workbench.runtime import rng_state, set_rng_state
 pytestmark = pytest.mark.slow  # Atari DQN runs trained, saved and resumed step by step
 
 # a wrapped 200-slot ring, updates from step 200, a target copy every 100 steps, epsilon at its
-# floor by the save, so the actions compared below are the Q-network's own choices
+# floor by the save, so the actions compared below are the Q-network's own choices; the learning
+# rate still falling across the resume (to step 1,000)
 SMALL = {"buffer_size": 400, "learning_starts": 200, "env.num_envs": 2, "torch_threads": 1,
          "target_network_frequency": 100, "exploration_steps": 400, "eval_video": False,
-         "batch_size": 8}
+         "batch_size": 8, "lr_decay_steps": 1_000, "end_lr": 1e-5}
 SAVE_AT, MORE = 600, 200
 
 
@@ -109,12 +110,14 @@ def test_a_resumed_dqn_atari_agent_trains_on_bitwise_like_the_saved_one(tmp_path
     _assert_same_agent(live, resumed)
 
     # then they train on identically (updates, a target copy, new episodes in the buffer)
-    updates_before = live.updates
+    updates_before, lr_at_save = live.updates, live.opt.param_groups[0]["lr"]
+    assert lr_at_save < live.cfg.lr
     _, live_actions, live_losses = _train(live, step, MORE)
     _, resumed_actions, resumed_losses = _train(resumed, step, MORE)
     assert live.updates - updates_before == MORE // 4
     np.testing.assert_array_equal(np.array(live_actions), np.array(resumed_actions))
     np.testing.assert_array_equal(np.array(live_losses), np.array(resumed_losses))
-    _assert_same_agent(live, resumed)
+    _assert_same_agent(live, resumed)  # the learning rate among the rest
+    assert resumed.opt.param_groups[0]["lr"] < lr_at_save
     live.close()
     resumed.close()

@@ -132,6 +132,13 @@ class DQN(Agent[DQNConfig]):
         c = self.cfg
         return linear_epsilon(step, c.start_e, c.end_e, c.exploration_steps)
 
+    def learning_rate(self, step: int) -> float:
+        """lr, or with lr_decay_steps a line from lr at step 0 to end_lr (the shape of epsilon's)."""
+        c = self.cfg
+        if not c.lr_decay_steps:
+            return c.lr
+        return linear_epsilon(step, c.lr, c.end_lr or 0.0, c.lr_decay_steps)
+
     # ------------------------------------------------------------------ learning
     def _loss(self, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
               discounts: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,6 +190,11 @@ class DQN(Agent[DQNConfig]):
         cfg, n = self.cfg, self.env.num_envs
         metrics: dict[str, Any] = {"train/epsilon": self.epsilon(step)}
         if step + n > cfg.learning_starts and self.buffer.can_sample():
+            if cfg.lr_decay_steps:
+                lr = self.learning_rate(step)
+                metrics["train/lr"] = lr
+                for group in self.opt.param_groups:
+                    group["lr"] = lr
             self.update_credit += n * cfg.gradient_steps / cfg.train_frequency
             for _ in range(int(self.update_credit)):
                 metrics.update(self.update())

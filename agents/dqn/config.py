@@ -89,7 +89,11 @@ class DQNConfig(AgentConfig):
     loss: Literal["huber", "mse"] = "huber"
     """TD loss: Huber (smooth L1, delta 1) as Nature DQN, or MSE"""
     lr: Annotated[float, Positive] = 1e-4
-    """Adam learning rate"""
+    """Adam learning rate (at step 0, with lr_decay_steps)"""
+    end_lr: Annotated[float, NonNegative] | None = None
+    """learning rate from lr_decay_steps on (needs lr_decay_steps; None = 0 when lr_decay_steps is set)"""
+    lr_decay_steps: Annotated[int, NonNegative] = 0
+    """env steps over which the learning rate falls linearly from lr to end_lr, counted from step 0 as epsilon's (0 = constant lr)"""
     adam_eps: Annotated[float, Positive] = 1.5e-4
     """Adam epsilon (Dopamine and Rainbow use 1.5e-4 with lr 6.25e-5 to 1e-4)"""
     max_grad_norm: Annotated[float, NonNegative] = 10.0
@@ -121,3 +125,7 @@ class DQNConfig(AgentConfig):
         if self.buffer_size < self.batch_size:
             raise ConfigError(f"buffer_size ({self.buffer_size}) must be at least batch_size "
                               f"({self.batch_size}).")
+        if self.end_lr is not None and self.lr_decay_steps == 0:
+            raise ConfigError(f"end_lr ({self.end_lr:g}) needs lr_decay_steps, the env steps over "
+                              "which the learning rate falls from lr to end_lr; without it the "
+                              "learning rate stays at lr.")
