@@ -59,13 +59,13 @@ def _one_online_forward(agent: Any) -> None:
     """Double DQN with one online forward over [obs; next_obs] (backward then covers both)."""
     from workbench.agents.dqn.agent import td_target
 
-    def loss(obs, actions, returns, discounts, next_obs):
+    def loss(obs, actions, returns, discounts, next_obs, weights=None):
         n = obs.shape[0]
         q_all = agent.q(torch.cat([obs, next_obs]))
         with torch.no_grad():
             target = td_target(returns, discounts, q_all[n:].detach(), agent.q_target(next_obs))
         q = q_all[:n].gather(1, actions.unsqueeze(1)).squeeze(1).float()
-        return F.mse_loss(q, target), q.detach().mean()
+        return F.mse_loss(q, target), q.detach().mean(), (q.detach() - target).abs()
 
     agent.loss_fn = loss
 
@@ -84,6 +84,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], Any]] = {
     "batch_size=64": ({"batch_size": 64}, None),
     "batch_size=128": ({"batch_size": 128}, None),
     "dueling=false": ({"dueling": False}, None),
+    "prioritized_replay=true": ({"prioritized_replay": True}, None),
     "max_grad_norm=0": ({"max_grad_norm": 0.0}, None),
     # smaller frames (ale-py resizes the screen; the Nature CNN's dense layer follows)
     "env.screen_size=84": ({"env.screen_size": 84}, None),

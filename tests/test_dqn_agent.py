@@ -91,6 +91,47 @@ def test_end_lr_without_lr_decay_steps_is_refused_with_what_it_needs():
     assert cfg.end_lr is None and cfg.lr_decay_steps == 500_000
 
 
+def test_prioritized_replay_weighs_the_loss_and_moves_priorities_to_td_errors(tmp_path):
+    agent = make_agent(tmp_path, "dqn-cartpole", **{"env.num_envs": 4, "learning_starts": 0,
+                                                    "batch_size": 8, "prioritized_replay": True,
+                                                    "priority_alpha": 0.6, "priority_beta": 0.4,
+                                                    "total_steps": 1_000})
+    assert agent.priority_beta(0) == 0.4 and agent.priority_beta(500) == pytest.approx(0.7)
+    assert agent.priority_beta(1_000) == 1.0
+    step = 0
+    while step < 400:
+        agent.train_step(step)
+        step += agent.steps_per_call
+    assert agent.updates > 50
+    leaves = agent.buffer.tree.leaves
+    seen = leaves[(leaves > 0) & (leaves != 1.0)]
+    assert len(seen) > 50, "sampled transitions should carry their TD error's priority"
+    assert agent.buffer.max_priority >= seen.max()
+
+    # the loss is each transition's TD loss times its importance weight
+    batch = agent.buffer.sample(8, beta=1.0)
+    args = [agent._to_device(batch[k]) for k in ("obs", "actions", "returns", "discounts", "next_obs")]
+    plain, _, td = agent._loss(*args)
+    ones, _, _ = agent._loss(*args, torch.ones(8))
+    doubled, _, _ = agent._loss(*args, torch.full((8,), 2.0))
+    torch.testing.assert_close(ones, plain)
+    torch.testing.assert_close(doubled, 2 * plain)
+    w = torch.zeros(8)
+    w[3] = 1.0  # one transition alone: its Huber loss on |td|, over the batch
+    alone, _, _ = agent._loss(*args, w)
+    d = td[3]
+    torch.testing.assert_close(alone, torch.where(d < 1, 0.5 * d**2, d - 0.5) / 8)
+    agent.close()
+
+
+def test_priority_settings_out_of_range_are_refused():
+    spec, preset = registry.resolve("dqn-pong")
+    for key, value in (("priority_alpha", 1.5), ("priority_beta", -0.1)):
+        with pytest.raises(ConfigError, match=key):
+            build_config(registry.load_config_class(spec), dict(preset.overrides),
+                         {"prioritized_replay": True, key: value})
+
+
 def test_updates_follow_train_frequency_in_env_steps_whatever_num_envs(tmp_path):
     # 6 envs, train_frequency 4: 1.5 updates per call on average, carried as fractional credit
     agent = make_agent(tmp_path, "dqn-cartpole", **{"env.num_envs": 6, "learning_starts": 0,

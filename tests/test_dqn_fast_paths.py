@@ -55,8 +55,9 @@ def test_the_nhwc_update_path_computes_the_same_loss_as_nchw(tmp_path):
                           agent._to_device(batch["returns"]), agent._to_device(batch["discounts"]),
                           agent._to_device(batch["next_obs"], flag))
             assert args[name][0].is_contiguous(memory_format=torch.channels_last)
-        loss_a, q_a = agent._loss(*args["nchw"])
-        loss_b, q_b = agent._loss(*args["nhwc"])
+        loss_a, q_a, td_a = agent._loss(*args["nchw"])
+        loss_b, q_b, td_b = agent._loss(*args["nhwc"])
+        torch.testing.assert_close(td_a, td_b)
         torch.testing.assert_close(loss_a, loss_b)
         torch.testing.assert_close(q_a, q_b)
         assert torch.isfinite(loss_a) and loss_a > 0

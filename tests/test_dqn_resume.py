@@ -33,8 +33,9 @@ SMALL = {"buffer_size": 400, "learning_starts": 200, "env.num_envs": 2, "torch_t
 SAVE_AT, MORE = 600, 200
 
 
-def _build(root: Any, precision: str) -> tuple[RunDir, Any, Any, Any]:
-    spec, cfg, plugin_cls, group = loop.prepare("dqn-pong", {**SMALL, "precision": precision})
+def _build(root: Any, precision: str, prioritized: bool = False) -> tuple[RunDir, Any, Any, Any]:
+    spec, cfg, plugin_cls, group = loop.prepare(
+        "dqn-pong", {**SMALL, "precision": precision, "prioritized_replay": prioritized})
     info = dict(plugin=spec.name, preset="dqn-pong", wandb_id="test", created=time.time(),
                 tags=[], project="workbench")
     run = RunDir.create(group, "resume", info, to_dict(cfg), root=root)
@@ -83,14 +84,19 @@ def _assert_same_agent(a: Any, b: Any) -> None:
     for name in ("frames", "actions", "rewards", "first", "terminal", "truncated", "dead"):
         np.testing.assert_array_equal(getattr(a.buffer, name), getattr(b.buffer, name), err_msg=name)
     assert a.buffer.t == b.buffer.t
+    if a.buffer.tree is not None:  # prioritized: every sum and the entry priority
+        np.testing.assert_array_equal(a.buffer.tree.tree, b.buffer.tree.tree)
+        assert a.buffer.max_priority == b.buffer.max_priority
     assert a.buffer.rng.bit_generator.state == b.buffer.rng.bit_generator.state
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
     assert (a.updates, a.update_credit, a.evaluations) == (b.updates, b.update_credit, b.evaluations)
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp32"])  # CPU autocast on and off
-def test_a_resumed_dqn_atari_agent_trains_on_bitwise_like_the_saved_one(tmp_path, precision):
-    run, spec, cfg, live = _build(tmp_path, precision)
+# CPU autocast on and off; uniform and prioritized replay (its sum tree saved and drawn from)
+@pytest.mark.parametrize(("precision", "prioritized"), [("bf16", False), ("fp32", True)])
+def test_a_resumed_dqn_atari_agent_trains_on_bitwise_like_the_saved_one(tmp_path, precision, prioritized):
+    run, spec, cfg, live = _build(tmp_path, precision, prioritized)
+    assert (live.buffer.tree is not None) == prioritized
     assert live.ctx.precision.name == precision
     step, _, _ = _train(live, 0, SAVE_AT)
     assert live.buffer.t > live.buffer.slots, "the ring should have wrapped by the save"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.agents.dqn.replay import ReplayBuffer
+from workbench.agents.dqn.replay import ReplayBuffer, SumTree
 from workbench.envs.vector import VectorEnv
 
 
@@ -155,3 +155,122 @@ def test_a_million_pong_transitions_fit_in_under_8_gb():
     buf = ReplayBuffer(1_000_000, 8, (84, 84), stack=4, n_step=3)
     total = sum(getattr(buf, k).nbytes for k in ReplayBuffer._ARRAYS)
     assert total < 8e9
+
+
+# ---------------------------------------------------------------- prioritized replay
+
+
+def test_the_sum_tree_keeps_every_sum_and_finds_the_leaf_holding_each_prefix():
+    rng = np.random.default_rng(0)
+    tree = SumTree(1_000)  # not a power of two: the padding leaves stay empty
+    values = np.zeros(1_000)
+    for _ in range(50):  # batches with repeated leaves: the last value of a leaf wins
+        idx = rng.integers(0, 1_000, 64)
+        idx[-1] = idx[0]
+        val = rng.random(64) * (rng.random(64) > 0.3)
+        tree.set(idx, val)
+        for i, v in zip(idx, val):
+            values[i] = v
+    np.testing.assert_array_equal(tree.leaves, values)
+    assert tree.total == pytest.approx(values.sum(), rel=1e-12)
+    # every inner node is the sum of its children, and a rebuild from the leaves is bitwise the same
+    inner = tree.tree[1:tree.size]
+    np.testing.assert_array_equal(inner, tree.tree[2:2 * tree.size:2] + tree.tree[3:2 * tree.size:2])
+    rebuilt = SumTree(1_000)
+    rebuilt.leaves[:] = values
+    rebuilt.rebuild()
+    np.testing.assert_array_equal(rebuilt.tree, tree.tree)
+    # find: the leaf whose span of the running sum holds the mass; an empty leaf is never found
+    mass = rng.random(10_000) * tree.total
+    found = tree.find(mass)
+    edges = np.cumsum(values)
+    np.testing.assert_array_equal(found, np.searchsorted(edges, mass, side="right"))
+    assert (values[found] > 0).all()
+    assert values[tree.find(np.array([np.nextafter(tree.total, 0)]))][0] > 0
+
+
+def _prioritized(capacity=40, num_envs=2, n_step=3, stack=4, steps=30, dead_at=(12,)):
+    buf = ReplayBuffer(capacity, num_envs, (1,), np.float32, stack=stack, n_step=n_step,
+                       gamma=0.9, seed=0, prioritized=True, alpha=0.5)
+    for i in range(steps):
+        dead = np.zeros(num_envs, bool)
+        if i in dead_at:
+            dead[0] = True
+        buf.add(np.full((num_envs, 1), float(i)), np.zeros(num_envs, np.int64),
+                np.ones(num_envs, np.float32), dead, np.zeros(num_envs, bool),
+                np.zeros(num_envs, bool), dead)
+    return buf
+
+
+def _samplable(buf) -> set[tuple[int, int]]:
+    low, high = buf._valid_range()
+    return {(t, e) for t in range(low, high + 1) for e in range(buf.num_envs)
+            if not buf.dead[t % buf.slots, e]}
+
+
+@pytest.mark.parametrize("steps", [5, 8, 19, 20, 21, 33, 57])  # before, at and after the wrap
+def test_the_prioritized_buffer_weighs_exactly_the_transitions_uniform_sampling_could_draw(steps):
+    buf = _prioritized(steps=steps, dead_at=(3, 12, 25, 44))
+    nonzero = {(int(t), int(e)) for t, e in zip(*np.nonzero(buf.tree.leaves.reshape(buf.slots, 2)))}
+    expect = {(t % buf.slots, e) for t, e in _samplable(buf)}
+    assert nonzero == expect
+    if expect:
+        t, env, leaf = buf.sample_prioritized(256)
+        assert {(int(a), int(b)) for a, b in zip(t, env)} <= _samplable(buf)
+        # the leaf ids and the (time, env) pairs name the same transitions
+        np.testing.assert_array_equal(leaf, (t % buf.slots) * buf.num_envs + env)
+
+
+def test_prioritized_sampling_follows_priority_and_weights_undo_it():
+    buf = _prioritized(steps=30)
+    low, high = buf._valid_range()
+    t_hi, t_lo = np.array([low + 2]), np.array([low + 5])
+    leaf_hi = (t_hi % buf.slots) * buf.num_envs  # env 0
+    leaf_lo = (t_lo % buf.slots) * buf.num_envs
+    # TD errors 8.999999 and 0.999999: priorities 3 and 1 (alpha 0.5, eps 1e-6)
+    buf.update_priorities(leaf_hi, np.array([9.0 - 1e-6]))
+    buf.update_priorities(leaf_lo, np.array([1.0 - 1e-6]))
+    assert buf.max_priority == pytest.approx(3.0)
+    others = len(_samplable(buf)) - 2  # still at the first max priority, 1
+    counts = np.zeros(buf.slots * buf.num_envs)
+    for _ in range(400):
+        _, _, leaf = buf.sample_prioritized(32)
+        np.add.at(counts, leaf, 1)
+    share = counts / counts.sum()
+    total = 3.0 + 1.0 + others
+    assert share[leaf_hi[0]] == pytest.approx(3.0 / total, rel=0.1)
+    assert share[leaf_lo[0]] == pytest.approx(1.0 / total, rel=0.15)
+    # importance weights: (P / P_min) ** -beta, the batch's largest 1
+    w = buf.importance_weights(np.concatenate([leaf_hi, leaf_lo]), beta=0.5)
+    np.testing.assert_allclose(w, [3.0 ** -0.5, 1.0], rtol=1e-6)
+    # a new transition enters at the largest priority seen
+    buf.add(np.full((2, 1), 99.0), np.zeros(2, np.int64), np.ones(2, np.float32),
+            np.zeros(2, bool), np.zeros(2, bool), np.zeros(2, bool), np.zeros(2, bool))
+    newest = buf._valid_range()[1]
+    assert buf.tree.leaves[(newest % buf.slots) * 2] == pytest.approx(3.0)
+    # a batch sample carries the ids and the weights
+    batch = buf.sample(16, beta=1.0)
+    assert batch["weights"].max() == 1.0 and len(batch["leaves"]) == 16
+
+
+def test_a_prioritized_buffer_state_round_trip_keeps_priorities_and_draws(tmp_path):
+    buf = _prioritized(steps=57, dead_at=(3, 44))
+    buf.update_priorities(np.array([8, 9, 30]), np.array([4.0, 0.25, 16.0]))
+    path = tmp_path / "replay.pt"
+    torch.save(buf.state_dict(), path)
+    twin = _prioritized(steps=0)
+    twin.load_state_dict(torch.load(path, weights_only=True))
+    np.testing.assert_array_equal(twin.tree.tree, buf.tree.tree)
+    assert twin.max_priority == buf.max_priority
+    for a, b in zip(buf.sample_prioritized(32), twin.sample_prioritized(32)):
+        np.testing.assert_array_equal(a, b)
+    # a checkpoint of a uniform buffer loads into a prioritized one at one priority each
+    uniform = ReplayBuffer(40, 2, (1,), np.float32, stack=4, n_step=3, gamma=0.9)
+    for k in ReplayBuffer._ARRAYS:
+        getattr(uniform, k)[:] = getattr(buf, k)
+    uniform.t = buf.t
+    third = _prioritized(steps=0)
+    third.load_state_dict(uniform.state_dict())
+    nonzero = {(int(t), int(e)) for t, e in zip(*np.nonzero(third.tree.leaves.reshape(third.slots, 2)))}
+    assert nonzero == {(t % third.slots, e) for t, e in _samplable(third)}
+    assert set(third.tree.leaves[third.tree.leaves > 0]) == {1.0}

@@ -1,6 +1,7 @@
 """Deep Q-learning (Mnih et al. 2015, "Human-level control through deep reinforcement learning")
 with the Rainbow-lite options that make it fast: Double DQN (van Hasselt et al. 2016), a dueling
-head (Wang et al. 2016), n-step returns and Adam (Hessel et al. 2018, "Rainbow").
+head (Wang et al. 2016), n-step returns, Adam and, on request, prioritized replay (Schaul et al.
+2016) (Hessel et al. 2018, "Rainbow").
 
 The workbench's rollout loop (workbench/rollout/agent.py) steps the envs; this file is the math:
 epsilon-greedy ``act``, ``observe`` into the frame-once replay buffer, and ``learn``, called at
@@ -88,7 +89,8 @@ class DQN(Agent[DQNConfig]):
                                     fused=fused_optimizer_ok(ctx.device))
         self.scaler = ctx.grad_scaler()
         self.buffer = ReplayBuffer(cfg.buffer_size, e.num_envs, frame_shape, self.env.obs_dtype,
-                                   stack=stack, n_step=cfg.n_step, gamma=cfg.gamma, seed=cfg.seed)
+                                   stack=stack, n_step=cfg.n_step, gamma=cfg.gamma, seed=cfg.seed,
+                                   prioritized=cfg.prioritized_replay, alpha=cfg.priority_alpha)
         self.checkpoint_replay = self.atari if cfg.checkpoint_replay is None else cfg.checkpoint_replay
         self.act_fn = ctx.compile(self.q, "q_network")
         self.loss_fn = ctx.compile(self._loss, "dqn_loss")
@@ -139,31 +141,45 @@ class DQN(Agent[DQNConfig]):
             return c.lr
         return linear_epsilon(step, c.lr, c.end_lr or 0.0, c.lr_decay_steps)
 
+    def priority_beta(self, step: int) -> float:
+        """Prioritized replay's importance-weight exponent: priority_beta at step 0 to 1 at
+        total_steps (Schaul et al. 2016), so the correction is full when the run ends."""
+        c = self.cfg
+        return linear_epsilon(step, c.priority_beta, 1.0, c.total_steps)
+
     # ------------------------------------------------------------------ learning
     def _loss(self, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
-              discounts: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+              discounts: torch.Tensor, next_obs: torch.Tensor,
+              weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             next_q_target = self.q_target(next_obs)
             next_q_online = self.q(next_obs) if self.cfg.double else None
             target = td_target(returns, discounts, next_q_online, next_q_target)
         q = self.q(obs).gather(1, actions.unsqueeze(1)).squeeze(1).float()
         if self.cfg.loss == "huber":
-            loss = F.smooth_l1_loss(q, target)
+            losses = F.smooth_l1_loss(q, target, reduction="none")
         else:
-            loss = F.mse_loss(q, target)
-        return loss, q.detach().mean()
+            losses = F.mse_loss(q, target, reduction="none")
+        # prioritized replay weighs each transition by its importance weight (uniform: all 1)
+        loss = losses.mean() if weights is None else (losses * weights).mean()
+        return loss, q.detach().mean(), (q.detach() - target).abs()
 
     def update(self) -> dict[str, torch.Tensor]:
         # channels_last stacks are built (B, H, W, C) by the buffer: no transpose afterwards
-        batch = self.buffer.sample(self.cfg.batch_size, channels_last=self.channels_last)
+        prioritized = self.buffer.tree is not None
+        beta = self.priority_beta(self.env_step) if prioritized else 0.0
+        batch = self.buffer.sample(self.cfg.batch_size, channels_last=self.channels_last, beta=beta)
         nhwc = self.channels_last
         obs, next_obs = self._to_device(batch["obs"], nhwc), self._to_device(batch["next_obs"], nhwc)
         actions = self._to_device(batch["actions"])
         returns, discounts = self._to_device(batch["returns"]), self._to_device(batch["discounts"])
+        weights = self._to_device(batch["weights"]) if prioritized else None
         with self.ctx.autocast():
-            loss, q_mean = self.loss_fn(obs, actions, returns, discounts, next_obs)
+            loss, q_mean, td = self.loss_fn(obs, actions, returns, discounts, next_obs, weights)
         norm = optimizer_step(loss, self.opt, self.scaler, self.q.parameters(),
                               self.cfg.max_grad_norm or None)
+        if prioritized:  # the TD errors of this batch, before the step, as Schaul et al.
+            self.buffer.update_priorities(batch["leaves"], td.float().cpu().numpy())
         self.updates += 1
         out = {"train/loss": loss.detach(), "train/q_mean": q_mean}
         if norm is not None:

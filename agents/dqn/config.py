@@ -94,6 +94,12 @@ class DQNConfig(AgentConfig):
     """learning rate from lr_decay_steps on (needs lr_decay_steps; None = 0 when lr_decay_steps is set)"""
     lr_decay_steps: Annotated[int, NonNegative] = 0
     """env steps over which the learning rate falls linearly from lr to end_lr, counted from step 0 as epsilon's (0 = constant lr)"""
+    prioritized_replay: bool = False
+    """sample transitions in proportion to their last TD error (Schaul et al. 2016; Rainbow's replay), with importance weights"""
+    priority_alpha: Annotated[float, Probability] = 0.5
+    """how much priority counts: P(i) ~ (|td| + 1e-6) ** alpha (0 = uniform; Rainbow 0.5)"""
+    priority_beta: Annotated[float, Probability] = 0.4
+    """importance-weight exponent at step 0, rising linearly to 1 at total_steps (Schaul et al. 2016: 0.4)"""
     adam_eps: Annotated[float, Positive] = 1.5e-4
     """Adam epsilon (Dopamine and Rainbow use 1.5e-4 with lr 6.25e-5 to 1e-4)"""
     max_grad_norm: Annotated[float, NonNegative] = 10.0
