@@ -156,12 +156,13 @@ class DQN(Agent[DQNConfig]):
             next_q_online = self.q(next_obs) if self.cfg.double else None
             target = td_target(returns, discounts, next_q_online, next_q_target)
         q = self.q(obs).gather(1, actions.unsqueeze(1)).squeeze(1).float()
-        if self.cfg.loss == "huber":
-            losses = F.smooth_l1_loss(q, target, reduction="none")
+        loss_fn = F.smooth_l1_loss if self.cfg.loss == "huber" else F.mse_loss
+        # prioritized replay weighs each transition by its importance weight; uniform replay
+        # keeps the fused mean, so a run without it is bitwise what it was before
+        if weights is None:
+            loss = loss_fn(q, target)
         else:
-            losses = F.mse_loss(q, target, reduction="none")
-        # prioritized replay weighs each transition by its importance weight (uniform: all 1)
-        loss = losses.mean() if weights is None else (losses * weights).mean()
+            loss = (loss_fn(q, target, reduction="none") * weights).mean()
         return loss, q.detach().mean(), (q.detach() - target).abs()
 
     def update(self) -> dict[str, torch.Tensor]:
