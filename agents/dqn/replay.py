@@ -132,11 +132,9 @@ class ReplayBuffer:
         gone = np.arange(low, new_low)
         came = np.arange(max(high + 1, new_low), new_high + 1)
         if len(gone):
-            self.tree.set(self._leaves(gone, self.num_envs), 0.0)
+            self.tree.set(self._leaves(gone), 0.0)
         if len(came):
-            slots = came % self.slots
-            live = ~self.dead[slots]  # (len(came), num_envs)
-            self.tree.set(self._leaves(came, self.num_envs), np.where(live, self.max_priority, 0.0).ravel())
+            self._enter(came)
 
     def stacks(self, t: np.ndarray, env: np.ndarray, channels_last: bool = False) -> np.ndarray:
         """Frame stacks ending at absolute times ``t`` (B,) of envs ``env`` -> (B, stack, *frame),
@@ -171,9 +169,16 @@ class ReplayBuffer:
         low, high = self._valid_range()
         return high >= low
 
-    def _leaves(self, t: np.ndarray, num_envs: int) -> np.ndarray:
+    def _leaves(self, t: np.ndarray) -> np.ndarray:
         """Leaf ids of every env at absolute times ``t`` (slot-major, env-minor)."""
-        return ((t % self.slots)[:, None] * self.num_envs + np.arange(num_envs)).ravel()
+        return ((t % self.slots)[:, None] * self.num_envs + np.arange(self.num_envs)).ravel()
+
+    def _enter(self, t: np.ndarray) -> None:
+        """The transitions starting at absolute times ``t`` become samplable: the largest priority
+        so far, zero for an autoreset slot."""
+        assert self.tree is not None
+        live = ~self.dead[t % self.slots]  # (len(t), num_envs)
+        self.tree.set(self._leaves(t), np.where(live, self.max_priority, 0.0).ravel())
 
     def sample_prioritized(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start times, envs and leaf ids drawn in proportion to priority, one draw from each of
@@ -298,10 +303,9 @@ class ReplayBuffer:
         if "priorities" in state:
             self.tree.leaves[:] = state["priorities"].numpy()
             self.max_priority = float(state["max_priority"])
+            self.tree.rebuild()
         else:  # saved by a uniform buffer: every samplable transition starts at one priority
+            self.tree.tree[:] = 0.0
             low, high = self._valid_range()
-            times = np.arange(low, high + 1)
-            self.tree.leaves[:] = 0.0
-            live = ~self.dead[times % self.slots]
-            self.tree.leaves[self._leaves(times, self.num_envs)] = np.where(live, self.max_priority, 0.0).ravel()
-        self.tree.rebuild()
+            if high >= low:
+                self._enter(np.arange(low, high + 1))
