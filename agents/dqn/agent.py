@@ -1,7 +1,8 @@
 """Deep Q-learning (Mnih et al. 2015, "Human-level control through deep reinforcement learning")
 with the Rainbow-lite options that make it fast: Double DQN (van Hasselt et al. 2016), a dueling
 head (Wang et al. 2016), n-step returns, Adam and, on request, prioritized replay (Schaul et al.
-2016) (Hessel et al. 2018, "Rainbow").
+2016) (Hessel et al. 2018, "Rainbow") and return quantiles in place of one Q-value per action
+(QR-DQN: Dabney et al. 2018).
 
 The workbench's rollout loop (workbench/rollout/agent.py) steps the envs; this file is the math:
 epsilon-greedy ``act``, ``observe`` into the frame-once replay buffer, and ``learn``, called at
@@ -63,6 +64,21 @@ def td_target(returns: torch.Tensor, discounts: torch.Tensor, next_q_online: tor
     return returns + discounts * next_value.float()
 
 
+def quantile_huber_loss(quantiles: torch.Tensor, target: torch.Tensor,
+                        kappa: float = 1.0) -> torch.Tensor:
+    """QR-DQN's loss per sample (Dabney et al. 2018, eq. 10): the N predicted quantiles
+    (batch, N) sit at the midpoints tau_i = (2i + 1) / 2N; each is regressed on every target
+    sample (batch, M) with the quantile Huber loss |tau_i - 1{u < 0}| * Huber_kappa(u) / kappa,
+    u = target_j - quantile_i; averaged over j and summed over i."""
+    n = quantiles.shape[1]
+    taus = (torch.arange(n, device=quantiles.device, dtype=quantiles.dtype) + 0.5) / n
+    u = target.unsqueeze(1) - quantiles.unsqueeze(2)  # (batch, N, M)
+    abs_u = u.abs()
+    huber = torch.where(abs_u <= kappa, 0.5 * u * u, kappa * (abs_u - 0.5 * kappa))
+    weight = (taus.view(1, n, 1) - (u.detach() < 0).to(u.dtype)).abs()
+    return (weight * huber).mean(dim=2).sum(dim=1) / kappa
+
+
 class DQN(Agent[DQNConfig]):
     learn_while_stepping = True  # the update reads only stored transitions: overlap it
 
@@ -74,10 +90,12 @@ class DQN(Agent[DQNConfig]):
         if self.atari:  # the env stacks frames; the buffer keeps only the newest one of each
             stack, frame_shape = obs_shape[0], obs_shape[1:]
             net = CompactCNN if cfg.network == "compact" else NatureCNN
-            self.q = net(stack, self.env.num_actions, cfg.dueling, frame_size=tuple(frame_shape))
+            self.q = net(stack, self.env.num_actions, cfg.dueling, frame_size=tuple(frame_shape),
+                         num_quantiles=cfg.num_quantiles)
         else:
             stack, frame_shape = 1, obs_shape
-            self.q = MLP(int(np.prod(obs_shape)), self.env.num_actions, cfg.hidden, cfg.dueling)
+            self.q = MLP(int(np.prod(obs_shape)), self.env.num_actions, cfg.hidden, cfg.dueling,
+                         num_quantiles=cfg.num_quantiles)
         self.channels_last = cfg.channels_last and self.atari
         self.q.to(ctx.device)
         if self.channels_last:
@@ -151,6 +169,8 @@ class DQN(Agent[DQNConfig]):
     def _loss(self, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
               discounts: torch.Tensor, next_obs: torch.Tensor,
               weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.cfg.num_quantiles:
+            return self._quantile_loss(obs, actions, returns, discounts, next_obs, weights)
         with torch.no_grad():
             next_q_target = self.q_target(next_obs)
             next_q_online = self.q(next_obs) if self.cfg.double else None
@@ -164,6 +184,23 @@ class DQN(Agent[DQNConfig]):
         else:
             loss = (loss_fn(q, target, reduction="none") * weights).mean()
         return loss, q.detach().mean(), (q.detach() - target).abs()
+
+    def _quantile_loss(self, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
+                       discounts: torch.Tensor, next_obs: torch.Tensor,
+                       weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """QR-DQN: the n-step target distribution R + gamma^m * Z_target(s', a*), a* the argmax
+        of the online net's mean (Double) or the target's, and the quantile Huber loss. The
+        third output (priorities, with prioritized replay) is each sample's loss."""
+        rows = torch.arange(len(actions), device=actions.device)
+        with torch.no_grad():
+            next_z = self.q_target.quantiles(next_obs).float()
+            chooser = self.q(next_obs) if self.cfg.double else next_z.mean(dim=2)
+            best = chooser.argmax(dim=1)
+            target = returns.unsqueeze(1) + discounts.unsqueeze(1) * next_z[rows, best]
+        z = self.q.quantiles(obs)[rows, actions].float()
+        per_sample = quantile_huber_loss(z, target)
+        loss = per_sample.mean() if weights is None else (per_sample * weights).mean()
+        return loss, z.detach().mean(), per_sample.detach()
 
     def update(self) -> dict[str, torch.Tensor]:
         # channels_last stacks are built (B, H, W, C) by the buffer: no transpose afterwards

@@ -87,7 +87,9 @@ class DQNConfig(AgentConfig):
     dueling: bool = False
     """dueling head (Wang et al. 2016)"""
     loss: Literal["huber", "mse"] = "huber"
-    """TD loss: Huber (smooth L1, delta 1) as Nature DQN, or MSE"""
+    """TD loss: Huber (smooth L1, delta 1) as Nature DQN, or MSE (with num_quantiles: the quantile Huber loss, kappa 1)"""
+    num_quantiles: Annotated[int, NonNegative] = 0
+    """QR-DQN (Dabney et al. 2018): predict this many return quantiles per action and regress them with the quantile Huber loss (0 = one Q-value per action; the paper uses 200)"""
     lr: Annotated[float, Positive] = 1e-4
     """Adam learning rate (at step 0, with lr_decay_steps)"""
     end_lr: Annotated[float, NonNegative] | None = None
@@ -131,6 +133,11 @@ class DQNConfig(AgentConfig):
         if self.buffer_size < self.batch_size:
             raise ConfigError(f"buffer_size ({self.buffer_size}) must be at least batch_size "
                               f"({self.batch_size}).")
+        if self.num_quantiles and self.loss != "huber":
+            raise ConfigError(f"loss={self.loss} does not apply with num_quantiles "
+                              f"({self.num_quantiles}): a quantile head is trained with the "
+                              "quantile Huber loss. Leave loss at huber, or set num_quantiles=0 "
+                              "for one Q-value per action.")
         if self.end_lr is not None and self.lr_decay_steps == 0:
             raise ConfigError(f"end_lr ({self.end_lr:g}) needs lr_decay_steps, the env steps over "
                               "which the learning rate falls from lr to end_lr; without it the "

@@ -40,7 +40,9 @@ def _net_spec(q: dict[str, torch.Tensor], cfg: dict[str, Any]) -> dict[str, Any]
     """What rebuilds the network: read off the weights' shapes, so it cannot disagree with them."""
     first = q["features.0.weight"]
     last = q["head.advantage.2.weight"]
-    spec = {"dueling": bool(cfg["dueling"]), "num_actions": int(last.shape[0])}
+    quantiles = int(cfg.get("num_quantiles", 0))  # QR-DQN: num_actions x num_quantiles outputs
+    spec = {"dueling": bool(cfg["dueling"]), "num_actions": int(last.shape[0]) // max(quantiles, 1),
+            "num_quantiles": quantiles}
     if first.dim() == 4:
         side = int(cfg["env"].get("screen_size", 84))
         kind = "compact_cnn" if cfg.get("network") == "compact" else "nature_cnn"
@@ -127,9 +129,10 @@ def load(path: Path) -> tuple[nn.Module, dict[str, Any]]:
         side = int(spec.get("frame_size", 84))
         cnn = CompactCNN if spec["kind"] == "compact_cnn" else NatureCNN
         net: nn.Module = cnn(spec["in_channels"], spec["num_actions"], spec["dueling"],
-                             frame_size=(side, side))
+                             frame_size=(side, side), num_quantiles=spec.get("num_quantiles", 0))
     else:
-        net = MLP(spec["in_features"], spec["num_actions"], spec["hidden"], spec["dueling"])
+        net = MLP(spec["in_features"], spec["num_actions"], spec["hidden"], spec["dueling"],
+                  num_quantiles=spec.get("num_quantiles", 0))
     net.load_state_dict(unpack(blob))
     return net.eval(), blob
 
