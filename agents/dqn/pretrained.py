@@ -38,7 +38,8 @@ VERSION = 1
 
 def _net_spec(q: dict[str, torch.Tensor], cfg: dict[str, Any]) -> dict[str, Any]:
     """What rebuilds the network: read off the weights' shapes, so it cannot disagree with them."""
-    first = q["features.0.weight"]
+    # the CNNs' first layer is a conv; the MLP's is a Linear after its Flatten
+    first = q["features.0.weight"] if "features.0.weight" in q else q["features.1.weight"]
     last = q["head.advantage.2.weight"]
     quantiles = int(cfg.get("num_quantiles", 0))  # QR-DQN: num_actions x num_quantiles outputs
     spec = {"dueling": bool(cfg["dueling"]), "num_actions": int(last.shape[0]) // max(quantiles, 1),
