@@ -85,9 +85,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], Any]] = {
     "batch_size=128": ({"batch_size": 128}, None),
     "dueling=false": ({"dueling": False}, None),
     "prioritized_replay=true": ({"prioritized_replay": True}, None),
-    "num_quantiles=32": ({"num_quantiles": 32, "loss": "huber"}, None),  # QR: its own loss
-    "num_quantiles=64": ({"num_quantiles": 64, "loss": "huber"}, None),  # QR: its own loss
-    "num_quantiles=200": ({"num_quantiles": 200, "loss": "huber"}, None),  # QR: its own loss
+    # QR-DQN brings its own loss (quantile Huber), so these leave CleanRL's MSE
+    **{f"num_quantiles={n}": ({"num_quantiles": n, "loss": "huber"}, None) for n in (32, 64, 200)},
     "max_grad_norm=0": ({"max_grad_norm": 0.0}, None),
     # smaller frames (ale-py resizes the screen; the Nature CNN's dense layer follows)
     "env.screen_size=84": ({"env.screen_size": 84}, None),

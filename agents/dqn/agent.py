@@ -70,12 +70,11 @@ def quantile_huber_loss(quantiles: torch.Tensor, target: torch.Tensor,
     (batch, N) sit at the midpoints tau_i = (2i + 1) / 2N; each is regressed on every target
     sample (batch, M) with the quantile Huber loss |tau_i - 1{u < 0}| * Huber_kappa(u) / kappa,
     u = target_j - quantile_i; averaged over j and summed over i."""
-    n = quantiles.shape[1]
+    (b, n), m = quantiles.shape, target.shape[1]
     taus = (torch.arange(n, device=quantiles.device, dtype=quantiles.dtype) + 0.5) / n
-    u = target.unsqueeze(1) - quantiles.unsqueeze(2)  # (batch, N, M)
-    abs_u = u.abs()
-    huber = torch.where(abs_u <= kappa, 0.5 * u * u, kappa * (abs_u - 0.5 * kappa))
-    weight = (taus.view(1, n, 1) - (u.detach() < 0).to(u.dtype)).abs()
+    pred, samples = quantiles.unsqueeze(2).expand(b, n, m), target.unsqueeze(1).expand(b, n, m)
+    huber = F.huber_loss(pred, samples, reduction="none", delta=kappa)  # (batch, N, M)
+    weight = (taus.view(1, n, 1) - (samples < pred.detach()).to(pred.dtype)).abs()
     return (weight * huber).mean(dim=2).sum(dim=1) / kappa
 
 
